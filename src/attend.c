@@ -1,0 +1,201 @@
+/* attend.c — the fused decode step ga_attend (SPEC §2-§3) over a kernel table.
+ *
+ * For T queries and H heads:
+ *   phase 1 (sparse only), one task per query t:
+ *       levels[t] = gpn_levels(P, R[t])            uint8 [N], shared by all heads
+ *   phase 2, one task per (t, h):
+ *       s, m      = scores(K_h, q_th) + bias        s [N]
+ *       sparse:     count, idx, p, Z = threshold(s, m, levels[t], theta)
+ *                   C[t][h] = sparse_context(V_h, idx, p, 1/Z)
+ *       dense:      a, Z = softmax(s, m);  C[t][h] = dense_context(V_h, a)
+ * Every (t, h) output is computed by exactly one task with a fixed operation
+ * order, so results are bitwise identical for any number of threads.
+ *
+ * Per-worker workspace (floats): s [N] | idx [N + GA_KEEP_PAD] | p [N + GA_KEEP_PAD]
+ * (dense uses the p slot for the softmax weights a [N]).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+typedef struct job {
+    const ga_kernels *kt;
+    const ga_config *cfg;
+    float theta8[GA_MAX_LEVELS];
+    float scale;
+    int N, T, H, dh, g, L;
+    int unpadded; /* dense: keys whose bias is not -inf */
+    const float *Q, *K, *V, *bias, *P, *R, *W2, *b2;
+    int ldp;
+    float *C;
+    int *kept;
+    uint8_t *lev;     /* [T][N] */
+    int *gpn_nan;     /* [T] */
+    ga_pool *pool;
+    void *serial_ws;  /* workspace when pool == NULL */
+} job;
+
+static size_t workspace_bytes(int N)
+{
+    size_t n = (size_t)N;
+    return sizeof(float) * n + (sizeof(int32_t) + sizeof(float)) * (n + GA_KEEP_PAD) + 64;
+}
+
+static void fill(float *c, int n, float v)
+{
+    for (int j = 0; j < n; j++)
+        c[j] = v;
+}
+
+static void levels_task(void *arg, int t, int worker)
+{
+    (void)worker;
+    job *jb = arg;
+    jb->gpn_nan[t] = jb->kt->gpn_levels(jb->P, jb->ldp, jb->R + (size_t)t * jb->g,
+                                        jb->W2, jb->b2, jb->N, jb->g, jb->L,
+                                        jb->lev + (size_t)t * jb->N);
+}
+
+static void head_task(void *arg, int task, int worker)
+{
+    job *jb = arg;
+    const ga_kernels *kt = jb->kt;
+    int t = task / jb->H, h = task % jb->H;
+    int N = jb->N, dh = jb->dh;
+    size_t hoff = (size_t)h * N * dh;
+    float *c = jb->C + ((size_t)t * jb->H + h) * dh;
+    int *kept = jb->kept ? jb->kept + (size_t)t * jb->H + h : NULL;
+
+    if (!jb->cfg->dense && jb->gpn_nan[t]) { /* NaN GPN logits: whole query NaN */
+        fill(c, dh, NAN);
+        if (kept)
+            *kept = 0;
+        return;
+    }
+    char *ws = jb->pool ? ga_pool_scratch(jb->pool, worker, workspace_bytes(N))
+                        : jb->serial_ws;
+    float *s = (float *)ws;
+    int32_t *idx = (int32_t *)(s + N);
+    float *p = (float *)(idx + N + GA_KEEP_PAD);
+    float m, Z;
+
+    kt->scores(jb->K + hoff, N, dh, jb->Q + ((size_t)t * jb->H + h) * dh, 1, dh,
+               jb->scale, jb->bias, s, N, &m);
+    int count;
+    if (jb->cfg->dense) {
+        Z = kt->softmax(s, N, m, p);
+        count = jb->unpadded;
+    } else {
+        count = kt->threshold(s, N, m, jb->lev + (size_t)t * N, jb->theta8,
+                              jb->cfg->mode, idx, p, &Z);
+    }
+    if (isnan(Z)) {
+        fill(c, dh, NAN);
+        count = 0;
+    } else if (Z == 0.0f || count == 0) {
+        fill(c, dh, 0.0f);
+        count = 0;
+    } else if (jb->cfg->dense) {
+        kt->dense_context(jb->V + hoff, N, dh, p, c);
+    } else {
+        kt->sparse_context(jb->V + hoff, dh, idx, p, count, 1.0f / Z, c);
+    }
+    if (kept)
+        *kept = count;
+}
+
+static void run(job *jb, void (*fn)(void *, int, int), int ntasks)
+{
+    if (jb->pool) {
+        ga_pool_run(jb->pool, fn, jb, ntasks);
+    } else {
+        for (int i = 0; i < ntasks; i++)
+            fn(jb, i, 0);
+    }
+}
+
+ga_status ga_attend(const ga_kernels *kt, ga_pool *pool, const ga_config *cfg,
+                    int N, int T, const float *Q, const float *K, const float *V,
+                    const float *bias, const float *P, int ldp, const float *R,
+                    const float *W2, const float *b2, float *C, int *kept,
+                    uint8_t *levels)
+{
+    ga_status st;
+    if (!kt)
+        return ga_set_error(GA_EINVAL, "ga_attend: kernel table is NULL");
+    if ((st = ga_config_check(cfg)) != GA_OK)
+        return st;
+    if (N < 0 || T < 0)
+        return ga_set_error(GA_EINVAL, "ga_attend: N = %d, T = %d: sizes must be >= 0", N, T);
+    if ((long long)T * cfg->H > 0x7fffffff)
+        return ga_set_error(GA_EINVAL, "ga_attend: T * H = %lld is too large",
+                            (long long)T * cfg->H);
+    if (T == 0)
+        return GA_OK;
+    if (!Q || !C)
+        return ga_set_error(GA_EINVAL, "ga_attend: Q and C must not be NULL");
+    if (N > 0 && (!K || !V))
+        return ga_set_error(GA_EINVAL, "ga_attend: K and V must not be NULL when N > 0");
+    if (!cfg->dense && N > 0) {
+        if (!P || !R || !W2 || !b2)
+            return ga_set_error(GA_EINVAL,
+                                "ga_attend: P, R, W2 and b2 are required unless cfg->dense");
+        if (ldp < N)
+            return ga_set_error(GA_EINVAL, "ga_attend: ldp = %d < N = %d", ldp, N);
+    }
+
+    job jb = {
+        .kt = kt, .cfg = cfg, .N = N, .T = T, .H = cfg->H, .dh = cfg->dh,
+        .g = cfg->g, .L = cfg->L, .Q = Q, .K = K, .V = V, .bias = bias, .P = P,
+        .R = R, .W2 = W2, .b2 = b2, .ldp = ldp, .C = C, .kept = kept, .pool = pool,
+    };
+    jb.scale = 1.0f / sqrtf((float)cfg->dh);
+
+    if (N == 0) { /* nothing to attend to: zero context, nothing kept */
+        memset(C, 0, sizeof(float) * (size_t)T * jb.H * jb.dh);
+        if (kept)
+            memset(kept, 0, sizeof(int) * (size_t)T * jb.H);
+        return GA_OK;
+    }
+
+    void *owned = NULL;
+    size_t lev_bytes = 0, nan_bytes = 0;
+    if (!cfg->dense) {
+        ga_theta_from_tau(cfg, jb.theta8);
+        lev_bytes = levels ? 0 : (size_t)T * N;
+        nan_bytes = sizeof(int) * (size_t)T;
+    } else {
+        jb.unpadded = N;
+        if (bias)
+            for (int i = 0; i < N; i++)
+                jb.unpadded -= bias[i] == -INFINITY;
+    }
+    size_t serial_bytes = pool ? 0 : workspace_bytes(N);
+    size_t total = serial_bytes + nan_bytes + lev_bytes;
+    if (total) {
+        owned = aligned_alloc(64, (total + 63) / 64 * 64);
+        if (!owned)
+            return ga_set_error(GA_ENOMEM, "ga_attend: cannot allocate %zu bytes", total);
+    }
+    char *cur = owned;
+    jb.serial_ws = serial_bytes ? cur : NULL;
+    cur += serial_bytes;
+    jb.gpn_nan = nan_bytes ? (int *)cur : NULL;
+    cur += nan_bytes;
+    jb.lev = levels ? levels : (uint8_t *)cur;
+
+    if (pool)
+        for (int w = 0; w < ga_pool_threads(pool); w++)
+            if (!ga_pool_scratch(pool, w, workspace_bytes(N))) {
+                free(owned);
+                return ga_set_error(GA_ENOMEM, "ga_attend: cannot allocate workspace");
+            }
+
+    if (!cfg->dense)
+        run(&jb, levels_task, T);
+    run(&jb, head_task, T * jb.H);
+    free(owned);
+    return GA_OK;
+}

@@ -1,0 +1,222 @@
+/* dispatch.c — runtime CPU detection and the per-ISA kernel tables.
+ *
+ * The CPU is probed once (pthread_once): CPUID for the instruction sets and
+ * XGETBV for the OS saving the wide register state (ymm for AVX2; zmm and
+ * opmask for AVX-512).  Each table starts as a copy of the scalar references
+ * and the ISA's ga_fill_<isa>() overrides what it implements.
+ * GRANATTN_ISA=scalar|avx2|avx512|neon forces the default variant.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
+static const char *const isa_names[GA_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon"};
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static int supported[GA_ISA_COUNT];
+static const char *reason[GA_ISA_COUNT];
+static ga_kernels tables[GA_ISA_COUNT];
+
+static void fill_ref(ga_kernels *t)
+{
+    t->gpn_project_keys = ga_ref_gpn_project_keys;
+    t->gpn_project_query = ga_ref_gpn_project_query;
+    t->gpn_levels = ga_ref_gpn_levels;
+    t->gpn_probs = ga_ref_gpn_probs;
+    t->scores = ga_ref_scores;
+    t->threshold = ga_ref_threshold;
+    t->sparse_context = ga_ref_sparse_context;
+    t->softmax = ga_ref_softmax;
+    t->dense_context = ga_ref_dense_context;
+    t->scores_backward = ga_ref_scores_backward;
+    t->threshold_backward = ga_ref_threshold_backward;
+    t->softmax_backward = ga_ref_softmax_backward;
+    t->sparse_context_backward = ga_ref_sparse_context_backward;
+    t->dense_context_backward = ga_ref_dense_context_backward;
+    t->gpn_backward = ga_ref_gpn_backward;
+    t->gpn_project_keys_backward = ga_ref_gpn_project_keys_backward;
+    t->gpn_project_query_backward = ga_ref_gpn_project_query_backward;
+}
+
+#if defined(__x86_64__)
+static unsigned long long xgetbv0(void)
+{
+    unsigned int eax, edx;
+    __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+    return ((unsigned long long)edx << 32) | eax;
+}
+
+static void detect_x86(void)
+{
+    unsigned int a, b, c, d;
+    int avx = 0, fma = 0, osxsave = 0, avx2 = 0, f = 0, dq = 0, bw = 0, vl = 0;
+    unsigned long long xcr0 = 0;
+    if (__get_cpuid(1, &a, &b, &c, &d)) {
+        fma = (c >> 12) & 1;
+        osxsave = (c >> 27) & 1;
+        avx = (c >> 28) & 1;
+    }
+    if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+        avx2 = (b >> 5) & 1;
+        f = (b >> 16) & 1;
+        dq = (b >> 17) & 1;
+        bw = (b >> 30) & 1;
+        vl = (b >> 31) & 1;
+    }
+    if (osxsave)
+        xcr0 = xgetbv0();
+    int os_ymm = (xcr0 & 0x6) == 0x6;     /* SSE + AVX state */
+    int os_zmm = (xcr0 & 0xe6) == 0xe6;   /* + opmask, ZMM_Hi256, Hi16_ZMM */
+
+    if (!(avx && avx2 && fma))
+        reason[GA_ISA_AVX2] = "CPU lacks AVX2 or FMA";
+    else if (!os_ymm)
+        reason[GA_ISA_AVX2] = "OS does not save ymm state (XCR0)";
+    else
+        supported[GA_ISA_AVX2] = 1;
+
+    if (!(f && dq && bw && vl))
+        reason[GA_ISA_AVX512] = "CPU lacks AVX-512 F/DQ/BW/VL";
+    else if (!os_zmm)
+        reason[GA_ISA_AVX512] = "OS does not save zmm/opmask state (XCR0)";
+    else if (!supported[GA_ISA_AVX2])
+        reason[GA_ISA_AVX512] = "AVX-512 variant also needs AVX2 + FMA";
+    else
+        supported[GA_ISA_AVX512] = 1;
+}
+#endif
+
+static void init(void)
+{
+    for (int i = 0; i < GA_ISA_COUNT; i++) {
+        fill_ref(&tables[i]);
+        tables[i].isa = (ga_isa)i;
+        tables[i].name = isa_names[i];
+        reason[i] = "not compiled for this architecture";
+    }
+    supported[GA_ISA_SCALAR] = 1;
+    reason[GA_ISA_SCALAR] = "";
+#if defined(__x86_64__)
+    detect_x86();
+#endif
+#if defined(GA_HAVE_AVX2)
+    ga_fill_avx2(&tables[GA_ISA_AVX2]);
+#endif
+#if defined(GA_HAVE_AVX512)
+    ga_fill_avx512(&tables[GA_ISA_AVX512]);
+#endif
+#if defined(GA_HAVE_NEON)
+    supported[GA_ISA_NEON] = 1; /* Advanced SIMD is baseline on AArch64 */
+    ga_fill_neon(&tables[GA_ISA_NEON]);
+#endif
+    for (int i = 0; i < GA_ISA_COUNT; i++)
+        if (supported[i])
+            reason[i] = "";
+}
+
+const char *ga_isa_name(ga_isa isa)
+{
+    return (unsigned)isa < GA_ISA_COUNT ? isa_names[isa] : "invalid";
+}
+
+ga_status ga_isa_from_name(const char *name, ga_isa *out)
+{
+    if (!name || !out)
+        return ga_set_error(GA_EINVAL, "ga_isa_from_name: NULL argument");
+    for (int i = 0; i < GA_ISA_COUNT; i++)
+        if (strcmp(name, isa_names[i]) == 0) {
+            *out = (ga_isa)i;
+            return GA_OK;
+        }
+    return ga_set_error(GA_EINVAL, "unknown ISA '%s' (expected scalar, avx2, avx512 or neon)",
+                        name);
+}
+
+int ga_isa_compiled(ga_isa isa)
+{
+    switch (isa) {
+    case GA_ISA_SCALAR: return 1;
+#if defined(GA_HAVE_AVX2)
+    case GA_ISA_AVX2: return 1;
+#endif
+#if defined(GA_HAVE_AVX512)
+    case GA_ISA_AVX512: return 1;
+#endif
+#if defined(GA_HAVE_NEON)
+    case GA_ISA_NEON: return 1;
+#endif
+    default: return 0;
+    }
+}
+
+int ga_isa_supported(ga_isa isa)
+{
+    if ((unsigned)isa >= GA_ISA_COUNT || !ga_isa_compiled(isa))
+        return 0;
+    pthread_once(&once, init);
+    return supported[isa];
+}
+
+const char *ga_isa_unsupported_reason(ga_isa isa)
+{
+    if ((unsigned)isa >= GA_ISA_COUNT)
+        return "invalid ISA value";
+    pthread_once(&once, init);
+    if (!ga_isa_compiled(isa))
+        return "not compiled for this architecture";
+    return reason[isa];
+}
+
+ga_isa ga_isa_best(void)
+{
+    static const ga_isa order[] = {GA_ISA_AVX512, GA_ISA_AVX2, GA_ISA_NEON};
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
+        if (ga_isa_supported(order[i]))
+            return order[i];
+    return GA_ISA_SCALAR;
+}
+
+const ga_kernels *ga_kernels_for(ga_isa isa)
+{
+    if ((unsigned)isa >= GA_ISA_COUNT) {
+        ga_set_error(GA_EINVAL, "invalid ISA value %d", (int)isa);
+        return NULL;
+    }
+    if (!ga_isa_supported(isa)) {
+        ga_set_error(GA_ENOTSUP, "ISA '%s' is not available: %s", isa_names[isa],
+                     ga_isa_unsupported_reason(isa));
+        return NULL;
+    }
+    return &tables[isa];
+}
+
+const ga_kernels *ga_kernels_ref(void)
+{
+    pthread_once(&once, init);
+    return &tables[GA_ISA_SCALAR];
+}
+
+const ga_kernels *ga_kernels_default(void)
+{
+    const char *env = getenv("GRANATTN_ISA");
+    if (env && *env) {
+        ga_isa isa;
+        if (ga_isa_from_name(env, &isa) != GA_OK) {
+            ga_set_error(GA_EINVAL, "GRANATTN_ISA='%s' is not one of scalar, avx2, avx512, neon",
+                         env);
+            return NULL;
+        }
+        const ga_kernels *k = ga_kernels_for(isa);
+        if (!k)
+            ga_set_error(GA_ENOTSUP, "GRANATTN_ISA=%s requested, but this machine cannot run it: %s",
+                         env, ga_isa_unsupported_reason(isa));
+        return k;
+    }
+    return ga_kernels_for(ga_isa_best());
+}

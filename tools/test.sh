@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# tools/test.sh — the whole test suite (the README's test command).
+#
+#   1. installs missing Debian packages (tools/deps.sh, tools/setup-arm64.sh)
+#   2. gcc release build with -Werror, runs the Criterion suite (every kernel x
+#      every variant this CPU supports)
+#   3. clang build with AddressSanitizer + UndefinedBehaviorSanitizer, -Werror,
+#      runs the suite again
+#   4. aarch64 cross build, runs the suite under qemu-aarch64 (NEON variant)
+#   5. smoke run of the benchmark sweep (tools/sweep.sh --quick), if present
+# Ends with one line "N passed, N failed" summed over every suite it ran.
+# Options: --no-asan, --no-neon, --no-bench (skip a stage; the skip is reported).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+want_asan=1 want_neon=1 want_bench=1
+for a in "$@"; do
+    case "$a" in
+    --no-asan) want_asan=0 ;;
+    --no-neon) want_neon=0 ;;
+    --no-bench) want_bench=0 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "test.sh: unknown option $a (try --help)" >&2; exit 2 ;;
+    esac
+done
+
+tools/deps.sh || exit 1
+jobs=$(nproc)
+total_pass=0 total_fail=0
+log=$(mktemp -d)
+trap 'rm -rf "$log"' EXIT
+
+# setup_build DIR ARGS... : configure once, reconfigure if options changed.
+setup_build() {
+    local dir=$1; shift
+    if [[ -f "$dir/build.ninja" ]]; then
+        meson configure "$dir" "$@" >/dev/null 2>&1 || { rm -rf "$dir"; meson setup "$dir" "$@" >/dev/null || return 1; }
+    else
+        meson setup "$dir" "$@" >/dev/null || return 1
+    fi
+}
+
+# run_suite NAME CMD... : runs a Criterion binary, adds its Synthesis counts.
+run_suite() {
+    local name=$1; shift
+    echo "== $name: $*" >&2
+    "$@" 2>&1 | tee "$log/$name.txt"
+    local syn
+    syn=$(grep -a 'Synthesis:' "$log/$name.txt" | tail -1)
+    if [[ -z "$syn" ]]; then
+        echo "== $name: no Criterion synthesis line (the suite did not run to the end)" >&2
+        total_fail=$((total_fail + 1))
+        return
+    fi
+    local pass fail crash
+    pass=$(sed -E 's/.*Passing: ([0-9]+).*/\1/' <<<"$syn")
+    fail=$(sed -E 's/.*Failing: ([0-9]+).*/\1/' <<<"$syn")
+    crash=$(sed -E 's/.*Crashing: ([0-9]+).*/\1/' <<<"$syn")
+    total_pass=$((total_pass + pass))
+    total_fail=$((total_fail + fail + crash))
+    echo "== $name: $pass passed, $((fail + crash)) failed" >&2
+}
+
+stage_fail() { echo "== $1: FAILED ($2)" >&2; total_fail=$((total_fail + 1)); }
+
+# ---- 1. gcc release build ----
+if setup_build build -Dwerror=true --buildtype=release && ninja -C build -j"$jobs" >"$log/build.txt" 2>&1; then
+    run_suite x86-gcc build/tests/granattn-tests
+else
+    cat "$log/build.txt"; stage_fail x86-gcc "build failed"
+fi
+
+# ---- 2. clang + ASan + UBSan ----
+if ((want_asan)); then
+    if CC=clang CXX=clang++ setup_build build-asan -Dwerror=true --buildtype=debugoptimized \
+        -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false \
+        -Dc_args=-fno-sanitize-recover=all && ninja -C build-asan -j"$jobs" >"$log/asan.txt" 2>&1; then
+        ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+            run_suite x86-clang-asan-ubsan build-asan/tests/granattn-tests
+    else
+        cat "$log/asan.txt"; stage_fail asan "build failed"
+    fi
+else
+    echo "== asan: skipped (--no-asan)" >&2
+fi
+
+# ---- 3. NEON under qemu ----
+if ((want_neon)); then
+    if [[ -x tools/setup-arm64.sh ]] && tools/setup-arm64.sh >"$log/arm64-setup.txt" 2>&1; then
+        if setup_build build-arm64 --cross-file .deps/arm64/cross-aarch64.ini -Dbench=false \
+            && ninja -C build-arm64 -j"$jobs" >"$log/arm64.txt" 2>&1; then
+            GA_TEST_QUICK=1 run_suite neon-qemu qemu-aarch64 build-arm64/tests/granattn-tests
+        else
+            cat "$log/arm64.txt"; stage_fail neon "cross build failed"
+        fi
+    else
+        cat "$log/arm64-setup.txt" 2>/dev/null; stage_fail neon "tools/setup-arm64.sh failed or missing"
+    fi
+else
+    echo "== neon: skipped (--no-neon)" >&2
+fi
+
+# ---- 4. benchmark smoke run ----
+if ((want_bench)); then
+    if [[ -x tools/sweep.sh ]]; then
+        echo "== bench smoke: tools/sweep.sh --quick" >&2
+        if tools/sweep.sh --quick --out "$log/smoke" >"$log/smoke.txt" 2>&1; then
+            total_pass=$((total_pass + 1)); echo "== bench smoke: passed" >&2
+        else
+            tail -40 "$log/smoke.txt"; stage_fail "bench smoke" "tools/sweep.sh --quick failed"
+        fi
+    else
+        echo "== bench smoke: skipped (tools/sweep.sh not present yet)" >&2
+    fi
+fi
+
+echo "$total_pass passed, $total_fail failed"
+((total_fail == 0))
