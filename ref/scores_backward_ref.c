@@ -1,0 +1,28 @@
+/* scores_backward_ref.c — scalar reference of the backward of `scores`
+ * for one query (s_i = scale * q . K[i] (+ bias)).
+ *
+ *   dq[j]    += scale * sum_i ds[i] * K[i][j]     (accum; dq may be NULL)
+ *   dK[i][j] += scale * ds[i] * q[j]              (accum; dK may be NULL)
+ * K [N][dh], q [dh], ds [N] -> dq [dh], dK [N][dh].
+ * Sums in double, each output rounded to float once.
+ */
+#include "internal.h"
+
+void ga_ref_scores_backward(const float *K, int N, int dh, const float *q,
+                            float scale, const float *ds, float *dq, float *dK)
+{
+    if (dq) {
+        for (int j = 0; j < dh; j++) {
+            double acc = 0.0;
+            for (int i = 0; i < N; i++)
+                acc += (double)ds[i] * K[(size_t)i * dh + j];
+            dq[j] = (float)(dq[j] + (double)scale * acc);
+        }
+    }
+    if (dK) {
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < dh; j++)
+                dK[(size_t)i * dh + j] =
+                    (float)(dK[(size_t)i * dh + j] + (double)scale * ds[i] * q[j]);
+    }
+}
