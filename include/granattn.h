@@ -202,6 +202,17 @@ typedef struct ga_kernels {
      * dx[k] += sum_j W[j][k] dr[j]   (accum; each may be NULL). */
     void (*gpn_project_query_backward)(const float *x, int d, const float *W,
                                        int g, const float *dr, float *dW, float *dx);
+
+    /* ---- dense linear algebra (used by the model) ---- */
+    /* Row-major SGEMM: C = alpha * op(A) op(B) + beta * C, with op(A) [M][K]
+     * and op(B) [K][N]; op(X) = X (trans = 0) or X^T (trans = 1).
+     * A is [M][lda] (trans 0) or [K][lda] (trans 1); B is [K][ldb] or [N][ldb];
+     * C [M][ldc].  beta == 0 overwrites C without reading it (NaN in C is not
+     * propagated); alpha == 0 or K == 0 only scales C.  Single-threaded;
+     * callers split the work (e.g. over M) across a pool. */
+    void (*sgemm)(int transA, int transB, int M, int N, int K, float alpha,
+                  const float *A, int lda, const float *B, int ldb, float beta,
+                  float *C, int ldc);
 } ga_kernels;
 
 /* Table of one variant, or NULL (message in ga_last_error()) when the ISA is

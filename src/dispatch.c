@@ -42,6 +42,7 @@ static void fill_ref(ga_kernels *t)
     t->gpn_backward = ga_ref_gpn_backward;
     t->gpn_project_keys_backward = ga_ref_gpn_project_keys_backward;
     t->gpn_project_query_backward = ga_ref_gpn_project_query_backward;
+    t->sgemm = ga_ref_sgemm;
 }
 
 #if defined(__x86_64__)
@@ -107,13 +108,16 @@ static void init(void)
 #endif
 #if defined(GA_HAVE_AVX2)
     ga_fill_avx2(&tables[GA_ISA_AVX2]);
+    ga_fill_gemm_avx2(&tables[GA_ISA_AVX2]);
 #endif
 #if defined(GA_HAVE_AVX512)
     ga_fill_avx512(&tables[GA_ISA_AVX512]);
+    ga_fill_gemm_avx512(&tables[GA_ISA_AVX512]);
 #endif
 #if defined(GA_HAVE_NEON)
     supported[GA_ISA_NEON] = 1; /* Advanced SIMD is baseline on AArch64 */
     ga_fill_neon(&tables[GA_ISA_NEON]);
+    ga_fill_gemm_neon(&tables[GA_ISA_NEON]);
 #endif
     for (int i = 0; i < GA_ISA_COUNT; i++)
         if (supported[i])

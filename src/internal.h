@@ -51,6 +51,10 @@ void ga_ref_gpn_project_keys_backward(const float *E, int N, int d,
 void ga_ref_gpn_project_query_backward(const float *x, int d, const float *W,
                                        int g, const float *dr, float *dW, float *dx);
 
+void ga_ref_sgemm(int transA, int transB, int M, int N, int K, float alpha,
+                  const float *A, int lda, const float *B, int ldb, float beta,
+                  float *C, int ldc);
+
 /* Naive reference of the whole fused step (ref/attend_step_ref.c): same
  * arguments and results as ga_attend, written as plain loops with double
  * accumulation and without the kernel table, for tests. */
@@ -64,6 +68,10 @@ ga_status ga_ref_attend(const ga_config *cfg, int N, int T, const float *Q,
 void ga_fill_avx2(ga_kernels *t);
 void ga_fill_avx512(ga_kernels *t);
 void ga_fill_neon(ga_kernels *t);
+/* SGEMM variants live in kernels/gemm/ (their own per-ISA libraries). */
+void ga_fill_gemm_avx2(ga_kernels *t);
+void ga_fill_gemm_avx512(ga_kernels *t);
+void ga_fill_gemm_neon(ga_kernels *t);
 
 /* ---- errors (src/error.c) ---- */
 /* Records a printf-style message for ga_last_error() and returns `st`. */
