@@ -1,0 +1,83 @@
+/* threshold_backward_avx2.c — attention-weight backward through the
+ * threshold (SPEC §4), both modes, AVX2 + FMA.
+ *
+ * With d_i = s_i - m, p_i = exp(d_i), a_i = p_i / Z and
+ * keep_i = (d_i >= theta8[levels[i]]) exactly as in `threshold`:
+ *   seed:   ds[i] = a_i * (keep_i * gv[i] - cdc)
+ *   renorm: ds[i] = keep_i * a_i * (gv[i] - cdc)
+ * If dpi != NULL, with G_i = a_i gv[i] (seed) or a_i (gv[i] - cdc) (renorm):
+ *   dpi[l][i] += (G_i + reg) * [d_i >= theta8[l]]     for l < L.
+ * Special cases (checked once, in this order): m == -inf or Z == 0 -> ds = 0,
+ * dpi unchanged; m NaN, m == +inf or Z NaN -> ds = NaN, dpi unchanged.
+ * s, gv [N], levels [N] (< 8), theta8 [8] -> ds [N] (overwritten),
+ * dpi [L][ldpi] (accum).
+ *
+ * 8 keys per step, branchless: theta per key by permutevar8x32 of the
+ * 8-entry table, keep and the level indicators as compare masks applied with
+ * and/blend (a key outside level l leaves dpi[l][i] bitwise unchanged).
+ * exp is SLEEF's Sleef_expf8_u10avx2.  Masked tails.
+ * Alignment: none required.  Bytes read past the end: 0.
+ */
+#include <math.h>
+#include <sleef.h>
+
+#include "avx2.h"
+
+static void fill(float *x, int N, float value)
+{
+    for (int i = 0; i < N; i++)
+        x[i] = value;
+}
+
+void ga_avx2_threshold_backward(const float *s, int N, float m, float Z,
+                                const uint8_t *levels, const float *theta8, int L,
+                                ga_norm mode, const float *gv, float cdc,
+                                float *ds, float *dpi, int ldpi, float reg)
+{
+    if (N <= 0)
+        return;
+    if (m == -INFINITY || Z == 0.0f) {
+        fill(ds, N, 0.0f);
+        return;
+    }
+    if (isnan(m) || m == INFINITY || isnan(Z)) {
+        fill(ds, N, NAN);
+        return;
+    }
+    const int seed = mode == GA_NORM_SEED;
+    const __m256 vm = _mm256_set1_ps(m);
+    const __m256 vz = _mm256_set1_ps(Z);
+    const __m256 vcdc = _mm256_set1_ps(cdc);
+    const __m256 vreg = _mm256_set1_ps(reg);
+    const __m256 vtheta = _mm256_loadu_ps(theta8);
+    for (int i = 0; i < N; i += 8) {
+        int n = N - i < 8 ? N - i : 8;
+        __m256i mask = ga_avx2_tail_mask(n);
+        __m256 d = _mm256_sub_ps(_mm256_maskload_ps(s + i, mask), vm);
+        __m256 g = _mm256_maskload_ps(gv + i, mask);
+        __m256 a = _mm256_div_ps(Sleef_expf8_u10avx2(d), vz);
+        __m256 theta = _mm256_permutevar8x32_ps(vtheta, ga_avx2_load_levels(levels + i, n));
+        __m256 keep = _mm256_cmp_ps(d, theta, _CMP_GE_OQ);
+
+        __m256 dsv, G;
+        if (seed) {
+            dsv = _mm256_mul_ps(a, _mm256_sub_ps(_mm256_and_ps(keep, g), vcdc));
+            G = _mm256_mul_ps(a, g);
+        } else {
+            G = _mm256_mul_ps(a, _mm256_sub_ps(g, vcdc));
+            dsv = _mm256_and_ps(keep, G);
+        }
+        _mm256_maskstore_ps(ds + i, mask, dsv);
+
+        if (dpi) {
+            G = _mm256_add_ps(G, vreg);
+            for (int l = 0; l < L; l++) {
+                float *row = dpi + (size_t)l * ldpi + i;
+                __m256 on = _mm256_cmp_ps(d, _mm256_set1_ps(theta8[l]), _CMP_GE_OQ);
+                __m256 old = _mm256_maskload_ps(row, mask);
+                __m256 acc = _mm256_blendv_ps(old, _mm256_add_ps(old, G), on);
+                _mm256_maskstore_ps(row, mask, acc);
+            }
+        }
+    }
+}
