@@ -179,12 +179,11 @@ ga_status ga_attend(const ga_kernels *kt, ga_pool *pool, const ga_config *cfg,
         if (!owned)
             return ga_set_error(GA_ENOMEM, "ga_attend: cannot allocate %zu bytes", total);
     }
+    /* owned = serial workspace | gpn NaN flags [T] | levels [T][N] */
     char *cur = owned;
     jb.serial_ws = serial_bytes ? cur : NULL;
-    cur += serial_bytes;
-    jb.gpn_nan = nan_bytes ? (int *)cur : NULL;
-    cur += nan_bytes;
-    jb.lev = levels ? levels : (uint8_t *)cur;
+    jb.gpn_nan = nan_bytes ? (int *)(cur + serial_bytes) : NULL;
+    jb.lev = levels ? levels : (lev_bytes ? (uint8_t *)(cur + serial_bytes + nan_bytes) : NULL);
 
     if (pool)
         for (int w = 0; w < ga_pool_threads(pool); w++)
