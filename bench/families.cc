@@ -1,0 +1,672 @@
+// families.cc — the benchmark bodies: the fused step (attend, attend_block)
+// and one family per kernel-table entry, forward and backward.
+//
+// Counters (all families; see --help):
+//   items_per_second  keys/s: N*H*T keys per attend step; N per kernel call
+//                     (1 query per call for gpn_project_query[_backward])
+//   bytes_per_second  useful bytes/s (what the computation must read/write;
+//                     see each family for the exact count)
+//   gflops            GFLOP/s (flop counts below; exp counts as 1 flop)
+//   density           kept / (N*H*T), averaged over the run (sparse paths)
+//   mix0..mix2        fraction of pairs the GPN put at each level (reached)
+//   frac_limit        time_bound / measured time, where time_bound =
+//                     max(bytes / bandwidth(working set), flops / peak FMA)
+//                     from --limits (omitted without limits)
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <new>
+
+#include <benchmark/benchmark.h>
+
+#include "bench.h"
+
+namespace gab {
+
+// ------------------------------------------------------------ names
+namespace {
+struct FamInfo {
+    Fam fam;
+    const char *name;
+    unsigned fields;
+};
+constexpr unsigned kAttendFields =
+    F_N | F_DH | F_H | F_MIX | F_DIST | F_MODE | F_THREADS | F_PLACE | F_CACHE;
+const FamInfo kFams[] = {
+    {Fam::Attend, "attend", kAttendFields},
+    {Fam::AttendBlock, "attend_block", kAttendFields},
+    // d = H*dh is the model width the GPN projects from.
+    {Fam::GpnProjectKeys, "gpn_project_keys", F_N | F_DH | F_H | F_CACHE},
+    {Fam::GpnProjectQuery, "gpn_project_query", F_DH | F_H | F_CACHE},
+    {Fam::GpnLevels, "gpn_levels", F_N | F_MIX | F_CACHE},
+    {Fam::GpnProbs, "gpn_probs", F_N | F_MIX | F_CACHE},
+    {Fam::Scores, "scores", F_N | F_DH | F_CACHE},
+    {Fam::Threshold, "threshold", F_N | F_MIX | F_DIST | F_MODE | F_CACHE},
+    {Fam::SparseContext, "sparse_context", F_N | F_DH | F_MIX | F_DIST | F_CACHE},
+    {Fam::Softmax, "softmax", F_N | F_CACHE},
+    {Fam::DenseContext, "dense_context", F_N | F_DH | F_CACHE},
+    {Fam::ScoresBackward, "scores_backward", F_N | F_DH | F_CACHE},
+    {Fam::ThresholdBackward, "threshold_backward", F_N | F_MIX | F_DIST | F_MODE | F_CACHE},
+    {Fam::SoftmaxBackward, "softmax_backward", F_N | F_CACHE},
+    {Fam::SparseContextBackward, "sparse_context_backward",
+     F_N | F_DH | F_MIX | F_DIST | F_CACHE},
+    {Fam::DenseContextBackward, "dense_context_backward", F_N | F_DH | F_CACHE},
+    {Fam::GpnBackward, "gpn_backward", F_N | F_MIX | F_CACHE},
+    {Fam::GpnProjectKeysBackward, "gpn_project_keys_backward", F_N | F_DH | F_H | F_CACHE},
+    {Fam::GpnProjectQueryBackward, "gpn_project_query_backward", F_DH | F_H | F_CACHE},
+};
+static_assert(sizeof kFams / sizeof kFams[0] == (size_t)Fam::Count, "one entry per family");
+
+const char *place_str(ga_place p)
+{
+    switch (p) {
+    case GA_PLACE_NONE: return "none";
+    case GA_PLACE_COMPACT: return "compact";
+    case GA_PLACE_SCATTER: return "scatter";
+    default: return "list";
+    }
+}
+}  // namespace
+
+const char *fam_name(Fam f) { return kFams[(int)f].name; }
+unsigned fam_fields(Fam f) { return kFams[(int)f].fields; }
+bool fam_is_attend(Fam f) { return f == Fam::Attend || f == Fam::AttendBlock; }
+
+bool fam_from_name(const std::string &s, Fam *out)
+{
+    for (const FamInfo &fi : kFams)
+        if (s == fi.name) {
+            *out = fi.fam;
+            return true;
+        }
+    return false;
+}
+
+void normalize_case(Case *c)
+{
+    const unsigned f = fam_fields(c->fam);
+    if (!(f & F_N))
+        c->N = 0;
+    if (!(f & F_DH))
+        c->dh = 64;
+    if (!(f & F_H))
+        c->H = 1;
+    if (!(f & F_MIX))
+        parse_mix("70-20-10", &c->mix);
+    if (!(f & F_DIST))
+        parse_dist("gauss2", &c->dist);
+    if (!(f & F_MODE) || (fam_is_attend(c->fam) && c->mix.dense))
+        c->mode = GA_NORM_SEED;
+    if (!(f & F_THREADS)) {
+        c->threads = 1;
+        c->place = GA_PLACE_NONE;
+    }
+    if (!(f & F_CACHE))
+        c->cold = false;
+}
+
+std::string case_name(const Case &c)
+{
+    const unsigned f = fam_fields(c.fam);
+    std::string n = fam_name(c.fam);
+    n += "/isa:";
+    n += ga_isa_name(c.isa);
+    if (f & F_N)
+        n += "/N:" + std::to_string(c.N);
+    if (f & F_DH)
+        n += "/dh:" + std::to_string(c.dh);
+    if (f & F_H)
+        n += "/H:" + std::to_string(c.H);
+    if (f & F_MIX)
+        n += "/mix:" + c.mix.name;
+    if (f & F_DIST)
+        n += "/dist:" + c.dist.name;
+    if (f & F_MODE) {
+        if (fam_is_attend(c.fam) && c.mix.dense)
+            n += "/mode:dense";
+        else
+            n += c.mode == GA_NORM_RENORM ? "/mode:renorm" : "/mode:seed";
+    }
+    if (f & F_THREADS)
+        n += "/threads:" + std::to_string(c.threads);
+    if (f & F_PLACE)
+        n += std::string("/place:") + place_str(c.place);
+    if (f & F_CACHE)
+        n += c.cold ? "/cache:cold" : "/cache:hot";
+    return n;
+}
+
+// ------------------------------------------------------------ counters
+// GPN work per (query, key) pair: g adds + g relus + L*g FMAs (2 flops) + L
+// bias adds (SPEC §3: independent of d).
+constexpr double kGpnPairFlops = 2.0 * kG + 2.0 * kL * kG + kL;
+
+using benchmark::Counter;
+
+// Sets the rate counters from per-run totals and the frac_limit bound.
+static void set_rates(benchmark::State &st, const Case &c, double items, double bytes,
+                      double flops, double ws, double bound_bytes)
+{
+    st.SetItemsProcessed((int64_t)items);
+    st.counters["bytes_per_second"] = Counter(bytes, Counter::kIsRate, Counter::kIs1024);
+    st.counters["gflops"] = Counter(flops * 1e-9, Counter::kIsRate);
+    if (g_limits.loaded) {
+        const double tb =
+            g_limits.time_bound(ga_isa_name(c.isa), c.threads, ws, bound_bytes, flops);
+        if (tb > 0)
+            st.counters["frac_limit"] = Counter(tb, Counter::kIsRate);
+    }
+}
+
+static void set_mix(benchmark::State &st, const uint8_t *levels, size_t n)
+{
+    size_t cnt[GA_MAX_LEVELS] = {0};
+    for (size_t i = 0; i < n; i++)
+        cnt[levels[i] < GA_MAX_LEVELS ? levels[i] : GA_MAX_LEVELS - 1]++;
+    for (int l = 0; l < kL; l++)
+        st.counters["mix" + std::to_string(l)] = n ? (double)cnt[l] / (double)n : 0.0;
+}
+
+struct PoolDeleter {
+    void operator()(ga_pool *p) const { ga_pool_destroy(p); }
+};
+
+// ------------------------------------------------------------ attend
+// The fused decode step ga_attend: T = 1 query (attend; the pool splits the
+// heads) or T = 32 (attend_block).  attend cycles through the 32 generated
+// queries, so density is averaged over them.
+//
+// Useful bytes per query: dense reads K and V fully, 2*H*N*dh*4 bytes; sparse
+// counts K fully (every score is needed) plus only the kept rows of V,
+// H*N*dh*4 + kept*dh*4.  The GPN's P (g*N*4 bytes per query) is not in
+// bytes_per_second, but it is in the bytes of the frac_limit bound.
+// Flops per query: per head 2*N*dh (scores) + 2*kept*dh (context; kept = N
+// in dense) + N*kGpnPairFlops for the GPN (sparse only).
+static void run_attend(benchmark::State &st, const Case &c)
+{
+    const ga_kernels *kt = ga_kernels_for(c.isa);
+    if (!kt) {
+        st.SkipWithError(ga_last_error());
+        return;
+    }
+    const int T = c.fam == Fam::AttendBlock ? kBlockT : 1;
+    const int N = c.N, dh = c.dh, H = c.H, hd = H * dh;
+    const bool dense = c.mix.dense;
+    const double set_bytes = 2.0 * H * N * dh * sizeof(float);
+    const double p_bytes = dense ? 0.0 : (double)kG * N * sizeof(float);
+
+    std::shared_ptr<AttnData> A;
+    std::shared_ptr<GpnData> G;
+    std::shared_ptr<ColdSets> CS;
+    const float *b2 = nullptr;
+    try {
+        A = get_attn(N, dh, H, c.dist);
+        if (!dense) {
+            G = get_gpn(N, hd);
+            b2 = G->b2_for(c.mix);
+        }
+        if (c.cold) {
+            std::string why;
+            const int nsets = cold_sets_needed((size_t)set_bytes, &why);
+            if (!nsets) {
+                st.SkipWithError(why.c_str());
+                return;
+            }
+            CS = get_cold(A, nsets);
+        } else {
+            drop_cold_cache();
+        }
+    } catch (const std::bad_alloc &) {
+        st.SkipWithError("out of memory while building the inputs");
+        return;
+    }
+    const int nsets = CS ? (int)CS->K.size() : 1;
+
+    ga_config cfg;
+    ga_config_default(&cfg);
+    cfg.H = H;
+    cfg.dh = dh;
+    cfg.g = kG;
+    cfg.L = kL;
+    cfg.mode = c.mode;
+    cfg.dense = dense ? 1 : 0;
+
+    // One pool per benchmark run (never per iteration).
+    std::unique_ptr<ga_pool, PoolDeleter> pool(ga_pool_create(c.threads, c.place, nullptr, 0));
+    if (!pool) {
+        std::string msg = std::string("ga_pool_create: ") + ga_last_error();
+        st.SkipWithError(msg.c_str());
+        return;
+    }
+
+    std::vector<float> C((size_t)T * hd);
+    std::vector<int> kept((size_t)T * H);
+    const float *P = G ? G->P.get() : nullptr;
+    const float *R = G ? G->R.data() : nullptr;
+    const float *W2 = G ? G->W2.data() : nullptr;
+
+    // Untimed warm-up call: checks the arguments and faults in the pool's
+    // scratch buffers.
+    if (ga_attend(kt, pool.get(), &cfg, N, T, A->Q.data(), A->K.get(), A->V.get(), nullptr, P, N,
+                  R, W2, b2, C.data(), kept.data(), nullptr) != GA_OK) {
+        std::string msg = std::string("ga_attend: ") + ga_last_error();
+        st.SkipWithError(msg.c_str());
+        return;
+    }
+
+    long long kept_sum = 0;
+    int64_t it = 0;
+    for (auto _ : st) {
+        const int t0 = T == 1 ? (int)(it % kQueries) : 0;
+        const int s = (int)(it % nsets);
+        const float *K = CS ? CS->K[s] : A->K.get();
+        const float *V = CS ? CS->V[s] : A->V.get();
+        const ga_status rc =
+            ga_attend(kt, pool.get(), &cfg, N, T, &A->Q[(size_t)t0 * hd], K, V, nullptr, P, N,
+                      R ? R + (size_t)t0 * kG : nullptr, W2, b2, C.data(), kept.data(), nullptr);
+        if (rc != GA_OK) {
+            std::string msg = std::string("ga_attend: ") + ga_last_error();
+            st.SkipWithError(msg.c_str());
+            break;
+        }
+        for (int k : kept)
+            kept_sum += k;
+        benchmark::DoNotOptimize(C.data());
+        benchmark::ClobberMemory();
+        ++it;
+    }
+    if (st.error_occurred())
+        return;
+
+    const double iters = (double)st.iterations();
+    const double keys = (double)N * H * T * iters;   // (query, head, key) triples
+    const double kept_total = (double)kept_sum;
+    const double row = (double)dh * sizeof(float);
+    const double bytes = dense ? 2.0 * keys * row : keys * row + kept_total * row;
+    const double flops = 2.0 * keys * dh + 2.0 * kept_total * dh +
+                         (dense ? 0.0 : (double)N * T * iters * kGpnPairFlops);
+    const double ws = (CS ? (double)CS->total_bytes : set_bytes) + p_bytes;
+    const double bound_bytes = bytes + p_bytes * T * iters;
+    set_rates(st, c, keys, bytes, flops, ws, bound_bytes);
+    st.counters["density"] = keys > 0 ? kept_total / keys : 0.0;
+
+    // Mix actually reached: the levels of the ISA's gpn_levels for all the
+    // generated queries (the ones attend cycles through).
+    if (dense) {
+        for (int l = 0; l < kL; l++)
+            st.counters["mix" + std::to_string(l)] = l == kL - 1 ? 1.0 : 0.0;
+    } else {
+        std::vector<uint8_t> lev((size_t)kQueries * N);
+        for (int t = 0; t < kQueries; t++)
+            kt->gpn_levels(P, N, R + (size_t)t * kG, W2, b2, N, kG, kL, lev.data() + (size_t)t * N);
+        set_mix(st, lev.data(), lev.size());
+    }
+    if (CS)
+        st.counters["cold_sets"] = (double)nsets;
+}
+
+// ------------------------------------------------------------ kernels
+// Single-head inputs for the kernel families, from the same generated data
+// as attend (head 0, query 0), prepared with the scalar references.
+namespace {
+struct KIn {
+    int N = 0, dh = 0;
+    std::shared_ptr<AttnData> A;
+    std::shared_ptr<GpnData> G;
+    const float *K = nullptr, *V = nullptr, *q = nullptr;
+    const float *P = nullptr, *r = nullptr, *W2 = nullptr, *b2 = nullptr;
+    float scale = 1;
+    std::vector<float> s;           // scores [N]
+    float m = 0;                    // row max
+    std::vector<uint8_t> lev;       // levels [N]
+    float theta8[GA_MAX_LEVELS] = {0};
+    std::vector<int32_t> idx;       // kept indices [N + pad]
+    std::vector<float> p;           // their exp(s - m) [N + pad]
+    float Z = 0;                    // threshold's Z (the case's mode)
+    int count = 0;                  // kept
+    std::vector<float> a;           // softmax [N]
+};
+
+void prepare(KIn *in, const Case &c, bool need_gpn)
+{
+    const int N = c.N, dh = c.dh;
+    in->N = N;
+    in->dh = dh;
+    in->A = get_attn(N, dh, 1, c.dist);
+    in->K = in->A->K.get();
+    in->V = in->A->V.get();
+    in->q = in->A->Q.data();
+    in->scale = 1.0f / std::sqrt((float)dh);
+    in->s.resize(std::max(N, 1));
+    ga_kernels_ref()->scores(in->K, N, dh, in->q, 1, dh, in->scale, nullptr, in->s.data(), N, &in->m);
+    in->a.resize(std::max(N, 1));
+    ga_kernels_ref()->softmax(in->s.data(), N, in->m, in->a.data());
+    ga_config cfg;
+    ga_config_default(&cfg);
+    ga_theta_from_tau(&cfg, in->theta8);
+    in->lev.assign(std::max(N, 1), (uint8_t)(kL - 1));
+    if (need_gpn) {
+        in->G = get_gpn(N, dh);   // d = dh for the single-head kernel inputs
+        in->P = in->G->P.get();
+        in->r = in->G->R.data();
+        in->W2 = in->G->W2.data();
+        in->b2 = in->G->b2_for(c.mix);
+        ga_kernels_ref()->gpn_levels(in->P, N, in->r, in->W2, in->b2, N, kG, kL, in->lev.data());
+    }
+    in->idx.resize((size_t)N + GA_KEEP_PAD);
+    in->p.resize((size_t)N + GA_KEEP_PAD);
+    in->count = ga_kernels_ref()->threshold(in->s.data(), N, in->m, in->lev.data(), in->theta8, c.mode,
+                                 in->idx.data(), in->p.data(), &in->Z);
+}
+
+std::vector<float> random_vec(size_t n, double std, uint64_t seed)
+{
+    Rng rng(seed);
+    std::vector<float> v(std::max<size_t>(n, 1));
+    for (size_t i = 0; i < n; i++)
+        v[i] = (float)(std * rng.gauss());
+    return v;
+}
+
+// The timed loop of a kernel: f() is one call.
+template <class F>
+void timed(benchmark::State &st, F &&f)
+{
+    for (auto _ : st) {
+        f();
+        benchmark::ClobberMemory();
+    }
+}
+}  // namespace
+
+// Per-call work of a kernel (set after its loop).
+struct Work {
+    double items = 0, bytes = 0, flops = 0, ws = 0;
+};
+
+static void run_kernel_loop(benchmark::State &st, const Case &c, const ga_kernels *kt, KIn &in,
+                            Work *wk);
+
+static void run_kernel(benchmark::State &st, const Case &c)
+{
+    const ga_kernels *kt = ga_kernels_for(c.isa);
+    if (!kt) {
+        st.SkipWithError(ga_last_error());
+        return;
+    }
+    drop_cold_cache();
+    KIn in;
+    Work w;
+    // Inputs are built before each timed loop; an allocation failure there
+    // skips the benchmark (nothing inside the loops allocates).
+    try {
+        const bool need_gpn = (fam_fields(c.fam) & F_MIX) != 0;
+        if (c.fam != Fam::GpnProjectKeys && c.fam != Fam::GpnProjectQuery &&
+            c.fam != Fam::GpnProjectKeysBackward && c.fam != Fam::GpnProjectQueryBackward)
+            prepare(&in, c, need_gpn);
+        run_kernel_loop(st, c, kt, in, &w);
+    } catch (const std::bad_alloc &) {
+        st.SkipWithError("out of memory while building the inputs");
+        return;
+    }
+    if (st.error_occurred())
+        return;
+    const double iters = (double)st.iterations();
+    set_rates(st, c, w.items * iters, w.bytes * iters, w.flops * iters, w.ws, w.bytes * iters);
+}
+
+// Builds one kernel's inputs, runs its timed loop and fills *wk with the
+// per-call work.
+static void run_kernel_loop(benchmark::State &st, const Case &c, const ga_kernels *kt, KIn &in,
+                            Work *wk)
+{
+    const int N = c.N, dh = c.dh, g = kG, L = kL;
+    const double f4 = sizeof(float);
+    Work &w = *wk;
+    switch (c.fam) {
+    case Fam::GpnProjectKeys: {
+        const int d = c.H * dh;
+        auto G = get_gpn(N, d);
+        const float *E = get_encoder(N, d);
+        std::vector<float> P((size_t)g * std::max(N, 1));
+        timed(st, [&] { kt->gpn_project_keys(E, N, d, G->U.data(), G->b1.data(), g, P.data(), N); });
+        w.items = N;
+        w.bytes = ((double)N * d + (double)g * d + g + (double)g * N) * f4;
+        w.flops = 2.0 * N * d * g;
+        w.ws = w.bytes;
+        break;
+    }
+    case Fam::GpnProjectQuery: {
+        const int d = c.H * dh;
+        auto G = get_gpn(0, d);
+        std::vector<float> r(g);
+        timed(st, [&] { kt->gpn_project_query(G->X.data(), d, G->W.data(), g, r.data()); });
+        w.items = 1;
+        w.bytes = ((double)d + (double)g * d + g) * f4;
+        w.flops = 2.0 * d * g;
+        w.ws = w.bytes;
+        break;
+    }
+    case Fam::GpnLevels: {
+        std::vector<uint8_t> lev(std::max(N, 1));
+        timed(st, [&] {
+            benchmark::DoNotOptimize(
+                kt->gpn_levels(in.P, N, in.r, in.W2, in.b2, N, g, L, lev.data()));
+        });
+        w.items = N;
+        w.bytes = (double)g * N * f4 + N;
+        w.flops = N * kGpnPairFlops;
+        w.ws = w.bytes;
+        set_mix(st, lev.data(), (size_t)N);
+        break;
+    }
+    case Fam::GpnProbs: {
+        std::vector<uint8_t> lev(std::max(N, 1));
+        std::vector<float> pi((size_t)L * std::max(N, 1));
+        timed(st, [&] {
+            benchmark::DoNotOptimize(kt->gpn_probs(in.P, N, in.r, in.W2, in.b2, N, g, L,
+                                                   pi.data(), N, lev.data()));
+        });
+        w.items = N;
+        w.bytes = (double)g * N * f4 + N + (double)L * N * f4;
+        w.flops = N * (kGpnPairFlops + 4.0 * L);   // softmax: sub, exp, add, div per level
+        w.ws = w.bytes;
+        set_mix(st, lev.data(), (size_t)N);
+        break;
+    }
+    case Fam::Scores: {
+        std::vector<float> S(std::max(N, 1));
+        float m;
+        timed(st, [&] {
+            kt->scores(in.K, N, dh, in.q, 1, dh, in.scale, nullptr, S.data(), N, &m);
+            benchmark::DoNotOptimize(m);
+        });
+        w.items = N;
+        w.bytes = ((double)N * dh + N + dh) * f4;
+        w.flops = 2.0 * N * dh;
+        w.ws = w.bytes;
+        break;
+    }
+    case Fam::Threshold: {
+        std::vector<int32_t> idx((size_t)N + GA_KEEP_PAD);
+        std::vector<float> p((size_t)N + GA_KEEP_PAD);
+        float Z;
+        int count = 0;
+        timed(st, [&] {
+            count = kt->threshold(in.s.data(), N, in.m, in.lev.data(), in.theta8, c.mode,
+                                  idx.data(), p.data(), &Z);
+            benchmark::DoNotOptimize(count);
+        });
+        w.items = N;
+        // Reads s and levels, writes the kept (idx, p).
+        w.bytes = (double)N * (f4 + 1) + (double)count * 8;
+        // Per key: subtract + compare; exp + add for every key (seed) or the
+        // kept ones (renorm).
+        w.flops = c.mode == GA_NORM_SEED ? 4.0 * N : 2.0 * N + 2.0 * count;
+        w.ws = (double)N * (f4 + 1) + 8.0 * N;
+        st.counters["density"] = N ? (double)count / N : 0.0;
+        set_mix(st, in.lev.data(), (size_t)N);
+        break;
+    }
+    case Fam::SparseContext: {
+        std::vector<float> cv(dh);
+        const float sc = in.Z > 0 ? 1.0f / in.Z : 1.0f;
+        timed(st, [&] { kt->sparse_context(in.V, dh, in.idx.data(), in.p.data(), in.count, sc, cv.data()); });
+        w.items = N;
+        w.bytes = (double)in.count * dh * f4 + in.count * 8.0 + dh * f4;
+        w.flops = 2.0 * in.count * dh;
+        w.ws = w.bytes;   // only the kept rows are touched (the same ones every call)
+        st.counters["density"] = N ? (double)in.count / N : 0.0;
+        set_mix(st, in.lev.data(), (size_t)N);
+        break;
+    }
+    case Fam::Softmax: {
+        std::vector<float> a(std::max(N, 1));
+        timed(st, [&] { benchmark::DoNotOptimize(kt->softmax(in.s.data(), N, in.m, a.data())); });
+        w.items = N;
+        w.bytes = 8.0 * N;
+        w.flops = 4.0 * N;   // sub, exp, add, scale
+        w.ws = w.bytes;
+        break;
+    }
+    case Fam::DenseContext: {
+        std::vector<float> cv(dh);
+        timed(st, [&] { kt->dense_context(in.V, N, dh, in.a.data(), cv.data()); });
+        w.items = N;
+        w.bytes = ((double)N * dh + N + dh) * f4;
+        w.flops = 2.0 * N * dh;
+        w.ws = w.bytes;
+        break;
+    }
+    case Fam::ScoresBackward: {
+        std::vector<float> ds = random_vec(N, 1e-3, 11), dq(dh, 0.0f);
+        std::vector<float> dK((size_t)std::max(N, 1) * dh, 0.0f);
+        timed(st, [&] { kt->scores_backward(in.K, N, dh, in.q, in.scale, ds.data(), dq.data(), dK.data()); });
+        w.items = N;
+        // Reads K and ds, read-modify-writes dK (and dq).
+        w.bytes = ((double)N * dh * 3 + N + 2.0 * dh) * f4;
+        w.flops = 4.0 * N * dh;
+        w.ws = ((double)N * dh * 2 + N) * f4;
+        break;
+    }
+    case Fam::ThresholdBackward: {
+        std::vector<float> gv = random_vec(N, 1.0, 12), ds(std::max(N, 1));
+        std::vector<float> dpi((size_t)L * std::max(N, 1), 0.0f);
+        timed(st, [&] {
+            kt->threshold_backward(in.s.data(), N, in.m, in.Z, in.lev.data(), in.theta8, L, c.mode,
+                                   gv.data(), 0.1f, ds.data(), dpi.data(), N, 0.01f);
+        });
+        w.items = N;
+        // Reads s, gv, levels; writes ds; read-modify-writes dpi [L][N].
+        w.bytes = (double)N * (3 * f4 + 1) + 2.0 * L * N * f4;
+        // Per key: sub, exp, div, mul, sub/add for ds and G; L compares + adds.
+        w.flops = (double)N * (6.0 + 2.0 * L);
+        w.ws = (double)N * (3 * f4 + 1) + (double)L * N * f4;
+        st.counters["density"] = N ? (double)in.count / N : 0.0;
+        set_mix(st, in.lev.data(), (size_t)N);
+        break;
+    }
+    case Fam::SoftmaxBackward: {
+        std::vector<float> da = random_vec(N, 1.0, 13), ds(std::max(N, 1));
+        timed(st, [&] { kt->softmax_backward(in.a.data(), da.data(), N, ds.data()); });
+        w.items = N;
+        w.bytes = 12.0 * N;
+        w.flops = 4.0 * N;   // dot (2) + sub, mul
+        w.ws = w.bytes;
+        break;
+    }
+    case Fam::SparseContextBackward: {
+        std::vector<float> dc = random_vec(dh, 1.0, 14), gk(std::max(in.count, 1));
+        std::vector<float> dV((size_t)std::max(N, 1) * dh, 0.0f);
+        const float sc = in.Z > 0 ? 1.0f / in.Z : 1.0f;
+        timed(st, [&] {
+            kt->sparse_context_backward(in.V, dh, in.idx.data(), in.p.data(), in.count, sc,
+                                        dc.data(), dV.data(), gk.data());
+        });
+        w.items = N;
+        // Kept rows of V read, of dV read-modify-written; idx, p read; gk written.
+        w.bytes = (double)in.count * dh * 3 * f4 + in.count * 12.0;
+        w.flops = 4.0 * in.count * dh;
+        w.ws = (double)in.count * dh * 2 * f4 + in.count * 12.0;   // kept rows of V and dV
+        st.counters["density"] = N ? (double)in.count / N : 0.0;
+        set_mix(st, in.lev.data(), (size_t)N);
+        break;
+    }
+    case Fam::DenseContextBackward: {
+        std::vector<float> dc = random_vec(dh, 1.0, 15), ga(std::max(N, 1));
+        std::vector<float> dV((size_t)std::max(N, 1) * dh, 0.0f);
+        timed(st, [&] { kt->dense_context_backward(in.V, N, dh, in.a.data(), dc.data(), dV.data(), ga.data()); });
+        w.items = N;
+        w.bytes = (double)N * dh * 3 * f4 + 8.0 * N;
+        w.flops = 4.0 * N * dh;
+        w.ws = (double)N * dh * 2 * f4 + 8.0 * N;
+        break;
+    }
+    case Fam::GpnBackward: {
+        std::vector<uint8_t> lev(std::max(N, 1));
+        std::vector<float> pi((size_t)L * std::max(N, 1));
+        ga_kernels_ref()->gpn_probs(in.P, N, in.r, in.W2, in.b2, N, g, L, pi.data(), N, lev.data());
+        std::vector<float> dpi = random_vec((size_t)L * N, 1e-3, 16);
+        std::vector<float> dP((size_t)g * std::max(N, 1)), dr(g, 0.0f), dW2((size_t)L * g, 0.0f),
+            db2(L, 0.0f);
+        timed(st, [&] {
+            kt->gpn_backward(in.P, N, in.r, in.W2, N, g, L, pi.data(), dpi.data(), N, dP.data(), N,
+                             dr.data(), dW2.data(), db2.data());
+        });
+        w.items = N;
+        // Reads P, pi, dpi; writes dP.
+        w.bytes = (2.0 * g * N + 2.0 * L * N) * f4;
+        // Per key: softmax backward (3L), u (2g), dW2 + du (4Lg), db2 (L), dr (g).
+        w.flops = (double)N * (4.0 * L * g + 3.0 * g + 4.0 * L);
+        w.ws = w.bytes;
+        set_mix(st, lev.data(), (size_t)N);
+        break;
+    }
+    case Fam::GpnProjectKeysBackward: {
+        const int d = c.H * dh;
+        auto G = get_gpn(N, d);
+        const float *E = get_encoder(N, d);
+        std::vector<float> dP = random_vec((size_t)g * N, 1e-3, 17);
+        std::vector<float> dU((size_t)g * d, 0.0f), db1(g, 0.0f);
+        std::vector<float> dE((size_t)std::max(N, 1) * d, 0.0f);
+        timed(st, [&] {
+            kt->gpn_project_keys_backward(E, N, d, G->U.data(), g, dP.data(), N, dU.data(),
+                                          db1.data(), dE.data());
+        });
+        w.items = N;
+        // Reads E, U, dP; read-modify-writes dE (and dU, db1).
+        w.bytes = ((double)N * d * 3 + (double)g * N + 3.0 * g * d) * f4;
+        w.flops = 4.0 * N * d * g + (double)N * g;
+        w.ws = ((double)N * d * 2 + (double)g * N + 2.0 * g * d) * f4;
+        break;
+    }
+    case Fam::GpnProjectQueryBackward: {
+        const int d = c.H * dh;
+        auto G = get_gpn(0, d);
+        std::vector<float> dr = random_vec(g, 1e-3, 18), dW((size_t)g * d, 0.0f), dx(d, 0.0f);
+        timed(st, [&] {
+            kt->gpn_project_query_backward(G->X.data(), d, G->W.data(), g, dr.data(), dW.data(),
+                                           dx.data());
+        });
+        w.items = 1;
+        w.bytes = ((double)g * d * 3 + 3.0 * d + g) * f4;
+        w.flops = 4.0 * d * g;
+        w.ws = ((double)g * d * 2 + 2.0 * d + g) * f4;
+        break;
+    }
+    default:
+        st.SkipWithError("not a kernel family");
+        return;
+    }
+}
+
+void run_case(benchmark::State &st, const Case &c)
+{
+    if (fam_is_attend(c.fam))
+        run_attend(st, c);
+    else
+        run_kernel(st, c);
+}
+
+}  // namespace gab
