@@ -3,15 +3,16 @@
  * For T queries and H heads:
  *   phase 1 (sparse only), one task per query t:
  *       levels[t] = gpn_levels(P, R[t])            uint8 [N], shared by all heads
- *   phase 2, one task per (t, h):
- *       s, m      = scores(K_h, q_th) + bias        s [N]
+ *   phase 2, one task per (block of up to QB queries, head h):
+ *       S, m      = scores(K_h, Q_block,h) + bias   S [rows][N]  (K_h read once per block)
+ *     then per query t of the block:
  *       sparse:     count, idx, p, Z = threshold(s, m, levels[t], theta)
  *                   C[t][h] = sparse_context(V_h, idx, p, 1/Z)
  *       dense:      a, Z = softmax(s, m);  C[t][h] = dense_context(V_h, a)
  * Every (t, h) output is computed by exactly one task with a fixed operation
  * order, so results are bitwise identical for any number of threads.
  *
- * Per-worker workspace (floats): s [N] | idx [N + GA_KEEP_PAD] | p [N + GA_KEEP_PAD]
+ * Per-worker workspace: S [rows][N] | m [QB] | idx [N + GA_KEEP_PAD] | p [N + GA_KEEP_PAD]
  * (dense uses the p slot for the softmax weights a [N]).
  */
 #include <math.h>
@@ -34,13 +35,22 @@ typedef struct job {
     uint8_t *lev;     /* [T][N] */
     int *gpn_nan;     /* [T] */
     ga_pool *pool;
+    size_t ws_bytes;  /* per-worker workspace size */
     void *serial_ws;  /* workspace when pool == NULL */
 } job;
 
-static size_t workspace_bytes(int N)
+/* Queries per block: a task computes the scores of up to QB queries of one
+ * head in one `scores` call, so each K row is read once per block.  Fixed
+ * (never derived from the thread count) so results do not depend on it. */
+enum { QB = 8 };
+
+/* Workspace of one worker for blocks of `rows` queries (rows <= QB):
+ * S [rows][N] | m [QB] | idx [N + GA_KEEP_PAD] | p [N + GA_KEEP_PAD]. */
+static size_t workspace_bytes(int N, int rows)
 {
     size_t n = (size_t)N;
-    return sizeof(float) * n + (sizeof(int32_t) + sizeof(float)) * (n + GA_KEEP_PAD) + 64;
+    return sizeof(float) * (n * (size_t)rows + QB) +
+           (sizeof(int32_t) + sizeof(float)) * (n + GA_KEEP_PAD) + 64;
 }
 
 static void fill(float *c, int n, float v)
@@ -58,33 +68,21 @@ static void levels_task(void *arg, int t, int worker)
                                         jb->lev + (size_t)t * jb->N);
 }
 
-static void head_task(void *arg, int task, int worker)
+/* Context of query t, head h, from its scores s [N] and row max m. */
+static void query_head(job *jb, int t, int h, const float *s, float m, int32_t *idx,
+                       float *p)
 {
-    job *jb = arg;
     const ga_kernels *kt = jb->kt;
-    int t = task / jb->H, h = task % jb->H;
     int N = jb->N, dh = jb->dh;
-    size_t hoff = (size_t)h * N * dh;
     float *c = jb->C + ((size_t)t * jb->H + h) * dh;
-    int *kept = jb->kept ? jb->kept + (size_t)t * jb->H + h : NULL;
+    const float *Vh = jb->V + (size_t)h * N * dh;
+    int count;
+    float Z;
 
     if (!jb->cfg->dense && jb->gpn_nan[t]) { /* NaN GPN logits: whole query NaN */
-        fill(c, dh, NAN);
-        if (kept)
-            *kept = 0;
-        return;
-    }
-    char *ws = jb->pool ? ga_pool_scratch(jb->pool, worker, workspace_bytes(N))
-                        : jb->serial_ws;
-    float *s = (float *)ws;
-    int32_t *idx = (int32_t *)(s + N);
-    float *p = (float *)(idx + N + GA_KEEP_PAD);
-    float m, Z;
-
-    kt->scores(jb->K + hoff, N, dh, jb->Q + ((size_t)t * jb->H + h) * dh, 1, dh,
-               jb->scale, jb->bias, s, N, &m);
-    int count;
-    if (jb->cfg->dense) {
+        Z = NAN;
+        count = 0;
+    } else if (jb->cfg->dense) {
         Z = kt->softmax(s, N, m, p);
         count = jb->unpadded;
     } else {
@@ -98,12 +96,35 @@ static void head_task(void *arg, int task, int worker)
         fill(c, dh, 0.0f);
         count = 0;
     } else if (jb->cfg->dense) {
-        kt->dense_context(jb->V + hoff, N, dh, p, c);
+        kt->dense_context(Vh, N, dh, p, c);
     } else {
-        kt->sparse_context(jb->V + hoff, dh, idx, p, count, 1.0f / Z, c);
+        kt->sparse_context(Vh, dh, idx, p, count, 1.0f / Z, c);
     }
-    if (kept)
-        *kept = count;
+    if (jb->kept)
+        jb->kept[(size_t)t * jb->H + h] = count;
+}
+
+/* Task = (query block b, head h): scores for the block's queries against K_h
+ * in one call, then threshold + context per query. */
+static void block_task(void *arg, int task, int worker)
+{
+    job *jb = arg;
+    int b = task / jb->H, h = task % jb->H;
+    int N = jb->N, dh = jb->dh;
+    int t0 = b * QB, rows = jb->T - t0 < QB ? jb->T - t0 : QB;
+
+    char *ws = jb->pool ? ga_pool_scratch(jb->pool, worker, jb->ws_bytes)
+                        : jb->serial_ws;
+    float *S = (float *)ws;
+    float *m = S + (size_t)rows * N;
+    int32_t *idx = (int32_t *)(m + QB);
+    float *p = (float *)(idx + N + GA_KEEP_PAD);
+
+    jb->kt->scores(jb->K + (size_t)h * N * dh, N, dh,
+                   jb->Q + ((size_t)t0 * jb->H + h) * dh, rows, jb->H * dh,
+                   jb->scale, jb->bias, S, N, m);
+    for (int r = 0; r < rows; r++)
+        query_head(jb, t0 + r, h, S + (size_t)r * N, m[r], idx, p);
 }
 
 static void run(job *jb, void (*fn)(void *, int, int), int ntasks)
@@ -172,7 +193,8 @@ ga_status ga_attend(const ga_kernels *kt, ga_pool *pool, const ga_config *cfg,
             for (int i = 0; i < N; i++)
                 jb.unpadded -= bias[i] == -INFINITY;
     }
-    size_t serial_bytes = pool ? 0 : workspace_bytes(N);
+    jb.ws_bytes = workspace_bytes(N, T < QB ? T : QB);
+    size_t serial_bytes = pool ? 0 : jb.ws_bytes;
     size_t total = serial_bytes + nan_bytes + lev_bytes;
     if (total) {
         owned = aligned_alloc(64, (total + 63) / 64 * 64);
@@ -187,14 +209,14 @@ ga_status ga_attend(const ga_kernels *kt, ga_pool *pool, const ga_config *cfg,
 
     if (pool)
         for (int w = 0; w < ga_pool_threads(pool); w++)
-            if (!ga_pool_scratch(pool, w, workspace_bytes(N))) {
+            if (!ga_pool_scratch(pool, w, jb.ws_bytes)) {
                 free(owned);
                 return ga_set_error(GA_ENOMEM, "ga_attend: cannot allocate workspace");
             }
 
     if (!cfg->dense)
         run(&jb, levels_task, T);
-    run(&jb, head_task, T * jb.H);
+    run(&jb, block_task, (T + QB - 1) / QB * jb.H);
     free(owned);
     return GA_OK;
 }
