@@ -35,6 +35,7 @@
  *     -inf (all padded).
  *   - Determinism: every kernel gives bitwise-identical outputs for the same
  *     inputs on repeated calls (no data races, no thread-count dependence).
+ *   - relu(NaN) = NaN everywhere (so NaN GPN inputs reach the logits).
  */
 #ifndef GRANATTN_H
 #define GRANATTN_H
@@ -108,6 +109,7 @@ typedef struct ga_kernels {
     int (*gpn_levels)(const float *P, int ldp, const float *r, const float *W2,
                       const float *b2, int N, int g, int L, uint8_t *levels);
     /* As gpn_levels, plus pi[l][i] = softmax_l(z) (training).
+     * A key with a NaN logit gets pi = NaN at every level.
      * -> pi [L][ldpi] (ldpi >= N), levels [N].  Returns the NaN flag. */
     int (*gpn_probs)(const float *P, int ldp, const float *r, const float *W2,
                      const float *b2, int N, int g, int L, float *pi, int ldpi,
@@ -161,8 +163,10 @@ typedef struct ga_kernels {
      * If dpi != NULL, the straight-through GPN gradient plus the regulariser:
      *   G_i = (p_i/Z) * gv[i] (seed)  or  (p_i/Z) * (gv[i] - cdc) (renorm)
      *   dpi[l][i] += (G_i + reg) * [s_i - m >= theta8[l]]   for l < L.
-     * Special cases as in `threshold`: m == -inf or Z == 0 -> ds = 0, dpi
-     * unchanged; m or Z NaN -> ds = NaN.
+     * Dropped keys get exactly ds = 0 (selected, not multiplied by keep_i,
+     * so a NaN/inf gv of a dropped key does not leak into ds).
+     * Special cases, checked in this order: m == -inf or Z == 0 -> ds = 0;
+     * m NaN, m == +inf or Z NaN -> ds = NaN; dpi is unchanged in both.
      * -> ds [N] (overwritten), dpi [L][ldpi] (accum). */
     void (*threshold_backward)(const float *s, int N, float m, float Z,
                                const uint8_t *levels, const float *theta8, int L,
@@ -259,7 +263,7 @@ ga_status ga_place_from_name(const char *name, ga_place *out);
  * indices (thread t is bound to pus[t % npus]); otherwise pus is ignored.
  * The calling thread acts as worker 0.  Returns NULL + message on error. */
 ga_pool *ga_pool_create(int threads, ga_place place, const int *pus, int npus);
-void ga_pool_destroy(ga_pool *pool);
+void ga_pool_destroy(ga_pool *pool); /* NULL: no-op */
 int ga_pool_threads(const ga_pool *pool);
 /* Runs fn(arg, task, worker) for task in [0, ntasks) on the pool's workers
  * and returns when all are done.  Tasks are split in contiguous blocks. */
@@ -281,7 +285,8 @@ const char *ga_pool_describe(const ga_pool *pool);
  * cfg->dense: softmax + dense_context instead, GPN skipped.
  * Inputs: Q [T][H*dh]; K, V [H][N][dh]; bias [N] or NULL; P [g][ldp];
  *   R [T][g] (r_t = W x_t from gpn_project_query); W2 [L][g]; b2 [L].
- *   (P, R, W2, b2 may be NULL when cfg->dense.)
+ *   (P, R, W2, b2 may be NULL when cfg->dense; K, V, P, R, W2, b2 may be
+ *   NULL when N == 0; T == 0 returns GA_OK without touching anything.)
  * Outputs: C [T][H*dh]; kept [T][H] or NULL (kept keys per query and head;
  *   dense: the keys whose bias is not -inf); levels [T][N] or NULL (written
  *   by the sparse step only; the dense baseline leaves it untouched).

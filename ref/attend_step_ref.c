@@ -128,8 +128,8 @@ ga_status ga_ref_attend(const ga_config *cfg, int N, int T, const float *Q,
                 double Z = 0.0;
                 for (int i = 0; i < N; i++) {
                     Z += (float)exp((double)(s[i] - m));
-                    if (s[i] > -INFINITY)
-                        count++;
+                    if (!(bias && bias[i] == -INFINITY))
+                        count++; /* dense: every key that is not padded */
                 }
                 for (int j = 0; j < dh; j++) {
                     double acc = 0.0;
