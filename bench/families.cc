@@ -369,12 +369,33 @@ std::vector<float> random_vec(size_t n, double std, uint64_t seed)
     return v;
 }
 
+// Deliberate slowdown for testing the regression checker (tools/compare.py):
+// GRANATTN_BENCH_SLOWDOWN=FAMILY:R makes every iteration of kernel family
+// FAMILY call the kernel R times (R in 1..100) while its counters still count
+// one call, i.e. an R-times slower kernel.  Unset in every real measurement.
+static int g_repeat = 1;
+
+static int slowdown_for(const char *family)
+{
+    const char *env = getenv("GRANATTN_BENCH_SLOWDOWN");
+    if (!env)
+        return 1;
+    const char *colon = strchr(env, ':');
+    if (!colon || (size_t)(colon - env) != strlen(family) ||
+        strncmp(env, family, (size_t)(colon - env)) != 0)
+        return 1;
+    int r = atoi(colon + 1);
+    return r >= 1 && r <= 100 ? r : 1;
+}
+
 // The timed loop of a kernel: f() is one call.
 template <class F>
 void timed(benchmark::State &st, F &&f)
 {
+    const int repeat = g_repeat;
     for (auto _ : st) {
-        f();
+        for (int r = 0; r < repeat; r++)
+            f();
         benchmark::ClobberMemory();
     }
 }
@@ -405,7 +426,9 @@ static void run_kernel(benchmark::State &st, const Case &c)
         if (c.fam != Fam::GpnProjectKeys && c.fam != Fam::GpnProjectQuery &&
             c.fam != Fam::GpnProjectKeysBackward && c.fam != Fam::GpnProjectQueryBackward)
             prepare(&in, c, need_gpn);
+        g_repeat = slowdown_for(fam_name(c.fam));
         run_kernel_loop(st, c, kt, in, &w);
+        g_repeat = 1;
     } catch (const std::bad_alloc &) {
         st.SkipWithError("out of memory while building the inputs");
         return;

@@ -5,10 +5,12 @@
 set -euo pipefail
 
 pkgs=(meson ninja-build pkg-config gcc g++ clang libclang-rt-14-dev
-      libbenchmark-dev libsleef-dev libhwloc-dev libcriterion-dev
+      libbenchmark-dev libsleef-dev libhwloc-dev libcriterion-dev hwloc
       python3 python3-numpy python3-scipy python3-matplotlib)
 if [[ "${1:-}" == "--bench" ]]; then
-    pkgs+=(python3-torch)
+    # libopenblas0-pthread: without it python3-torch falls back to the
+    # reference BLAS (~2 GFLOP/s) and the PyTorch peer numbers mean nothing
+    pkgs+=(python3-torch libopenblas0-pthread)
 fi
 
 missing=()

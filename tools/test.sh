@@ -7,7 +7,8 @@
 #   3. clang build with AddressSanitizer + UndefinedBehaviorSanitizer, -Werror,
 #      runs the suite again
 #   4. aarch64 cross build, runs the suite under qemu-aarch64 (NEON variant)
-#   5. smoke run of the benchmark sweep (tools/sweep.sh --quick), if present
+#   5. smoke run of the benchmark sweep (tools/sweep.sh --quick) and the
+#      regression checker's own test (tests/test_compare.sh)
 # Ends with one line "N passed, N failed" summed over every suite it ran.
 # Options: --no-asan, --no-neon, --no-bench (skip a stage; the skip is reported).
 set -uo pipefail
@@ -58,6 +59,22 @@ run_suite() {
     total_pass=$((total_pass + pass))
     total_fail=$((total_fail + fail))
     echo "== $name: $pass passed, $fail failed" >&2
+}
+
+# run_counted NAME CMD... : runs a script that ends with "N passed, N failed".
+run_counted() {
+    local name=$1; shift
+    echo "== $name: $*" >&2
+    "$@" 2>&1 | tee "$log/$name.txt"
+    local line
+    line=$(grep -aE '^[0-9]+ passed, [0-9]+ failed$' "$log/$name.txt" | tail -1)
+    if [[ -z "$line" ]]; then
+        stage_fail "$name" "no 'N passed, N failed' line"
+        return
+    fi
+    total_pass=$((total_pass + ${line%% passed*}))
+    local f=${line#*, }
+    total_fail=$((total_fail + ${f%% failed}))
 }
 
 stage_fail() { echo "== $1: FAILED ($2)" >&2; total_fail=$((total_fail + 1)); }
@@ -111,6 +128,8 @@ if ((want_bench)); then
     else
         echo "== bench smoke: skipped (tools/sweep.sh not present yet)" >&2
     fi
+    # the regression checker: same build passes, a deliberately slowed kernel is flagged
+    run_counted compare tests/test_compare.sh build/bench/granattn-bench
 fi
 
 echo "$total_pass passed, $total_fail failed"

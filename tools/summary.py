@@ -1,0 +1,682 @@
+#!/usr/bin/python3
+"""summary.py — summarise one granattn benchmark result set.
+
+Usage: tools/summary.py DIR [--md OUT.md] [--plots] [--strict]
+
+Reads DIR/bench.json (granattn-bench, Google Benchmark JSON) and, when present,
+DIR/limits.json, DIR/peer.json (tools/peer_torch.py) and DIR/machine.json.
+Writes DIR/summary.md (or --md) and, with --plots, PNG plots in DIR/plots/:
+  (a) per ISA: `attend` keys/s at each N, sparse vs dense, SIMD/scalar ratio,
+      sparse/dense speedup, density reached, fraction of the machine limit
+  (b) speedup of each ISA over scalar, per kernel           (kernels.png)
+  (c) sparse over dense vs N, per mix                       (sparse_vs_dense.png)
+  (d) fraction of the machine limit vs N                    (frac_limit.png)
+  (e) thread scaling of attend_block, per placement policy  (threads.png)
+  (f) PyTorch time / granattn time, dense and sparse step   (vs_torch.png)
+With repetitions, each benchmark's median is used (the "median" aggregate, or
+the median of the repetitions).  Benchmarks are compared on time per
+iteration -- the time Google Benchmark reports for the run: real_time for
+runs named .../real_time, cpu_time otherwise -- except against PyTorch, where
+both sides use wall-clock time; keys/s is items_per_second (N*H*T keys per
+step for attend).
+Where several values of an axis are present and a table shows only one, the
+representative value is chosen by the preferences below (e.g. dist gauss2,
+cache hot, mix 70-20-10 for "sparse") and named above the table.
+
+Prints the main tables to stdout.  Exit status 1 when bench.json is missing,
+unreadable or holds no successful benchmark, or (--strict) when any
+benchmark reported an error.
+"""
+
+import argparse
+import math
+import os
+import sys
+from collections import Counter, OrderedDict
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lib_results as lr  # noqa: E402
+
+ISA_ORDER = ["scalar", "avx2", "avx512", "neon"]
+KERNEL_FAMILIES_LAST = ("attend", "attend_block")
+SPARSE_MIX_PREFS = ["70-20-10", "33-33-34", "90-9-1", "coarse", "fine"]
+MIX_ORDER = ["dense", "fine", "33-33-34", "70-20-10", "90-9-1", "coarse"]
+# Preferred representative value per axis (the most frequent value otherwise).
+AXIS_PREFS = OrderedDict([
+    ("dh", ["64", "128"]),
+    ("H", []),
+    ("dist", ["gauss2", "gauss1", "gauss4", "peaked"]),
+    ("mode", ["seed", "renorm"]),
+    ("threads", ["1"]),
+    ("place", ["none", "compact", "scatter"]),
+    ("cache", ["hot", "cold"]),
+])
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        description="Summarise a granattn benchmark result directory (bench.json, "
+                    "limits.json, peer.json, machine.json): tables on stdout and in "
+                    "summary.md, optional PNG plots.")
+    p.add_argument("dir", help="result directory written by tools/sweep.sh")
+    p.add_argument("--md", metavar="OUT.md", help="markdown output (default DIR/summary.md)")
+    p.add_argument("--plots", action="store_true", help="also write PNG plots to DIR/plots/")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 if any benchmark reported an error")
+    return p.parse_args(argv)
+
+
+# ---------------------------------------------------------------- selection
+
+def isa_key(isa):
+    return ISA_ORDER.index(isa) if isa in ISA_ORDER else len(ISA_ORDER)
+
+
+def is_dense(b):
+    return b.get("mode") == "dense" or b.get("mix") == "dense"
+
+
+def n_of(b):
+    return lr.field_int(b.fields, "N", 0)
+
+
+def matches(b, fixed):
+    """True when every fixed field equals the bench's (absent fields match)."""
+    for key, value in fixed.items():
+        if key == "family":
+            if b.family != value:
+                return False
+        elif key in b.fields and b.fields[key] != str(value):
+            return False
+    return True
+
+
+def select(benches, **fixed):
+    return [b for b in benches if matches(b, fixed)]
+
+
+def preferred_value(benches, axis):
+    """The preferred value of an axis among benches (None when no bench has it)."""
+    values = [b.fields[axis] for b in benches if axis in b.fields]
+    if not values:
+        return None
+    for pref in AXIS_PREFS.get(axis, []):
+        if pref in values:
+            return pref
+    counts = Counter(values)
+    return max(counts, key=lambda v: (counts[v], -values.index(v)))
+
+
+def representative(benches, axes):
+    """{axis: preferred value} for each axis that some bench has."""
+    rep = {}
+    for axis in axes:
+        value = preferred_value(benches, axis)
+        if value is not None:
+            rep[axis] = value
+    return rep
+
+
+def sparse_mix(benches):
+    """The representative sparse mix among non-dense benches."""
+    mixes = {b.get("mix") for b in benches if not is_dense(b) and b.get("mix")}
+    for mix in SPARSE_MIX_PREFS:
+        if mix in mixes:
+            return mix
+    return sorted(mixes)[0] if mixes else None
+
+
+def first(benches):
+    return benches[0] if benches else None
+
+
+def time_of(b):
+    return b.median_ns if b is not None else math.nan
+
+
+def keys_per_second(b, queries=1):
+    """items_per_second (granattn-bench counts N*H*T keys per step), else computed."""
+    if b is None:
+        return math.nan
+    v = b.counter("items_per_second")
+    if math.isfinite(v):
+        return v
+    heads = lr.field_int(b.fields, "H", 1)
+    return n_of(b) * heads * queries / (b.median_ns * 1e-9)
+
+
+def ratio(num, den):
+    if num is None or den is None or not (den > 0) or not math.isfinite(num):
+        return math.nan
+    return num / den
+
+
+def describe_rep(rep, skip=()):
+    return ", ".join(f"{k} {v}" for k, v in rep.items() if k not in skip)
+
+
+def sorted_isas(benches):
+    return sorted({b.get("isa") for b in benches if b.get("isa")}, key=isa_key)
+
+
+def best_isa(benches):
+    isas = sorted_isas(benches)
+    return isas[-1] if isas else None
+
+
+# ---------------------------------------------------------------- (a) attend table
+
+def vs_scalar(benches, b):
+    """Scalar time / b's time for the same configuration (nan without a scalar run)."""
+    if b is None or b.get("isa") in (None, "scalar"):
+        return math.nan
+    key = b.key_without("isa")
+    scalar = first([s for s in select(benches, isa="scalar", N=n_of(b))
+                    if s.key_without("isa") == key])
+    return ratio(time_of(scalar), time_of(b)) if scalar else math.nan
+
+
+def attend_rows(benches, notes):
+    """Rows of table (a): per ISA and N, dense vs representative sparse."""
+    attend = select(benches, family="attend")
+    if not attend:
+        notes.append("no `attend` benchmarks: no main table")
+        return None
+    rep = representative(attend, ["dh", "H", "dist", "threads", "place", "cache"])
+    base = select(attend, **rep)
+    mix = sparse_mix(base)
+    mode = preferred_value([b for b in base if not is_dense(b)], "mode")
+    rows = []
+    for isa in sorted_isas(base):
+        for N in sorted({n_of(b) for b in select(base, isa=isa)}):
+            here = select(base, isa=isa, N=N)
+            dense = first([b for b in here if is_dense(b)])
+            sparse = first([b for b in here if not is_dense(b) and b.get("mix") == mix
+                            and (mode is None or b.get("mode") == mode)])
+            rows.append({
+                "isa": isa, "N": N, "dense": dense, "sparse": sparse,
+                "dense_kps": keys_per_second(dense), "sparse_kps": keys_per_second(sparse),
+                "speedup": ratio(time_of(dense), time_of(sparse)),
+                "density": sparse.counter("density") if sparse else math.nan,
+                "frac_dense": dense.counter("frac_limit") if dense else math.nan,
+                "frac_sparse": sparse.counter("frac_limit") if sparse else math.nan,
+                "dense_vs_scalar": vs_scalar(base, dense),
+                "sparse_vs_scalar": vs_scalar(base, sparse),
+            })
+    title = f"attend (one query, all heads): {describe_rep(rep)}; sparse = mix {mix}" + \
+        (f", mode {mode}" if mode else "")
+    return title, rows
+
+
+def attend_table(rows):
+    headers = ["isa", "N", "dense keys/s", "sparse keys/s", "sparse/dense", "density",
+               "frac_limit dense", "frac_limit sparse", "dense vs scalar", "sparse vs scalar"]
+    cells = []
+    for r in rows:
+        cells.append([r["isa"], str(r["N"]), lr.fmt_si(r["dense_kps"]), lr.fmt_si(r["sparse_kps"]),
+                      lr.fmt_ratio(r["speedup"]), lr.fmt_num(r["density"]),
+                      lr.fmt_num(r["frac_dense"]), lr.fmt_num(r["frac_sparse"]),
+                      lr.fmt_ratio(r["dense_vs_scalar"], 1), lr.fmt_ratio(r["sparse_vs_scalar"], 1)])
+    return headers, cells
+
+
+# ---------------------------------------------------------------- (b) kernels
+
+def kernel_speedups(benches, notes):
+    """{kernel: {isa: geomean(scalar time / isa time)}} over matching configs."""
+    kernels = [b for b in benches if b.family not in KERNEL_FAMILIES_LAST]
+    if not kernels:
+        notes.append("no per-kernel benchmarks: no kernel speedup table")
+        return None
+    scalar = {b.key_without("isa"): b for b in kernels if b.get("isa") == "scalar"}
+    if not scalar:
+        notes.append("no scalar kernel benchmarks: no speedup over scalar")
+        return None
+    ratios = {}
+    for b in kernels:
+        isa = b.get("isa")
+        if isa in (None, "scalar"):
+            continue
+        ref = scalar.get(b.key_without("isa"))
+        if ref is None:
+            continue
+        ratios.setdefault(b.family, {}).setdefault(isa, []).append(ratio(ref.median_ns, b.median_ns))
+    # the fused step too, for comparison
+    for fam in KERNEL_FAMILIES_LAST:
+        fam_benches = select(benches, family=fam)
+        ref_map = {b.key_without("isa"): b for b in fam_benches if b.get("isa") == "scalar"}
+        for b in fam_benches:
+            ref = ref_map.get(b.key_without("isa"))
+            if b.get("isa") not in (None, "scalar") and ref is not None:
+                ratios.setdefault(fam, {}).setdefault(b.get("isa"), []).append(
+                    ratio(ref.median_ns, b.median_ns))
+    return {k: {isa: lr.geomean(v) for isa, v in d.items()} for k, d in ratios.items()}
+
+
+def kernel_table(speedups):
+    isas = sorted({isa for d in speedups.values() for isa in d}, key=isa_key)
+    headers = ["kernel"] + [f"{isa}/scalar" for isa in isas]
+    cells = [[k] + [lr.fmt_ratio(speedups[k].get(isa, math.nan)) for isa in isas]
+             for k in sorted(speedups, key=lambda k: (k in KERNEL_FAMILIES_LAST, k))]
+    return headers, cells
+
+
+# ---------------------------------------------------------------- (c) sparse vs dense
+
+def sparse_vs_dense(benches, notes):
+    """{isa: {mix: [(N, dense_time / sparse_time)]}} at the representative config."""
+    attend = select(benches, family="attend")
+    rep = representative(attend, ["dh", "H", "dist", "threads", "place", "cache"])
+    base = select(attend, **rep)
+    mode = preferred_value([b for b in base if not is_dense(b)], "mode")
+    result = {}
+    for isa in sorted_isas(base):
+        dense = {n_of(b): b for b in select(base, isa=isa) if is_dense(b)}
+        for b in select(base, isa=isa):
+            if is_dense(b) or (mode and b.get("mode") != mode) or n_of(b) not in dense:
+                continue
+            result.setdefault(isa, {}).setdefault(b.get("mix", "?"), []).append(
+                (n_of(b), ratio(dense[n_of(b)].median_ns, b.median_ns), b.counter("density")))
+    if not result:
+        notes.append("no sparse/dense pairs of `attend` benchmarks: no sparse-vs-dense table")
+        return None
+    for d in result.values():
+        for series in d.values():
+            series.sort()
+    return f"attend, {describe_rep(rep)}" + (f", mode {mode}" if mode else ""), result
+
+
+def sparse_vs_dense_table(result, isa):
+    mixes = sorted(result[isa], key=lambda m: MIX_ORDER.index(m) if m in MIX_ORDER else 99)
+    Ns = sorted({n for m in mixes for n, _, _ in result[isa][m]})
+    headers = ["N"] + [f"{m} (density)" for m in mixes]
+    cells = []
+    for N in Ns:
+        row = [str(N)]
+        for m in mixes:
+            point = [(s, d) for n, s, d in result[isa][m] if n == N]
+            row.append(f"{lr.fmt_ratio(point[0][0])} ({lr.fmt_num(point[0][1], 2)})" if point else "-")
+        cells.append(row)
+    return headers, cells
+
+
+# ---------------------------------------------------------------- (e) threads
+
+def thread_scaling(benches, notes):
+    """{N: {place: [(threads, keys/s, speedup vs 1 thread)]}} for attend_block."""
+    block = select(benches, family="attend_block")
+    if not block:
+        notes.append("no `attend_block` benchmarks: no thread scaling")
+        return None
+    isa = best_isa(block)
+    block = select(block, isa=isa)
+    rep = representative(block, ["dh", "H", "dist", "cache"])
+    base = select(block, **rep)
+    mix = sparse_mix(base)
+    base = [b for b in base if b.get("mix") == mix] or base
+    mode = preferred_value(base, "mode")
+    if mode:
+        base = select(base, mode=mode)
+    result = {}
+    for b in base:
+        t = lr.field_int(b.fields, "threads", 1)
+        result.setdefault(n_of(b), {}).setdefault(b.get("place", "-"), []).append(
+            (t, keys_per_second(b, 32), b.median_ns))
+    for places in result.values():
+        for place, series in places.items():
+            series.sort()
+            t1 = [ns for t, _, ns in series if t == 1]
+            places[place] = [(t, kps, ratio(t1[0], ns) if t1 else math.nan) for t, kps, ns in series]
+    title = f"attend_block (32 queries), isa {isa}, {describe_rep(rep)}, mix {mix}" + \
+        (f", mode {mode}" if mode else "")
+    return title, result
+
+
+def thread_table(result):
+    threads = sorted({t for places in result.values() for s in places.values() for t, _, _ in s})
+    headers = ["N", "place"] + [f"{t} thr keys/s (x)" for t in threads]
+    cells = []
+    for N in sorted(result):
+        for place in sorted(result[N]):
+            row = [str(N), place]
+            by_t = {t: (kps, sp) for t, kps, sp in result[N][place]}
+            for t in threads:
+                row.append(f"{lr.fmt_si(by_t[t][0])} ({lr.fmt_ratio(by_t[t][1])})" if t in by_t else "-")
+            cells.append(row)
+    return headers, cells
+
+
+# ---------------------------------------------------------------- (f) PyTorch
+
+def torch_rows(benches, peer, notes):
+    """Rows: PyTorch time / granattn time for each peer case with a matching bench."""
+    if peer is None:
+        notes.append("peer.json missing: no comparison with PyTorch (run tools/peer_torch.py)")
+        return None
+    rows = []
+    for case in peer.get("cases", []):
+        family = case.get("family", "attend")
+        fam_benches = select(benches, family=family, N=case["N"], H=case["H"], dh=case["dh"])
+        same_threads = select(fam_benches, threads=case["threads"])
+        if family == "attend_block" or same_threads:
+            fam_benches = same_threads   # attend may exist for 1 thread only
+        if not fam_benches:
+            continue
+        isa = best_isa(fam_benches)
+        cands = select(fam_benches, isa=isa)
+        rep = representative(cands, ["dist", "threads", "place", "cache"])
+        cands = select(cands, **rep)
+        if case["mode"] == "dense":
+            ours = first([b for b in cands if is_dense(b)])
+        else:
+            mix = sparse_mix(cands)
+            ours = first([b for b in cands if not is_dense(b) and b.get("mix") == mix
+                          and b.get("mode", "seed") == case["mode"]])
+        if ours is None:
+            continue
+        torch_ns = case["median_us"] * 1e3          # wall-clock time per step
+        rows.append({"case": case, "ours": ours, "isa": isa,
+                     "torch_ns": torch_ns, "ours_ns": ours.median_real_ns,
+                     "ratio": ratio(torch_ns, ours.median_real_ns)})
+    if not rows:
+        notes.append("peer.json has no case matching a granattn benchmark (same family, N, H, dh)")
+        return None
+    return rows
+
+
+def torch_table(rows):
+    headers = ["step", "N", "H", "dh", "PyTorch thr", "PyTorch", "our thr", "granattn", "isa",
+               "ours (mix)", "PyTorch/granattn"]
+    cells = []
+    for r in rows:
+        c, b = r["case"], r["ours"]
+        step = ("block32 " if c.get("family") == "attend_block" else "") + \
+            ("dense" if c["mode"] == "dense" else "sparse")
+        cells.append([step, str(c["N"]), str(c["H"]), str(c["dh"]), str(c["threads"]),
+                      lr.fmt_time_ns(r["torch_ns"]), b.get("threads", "1"),
+                      lr.fmt_time_ns(r["ours_ns"]), r["isa"],
+                      b.get("mix", "-"), lr.fmt_ratio(r["ratio"], 1)])
+    return headers, cells
+
+
+# ---------------------------------------------------------------- limits
+
+def limits_tables(limits):
+    """(peak table, bandwidth table) from limits.json (granattn-machine-limits/1)."""
+    tables = []
+    peaks = limits.get("peak_fma") or []
+    if peaks:
+        threads = sorted({p["threads"] for p in peaks})
+        isas = sorted({p["isa"] for p in peaks}, key=isa_key)
+        by = {(p["isa"], p["threads"]): p["gflops"] for p in peaks}
+        cells = [[isa] + [lr.fmt_num(by.get((isa, t), math.nan), 4) for t in threads] for isa in isas]
+        tables.append(("peak fp32 FMA, GFLOP/s", ["isa"] + [f"{t} thr" for t in threads], cells))
+    points = (limits.get("bandwidth") or {}).get("points") or []
+    if points:
+        threads = sorted({p["threads"] for p in points})
+        sizes = sorted({p["bytes"] for p in points})
+        by = {(p["bytes"], p["threads"]): p["gbs"] for p in points}
+        cells = [[lr.fmt_bytes(b)] +
+                 [lr.fmt_num(by.get((b, t), math.nan), 4) for t in threads] for b in sizes]
+        isa = (limits.get("bandwidth") or {}).get("isa", "?")
+        tables.append((f"read bandwidth ({isa}), GB/s", ["working set"] +
+                       [f"{t} thr" for t in threads], cells))
+    return tables
+
+
+# ---------------------------------------------------------------- plots
+
+def log_if_wide(ax, values):
+    """Log y axis when the positive values span more than a factor of 20."""
+    values = [v for v in values if v > 0 and math.isfinite(v)]
+    if values and max(values) / min(values) > 20:
+        ax.set_yscale("log")
+
+
+def make_plots(outdir, attend, kernels, svd, threads, torch, notes):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        notes.append("matplotlib not available (/usr/bin/python3 with python3-matplotlib): no plots")
+        return []
+    os.makedirs(outdir, exist_ok=True)
+    written = []
+
+    def save(fig, name):
+        path = os.path.join(outdir, name)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+
+    if kernels:
+        isas = sorted({isa for d in kernels.values() for isa in d}, key=isa_key)
+        names = sorted(kernels, key=lambda k: (k in KERNEL_FAMILIES_LAST, k))
+        fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(names) + 2), 4.5))
+        width = 0.8 / max(1, len(isas))
+        for i, isa in enumerate(isas):
+            xs = [j + i * width for j in range(len(names))]
+            ax.bar(xs, [kernels[k].get(isa, 0) for k in names], width, label=isa)
+        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(names))])
+        ax.set_xticklabels(names, rotation=60, ha="right", fontsize=8)
+        ax.axhline(1.0, color="gray", lw=0.8)
+        log_if_wide(ax, [v for d in kernels.values() for v in d.values()])
+        ax.set_ylabel("speedup over scalar (geomean)")
+        ax.set_title("(b) SIMD speedup per kernel")
+        ax.legend()
+        save(fig, "kernels.png")
+
+    if svd:
+        title, result = svd
+        isas = sorted(result, key=isa_key)
+        fig, axes = plt.subplots(1, len(isas), figsize=(4.5 * len(isas), 4), squeeze=False)
+        for ax, isa in zip(axes[0], isas):
+            for mix in sorted(result[isa], key=lambda m: MIX_ORDER.index(m) if m in MIX_ORDER else 99):
+                pts = result[isa][mix]
+                ax.plot([n for n, _, _ in pts], [s for _, s, _ in pts], marker="o", label=mix)
+            ax.set_xscale("log", base=2)
+            ax.axhline(1.0, color="gray", lw=0.8)
+            ax.set_xlabel("N (keys)")
+            ax.set_ylabel("dense time / sparse time")
+            ax.set_title(f"(c) {isa}")
+            ax.legend(fontsize=8)
+        fig.suptitle(title, fontsize=8)
+        save(fig, "sparse_vs_dense.png")
+
+    if attend and any(math.isfinite(r["frac_sparse"]) or math.isfinite(r["frac_dense"]) for r in attend[1]):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for i, isa in enumerate(sorted({r["isa"] for r in attend[1]}, key=isa_key)):
+            rows = [r for r in attend[1] if r["isa"] == isa]
+            color = f"C{i}"
+            ax.plot([r["N"] for r in rows], [r["frac_dense"] for r in rows], marker="s", ls="--",
+                    color=color, label=f"{isa} dense")
+            ax.plot([r["N"] for r in rows], [r["frac_sparse"] for r in rows], marker="o",
+                    color=color, label=f"{isa} sparse")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("N (keys)")
+        ax.set_ylabel("fraction of machine limit")
+        ax.set_title("(d) attend: fraction of the measured limit")
+        ax.legend(fontsize=8)
+        save(fig, "frac_limit.png")
+
+    if threads:
+        title, result = threads
+        Ns = sorted(result)[-3:]
+        fig, axes = plt.subplots(1, len(Ns), figsize=(4.5 * len(Ns), 4), squeeze=False)
+        for ax, N in zip(axes[0], Ns):
+            for place in sorted(result[N]):
+                pts = result[N][place]
+                ax.plot([t for t, _, _ in pts], [kps for _, kps, _ in pts], marker="o", label=place)
+            ax.set_xticks(sorted({t for pts in result[N].values() for t, _, _ in pts}))
+            ax.set_ylim(bottom=0)
+            ax.set_xlabel("threads")
+            ax.set_ylabel("keys/s")
+            ax.set_title(f"(e) N = {N}")
+            ax.legend(fontsize=8)
+        fig.suptitle(title, fontsize=8)
+        save(fig, "threads.png")
+
+    if torch:
+        labels = [f"{'B ' if r['case'].get('family') == 'attend_block' else ''}"
+                  f"{'dense' if r['case']['mode'] == 'dense' else 'sparse'} N={r['case']['N']}"
+                  f" H={r['case']['H']} t={r['case']['threads']}" for r in torch]
+        fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(labels) + 2), 4.5))
+        ax.bar(range(len(labels)), [r["ratio"] for r in torch],
+               color=["tab:blue" if r["case"]["mode"] == "dense" else "tab:orange" for r in torch])
+        ax.set_xticks(range(len(labels)))
+        ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=7)
+        log_if_wide(ax, [r["ratio"] for r in torch])
+        ax.axhline(1.0, color="gray", lw=0.8)
+        ax.set_ylabel("PyTorch time / granattn time")
+        ax.set_title("(f) vs PyTorch (blue dense, orange sparse; B = 32-query block)")
+        save(fig, "vs_torch.png")
+    return written
+
+
+# ---------------------------------------------------------------- output
+
+def machine_line(machine, limits, peer):
+    parts = []
+    if machine:
+        cpu = machine.get("cpu", {})
+        lib = machine.get("library", {})
+        build = machine.get("build", {})
+        parts.append(f"{cpu.get('model')} ({cpu.get('physical_cores')} cores)")
+        parts.append(f"granattn {lib.get('version')} rev {str(lib.get('revision'))[:10]}"
+                     f"{' (dirty)' if lib.get('dirty') else ''}")
+        if build.get("c_compiler_version"):
+            parts.append(f"{build['c_compiler_version']}, {build.get('buildtype')} build")
+        isa = machine.get("chosen_isa", {})
+        if isa.get("isa"):
+            parts.append(f"default ISA {isa['isa']} ({isa.get('source')})")
+    if peer:
+        parts.append(f"PyTorch {peer.get('torch_version')} ({peer.get('blas', 'unknown')} BLAS)")
+    if limits is not None:
+        parts.append("limits: loaded")
+    return "; ".join(parts)
+
+
+class Report:
+    """Collects sections for the markdown file and the console."""
+
+    def __init__(self):
+        self.md = []
+        self.console = []
+
+    def section(self, title, headers, cells, console=False, note=None):
+        self.md += [f"## {title}", ""]
+        if note:
+            self.md += [note, ""]
+        self.md += [lr.markdown_table(headers, cells), ""]
+        if console:
+            self.console += [title, lr.format_table(headers, cells), ""]
+
+    def image(self, title, path, md_dir):
+        self.md += [f"![{title}]({os.path.relpath(path, md_dir)})", ""]
+
+
+def load_extras(d, notes):
+    extras = {}
+    for name in ("limits", "peer", "machine"):
+        try:
+            extras[name] = lr.load_optional_json(os.path.join(d, f"{name}.json"))
+        except lr.ResultError as e:
+            notes.append(str(e))
+            extras[name] = None
+        if extras[name] is None:
+            if name == "limits":
+                notes.append("limits.json missing: frac_limit comes only from the bench's own counters")
+            elif name == "machine":
+                notes.append("machine.json missing: no machine description")
+    return extras
+
+
+def main(argv):
+    args = parse_args(argv)
+    notes = []
+    try:
+        context, all_benches = lr.load_benches(args.dir)
+    except lr.ResultError as e:
+        print(f"summary.py: {e}", file=sys.stderr)
+        return 1
+    errored = [b for b in all_benches.values() if b.errors]
+    benches = [b for b in all_benches.values() if b.ok]
+    if not benches:
+        print(f"summary.py: {lr.bench_path(args.dir)}: no successful benchmark "
+              f"({len(all_benches)} names, {len(errored)} with errors)", file=sys.stderr)
+        for b in errored[:10]:
+            print(f"  {b.run_name}: {b.errors[0]}", file=sys.stderr)
+        return 1
+    extras = load_extras(args.dir, notes)
+    if errored:
+        notes.append(f"{len(errored)} benchmarks reported an error, e.g. "
+                     f"{errored[0].run_name}: {errored[0].errors[0]}")
+    reps = max(b.repetitions for b in benches)
+
+    report = Report()
+    header = f"# granattn benchmark summary: {os.path.basename(os.path.abspath(args.dir))}"
+    report.md += [header, "", machine_line(extras["machine"], extras["limits"], extras["peer"]), "",
+                  f"{len(benches)} benchmarks, {reps} repetition{'s' if reps != 1 else ''} "
+                  f"each at most (medians shown); run {context.get('date', '?')}, "
+                  f"{context.get('num_cpus', '?')} CPUs, load average "
+                  f"{context.get('load_avg', '?')}.", ""]
+
+    attend = attend_rows(benches, notes)
+    if attend:
+        report.section("(a) " + attend[0], *attend_table(attend[1]), console=True)
+    kernels = kernel_speedups(benches, notes)
+    if kernels:
+        report.section("(b) speedup over scalar (geometric mean over the configurations)",
+                       *kernel_table(kernels))
+    svd = sparse_vs_dense(benches, notes) if select(benches, family="attend") else None
+    if svd:
+        for isa in sorted(svd[1], key=isa_key):
+            report.section(f"(c) sparse/dense speedup per mix, {isa}: {svd[0]}",
+                           *sparse_vs_dense_table(svd[1], isa))
+    if attend and not any(math.isfinite(r["frac_sparse"]) or math.isfinite(r["frac_dense"])
+                          for r in attend[1]):
+        notes.append("no frac_limit counter (the bench needs --limits=limits.json): no (d)")
+    threads = thread_scaling(benches, notes)
+    if threads:
+        report.section("(e) thread scaling: " + threads[0], *thread_table(threads[1]),
+                       note="keys/s, and in brackets the speedup over 1 thread of the same policy")
+    torch = torch_rows(benches, extras["peer"], notes)
+    if torch:
+        report.section("(f) PyTorch time / granattn time (> 1: granattn faster)",
+                       *torch_table(torch), console=True,
+                       note="wall-clock time per step on both sides; granattn: the best ISA, "
+                            "sparse = its representative mix, mode seed")
+        if extras["peer"].get("blas") == "reference":
+            notes.append("PyTorch ran on the reference (netlib) BLAS: its times are not representative")
+
+    if extras["limits"]:
+        for title, headers, cells in limits_tables(extras["limits"]):
+            report.section("machine limits: " + title, headers, cells)
+
+    md_path = args.md or os.path.join(args.dir, "summary.md")
+    if args.plots:
+        plots = make_plots(os.path.join(args.dir, "plots"), attend, kernels, svd, threads,
+                           torch, notes)
+        if plots:
+            report.md += ["## Plots", ""]
+            for path in plots:
+                report.image(os.path.basename(path), path, os.path.dirname(os.path.abspath(md_path)))
+    if notes:
+        report.md += ["## Missing or partial", ""] + [f"- {n}" for n in notes] + [""]
+    with open(md_path, "w", encoding="utf-8") as f:
+        f.write("\n".join(report.md))
+
+    print("\n".join(report.console))
+    for n in notes:
+        print(f"note: {n}")
+    print(f"summary written to {md_path}")
+    if args.strict and errored:
+        print(f"summary.py: {len(errored)} benchmarks reported an error", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# tools/sweep.sh — the benchmark sweep: build, describe the machine, measure its
+# limits, run granattn-bench, time the PyTorch peer, summarise.
+#
+# Usage: tools/sweep.sh [--quick|--full] [--out DIR] [--isa LIST] [--no-peer] [--help]
+#   --quick     small sweep, 1 repetition (about a minute; the test suite's smoke test)
+#   --full      every axis, 5 repetitions (long)
+#               (default: the default sweep, 3 repetitions, under 10 minutes on 2 cores)
+#   --out DIR   result directory (default results/<machine>/<YYYYmmdd-HHMMSS>-<sweep>)
+#   --isa LIST  ISAs to benchmark, comma-separated (passed to granattn-bench --isa)
+#   --no-peer   skip the PyTorch peer (tools/peer_torch.py)
+# Steps: tools/deps.sh --bench; release build in build/; DIR/machine.json
+# (tools/machine_info.py); DIR/limits.json (granattn-bench --machine, reused from
+# results/<machine>/limits.json when measured on the same CPU model); DIR/bench.json
+# (the sweep); DIR/peer.json (PyTorch); DIR/summary.md + DIR/plots/ (tools/summary.py).
+# Progress goes to stderr; the summary table to stdout at the end.
+# Exit status non-zero on any real error (build, bench crash, no benchmarks, ...).
+set -euo pipefail
+
+PY=/usr/bin/python3     # Debian's interpreter: numpy, scipy, matplotlib, torch
+
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+log() { echo "sweep: $*" >&2; }
+step() { echo "sweep: [$1/7] (at $((SECONDS - start)) s) ${*:2}" >&2; }
+die() { echo "sweep: ERROR: $*" >&2; exit 1; }
+
+sweep=default out="" isa="" peer=1
+while (($#)); do
+    case "$1" in
+    --quick) sweep=quick ;;
+    --full) sweep=full ;;
+    --out) [[ $# -ge 2 ]] || die "--out needs a directory"; out=$2; shift ;;
+    --out=*) out=${1#--out=} ;;
+    --isa) [[ $# -ge 2 ]] || die "--isa needs a list"; isa=$2; shift ;;
+    --isa=*) isa=${1#--isa=} ;;
+    --no-peer) peer=0 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "sweep: unknown option $1 (try --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+[[ -z "$out" ]] || out=$(realpath -m -- "$out")   # relative to the caller's directory
+cd "$(dirname "$0")/.."
+start=$SECONDS
+
+case "$sweep" in
+# The peer times the attend/attend_block cases of bench.json (same N, H, dh, threads).
+quick) reps=1 peer_args=(--threads 1 --budget 0.1 --min-runs 5 --max-N 4096) ;;
+default) reps=3 peer_args=(--budget 0.3 --min-runs 10 --max-N 16384) ;;
+full) reps=5 peer_args=(--budget 1 --max-N 65536) ;;
+esac
+
+# ---- 1. packages ----
+step 1 "packages (tools/deps.sh --bench)"
+if ! tools/deps.sh --bench; then
+    log "tools/deps.sh --bench failed; trying without PyTorch"
+    tools/deps.sh || die "tools/deps.sh failed: required packages are missing"
+fi
+
+# ---- 2. release build in build/ ----
+step 2 "release build in build/"
+# build_option NAME: value of a meson option of build/ (empty when unknown).
+build_option() {
+    "$PY" - "$1" <<'EOF' 2>/dev/null || true
+import json, sys
+for opt in json.load(open("build/meson-info/intro-buildoptions.json")):
+    if opt["name"] == sys.argv[1]:
+        print(str(opt["value"]).lower())
+EOF
+}
+if [[ -f build/build.ninja ]]; then
+    if [[ "$(build_option buildtype)" != release || "$(build_option bench)" == false ]]; then
+        log "build/ is not a release build with the bench enabled: reconfiguring"
+        meson configure build --buildtype=release -Dbench=true >&2 || die "meson configure build failed"
+    fi
+else
+    meson setup build --buildtype=release >&2 || die "meson setup build failed"
+fi
+ninja -C build -j"$(nproc)" bench/granattn-bench >&2 \
+    || die "build failed (ninja -C build bench/granattn-bench; bench/ needs to be wired into meson and libbenchmark-dev installed)"
+bench=build/bench/granattn-bench
+[[ -x "$bench" ]] || die "$bench was not built: bench/ is missing or not wired into meson \
+(bench/meson.build), or Google Benchmark (libbenchmark-dev) was not found"
+
+# ---- 3. machine description ----
+slug=$("$PY" tools/machine_info.py --slug) || die "tools/machine_info.py --slug failed"
+[[ -n "$out" ]] || out=results/$slug/$(date +%Y%m%d-%H%M%S)-$sweep
+mkdir -p "$out" || die "cannot create $out"
+step 3 "machine description -> $out/machine.json (machine $slug)"
+"$PY" tools/machine_info.py --build build --out "$out/machine.json" || die "tools/machine_info.py failed"
+
+# ---- 4. machine limits (cached per machine: the measurement takes a while) ----
+cache_dir=results/$slug
+cpu_id=$("$PY" tools/machine_info.py --cpu-id)
+if [[ -f "$cache_dir/limits.json" && -f "$cache_dir/limits.cpu" \
+      && "$(cat "$cache_dir/limits.cpu")" == "$cpu_id" ]]; then
+    step 4 "machine limits: reusing $cache_dir/limits.json (same CPU: $cpu_id)"
+    [[ "$(realpath -m "$cache_dir/limits.json")" == "$(realpath -m "$out/limits.json")" ]] \
+        || cp "$cache_dir/limits.json" "$out/limits.json"
+else
+    step 4 "machine limits: measuring (granattn-bench --machine) -> $out/limits.json"
+    "$bench" --machine="$out/limits.json" >&2 || die "granattn-bench --machine failed"
+    [[ -s "$out/limits.json" ]] || die "granattn-bench --machine wrote no $out/limits.json"
+    if [[ "$sweep" != quick ]]; then
+        mkdir -p "$cache_dir"
+        cp "$out/limits.json" "$cache_dir/limits.json"
+        echo "$cpu_id" >"$cache_dir/limits.cpu"
+        log "machine limits cached in $cache_dir/limits.json"
+    fi
+fi
+
+# ---- 5. the sweep ----
+bench_args=(--sweep="$sweep" --limits="$out/limits.json"
+            --benchmark_out="$out/bench.json" --benchmark_out_format=json
+            --benchmark_repetitions="$reps")
+[[ -z "$isa" ]] || bench_args+=(--isa="$isa")
+step 5 "sweep: $bench ${bench_args[*]}"
+rm -f "$out/bench.json"
+set +e
+"$bench" "${bench_args[@]}" 2>&1 | tee "$out/bench.log" >&2
+bench_rc=${PIPESTATUS[0]}
+set -e
+((bench_rc == 0)) || die "granattn-bench exited with status $bench_rc (log: $out/bench.log)"
+[[ -s "$out/bench.json" ]] || die "granattn-bench wrote no $out/bench.json (log: $out/bench.log)"
+
+# ---- 6. the PyTorch peer ----
+if ((peer == 0)); then
+    step 6 "PyTorch peer: skipped (--no-peer)"
+elif ! "$PY" -c 'import torch' 2>/dev/null; then
+    step 6 "PyTorch peer: skipped (PyTorch not importable by $PY; install python3-torch)"
+else
+    step 6 "PyTorch peer: tools/peer_torch.py ${peer_args[*]} -> $out/peer.json"
+    set +e
+    "$PY" tools/peer_torch.py --match "$out/bench.json" "${peer_args[@]}" \
+        --out "$out/peer.json" >"$out/peer.txt"
+    peer_rc=$?
+    set -e
+    case $peer_rc in
+    0) ;;
+    3) log "PyTorch peer: skipped (PyTorch not available)" ;;
+    *) die "tools/peer_torch.py failed with status $peer_rc" ;;
+    esac
+fi
+
+# ---- 7. summary ----
+step 7 "summary -> $out/summary.md"
+"$PY" tools/summary.py "$out" --plots --strict || die "tools/summary.py failed on $out"
+log "done in $((SECONDS - start)) s: $out"
