@@ -51,6 +51,10 @@ void usage(FILE *f)
 "  --isa=LIST          restrict the ISA variants (comma list of scalar, avx2,\n"
 "                      avx512, neon; default: all, unsupported ones skipped)\n"
 "  --list              print the benchmark names that would run, and exit\n"
+"  --sgemm             also run the blocked SGEMM family (sgemm/isa:<isa>/M/N/K,\n"
+"                      model-sized shapes) against OpenBLAS (isa:openblas) when\n"
+"                      built with it; set OPENBLAS_CORETYPE (e.g. SkylakeX) so\n"
+"                      OpenBLAS uses this CPU's widest kernels\n"
 "  --machine[=FILE]    measure the machine's limits (peak fp32 FMA per ISA and\n"
 "                      read bandwidth at 15 working-set sizes from 16 KiB to\n"
 "                      1 GiB, 1 and all threads; per-thread CPU time, so\n"
@@ -383,11 +387,13 @@ bool starts_with(const std::string &s, const char *p) { return s.rfind(p, 0) == 
 
 }  // namespace
 
+void register_sgemm_benchmarks(); // bench/sgemm.cc
+
 int main(int argc, char **argv)
 {
     std::vector<char *> gb_args = {argv[0]};
     std::string sweep = "default", limits_path, machine_path, format = "console";
-    bool list = false, machine = false, user_min_time = false;
+    bool list = false, with_sgemm = false, machine = false, user_min_time = false;
     std::vector<std::string> isas(std::begin(kAllIsas), std::end(kAllIsas));
     Overrides ov;
 
@@ -430,6 +436,8 @@ int main(int argc, char **argv)
             }
         } else if (a == "--list") {
             list = true;
+        } else if (a == "--sgemm") {
+            with_sgemm = true;
         } else if (starts_with(a, "--family=")) {
             for (const std::string &s : split_list(val("--family"), "--family")) {
                 Fam f;
@@ -610,6 +618,8 @@ int main(int argc, char **argv)
                      sweep.c_str(), total, llc_bytes() / 1048576.0, num_cpus(),
                      g_limits.loaded ? g_limits.path.c_str() : "none (no frac_limit)");
     }
+    if (with_sgemm)
+        register_sgemm_benchmarks(); // not counted in the progress total
     benchmark::BenchmarkReporter *display = benchmark::CreateDefaultDisplayReporter();
     const bool echo = !isatty(STDOUT_FILENO) || format != "console";
     ProgressReporter progress(display, echo && !list, total);

@@ -57,6 +57,15 @@ if ! tools/deps.sh --bench; then
     tools/deps.sh || die "tools/deps.sh failed: required packages are missing"
 fi
 
+# OpenBLAS 0.3.21 (used by the sgemm peer and by PyTorch) picks its SSE3
+# "Prescott" kernels on this CPU model unless told the core type; give it the
+# widest one the CPU supports so the comparisons are fair.
+if [[ -z "${OPENBLAS_CORETYPE:-}" ]]; then
+    if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then export OPENBLAS_CORETYPE=SkylakeX
+    elif grep -qw avx2 /proc/cpuinfo 2>/dev/null; then export OPENBLAS_CORETYPE=Haswell
+    fi
+fi
+
 # ---- 2. release build in build/ ----
 step 2 "release build in build/"
 # build_option NAME: value of a meson option of build/ (empty when unknown).
@@ -114,6 +123,7 @@ bench_args=(--sweep="$sweep" --limits="$out/limits.json"
             --benchmark_out="$out/bench.json" --benchmark_out_format=json
             --benchmark_repetitions="$reps")
 [[ -z "$isa" ]] || bench_args+=(--isa="$isa")
+[[ "$sweep" == quick ]] || bench_args+=(--sgemm)   # blocked SGEMM vs OpenBLAS
 step 5 "sweep: $bench ${bench_args[*]}"
 rm -f "$out/bench.json"
 set +e

@@ -1,0 +1,224 @@
+/* model.h — the granattn translation model (libgmodel): a pre-LayerNorm
+ * Transformer encoder-decoder whose cross-attention is the sparsified
+ * attention with learned granularity of ../shared/SPEC.md.
+ *
+ * Architecture (all sizes from gm_config):
+ *   shared subword embedding E [vocab][d] (also the output projection, tied),
+ *   x = E[tok] * sqrt(d) + sinusoidal position, dropout;
+ *   encoder layer:  x += drop(SelfAttn(LN(x)));  x += drop(FFN(LN(x)))
+ *   memory = LN_enc(x)                                        [S][d]
+ *   decoder layer:  x += drop(CausalSelfAttn(LN(x)))
+ *                   h  = LN(x);  x += drop(GpnCrossAttn(h, memory))
+ *                   x += drop(FFN(LN(x)))
+ *   logits = LN_dec(x) E^T;  loss = label-smoothed cross-entropy.
+ *   GpnCrossAttn: Q = h Wq^T, [K|V] = memory Wkv^T, H heads; the GPN (SPEC §3)
+ *   gets e_i = memory row i and x_t = h row t; one level per (t, i) pair shared
+ *   by the heads; keep/threshold/context with the kernel table (SPEC §2);
+ *   training backward: straight-through GPN gradient + the expected-density
+ *   regulariser R = lambda * mean_{layers, pairs, heads} sum_l pi_l kappa_l
+ *   (SPEC §4).  cfg.dense = 1: plain softmax cross-attention, GPN unused.
+ *
+ * Parameters: ONE contiguous float buffer (gm_params) with a gradient buffer of
+ * the same layout (gm_grads); gm_tensor() lists the named views (name,
+ * offset, shape, whether weight decay applies) for AdamW and checkpoints.
+ * Linear weights are stored [out][in] (y = x W^T + b), like PyTorch/llm.c.
+ *
+ * Training:
+ *   gm_zero_grads(m);
+ *   gm_forward_backward(m, &batch, 1, step_seed, pool, &stats);  // grads +=
+ *   ... AdamW on gm_params / gm_grads ...
+ * The gradient is that of  loss = CE_sum / tokens + R  for that batch (tokens
+ * = non-pad target tokens of the batch).  train = 0: no dropout, no Gumbel,
+ * no backward (dev loss).  Sentences of the batch are split over the pool's
+ * workers (contiguous blocks balanced by length); worker 0 accumulates into
+ * gm_grads, the others into private buffers that are added in worker order.
+ * Results are bitwise reproducible for a given (seed, thread count); with a
+ * different thread count they differ by float rounding only (dropout masks
+ * and Gumbel noise do not depend on the thread count).  Memory: each worker
+ * keeps a workspace of the activations of its sentences (about 140 KB per
+ * target+source token pair at the default config, grown on demand and
+ * kept), and workers 1.. a gradient buffer of gm_num_params floats.
+ * Label smoothing spreads eps uniformly over the whole vocabulary; dropout
+ * is applied to the embeddings and to every residual branch (not to the
+ * attention probabilities).
+ *
+ * Padding: batch rows are padded with id 0 at the END; a sentence is its
+ * tokens up to the first 0.  Internally sentences are packed (no padded
+ * positions exist inside the model, so no padding mask is ever needed).
+ *
+ * Inference (greedy / beam search):
+ *   gm_memory: one encoded source sentence (encoder output and, per decoder
+ *              layer, the cross-attention K/V [H][S][dh] and GPN P [g][S],
+ *              computed once);
+ *   gm_cache:  one hypothesis' decoder self-attention K/V cache;
+ *   gm_decode_step: n hypotheses advance by one token each (each with its own
+ *              memory and cache, possibly at different positions); returns
+ *              log-probabilities [n][vocab].  Cross-attention runs the fused
+ *              inference path (argmax levels, ga_attend).
+ *   Beam search reorders hypotheses with gm_cache_copy.
+ * Memory/caches are owned by the caller; a memory may be shared by many
+ * caches; different (memory, cache) sets may be used concurrently from
+ * different threads with the same model (the model is read-only there).
+ *
+ * Errors: functions returning ga_status leave a message in ga_last_error().
+ */
+#ifndef GMODEL_H
+#define GMODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "granattn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GM_PAD 0
+#define GM_UNK 1
+#define GM_BOS 2
+#define GM_EOS 3
+
+typedef enum gm_act { GM_ACT_RELU = 0, GM_ACT_GELU = 1 } gm_act;
+
+typedef struct gm_config {
+    int vocab;            /* 8000 */
+    int d;                /* model width, 256 */
+    int H;                /* heads, 4 (d % H == 0) */
+    int ff;               /* FFN hidden width, 1024 */
+    int n_enc, n_dec;     /* layers, 3 and 3 */
+    gm_act act;           /* FFN activation, RELU */
+    int g;                /* GPN hidden width, 16 */
+    int L;                /* granularity levels, 3 */
+    float tau[GA_MAX_LEVELS]; /* (0.10, 0.01, 0): non-increasing, tau[l] < 1 */
+    ga_norm mode;         /* GA_NORM_SEED */
+    int dense;            /* 1: dense cross-attention baseline (no GPN) */
+    float lambda;         /* expected-density regulariser weight, 0.01 */
+    float dropout;        /* 0.1 (embeddings and every residual branch) */
+    float label_smoothing;/* 0.1 */
+    int gumbel;           /* 1: training levels = argmax(z + temp * Gumbel) */
+    float gumbel_temp;    /* 1.0 */
+    int max_len;          /* longest sequence (positions), 256 */
+} gm_config;
+
+void gm_config_default(gm_config *cfg);
+ga_status gm_config_check(const gm_config *cfg);
+/* The kernel library's view of the cross-attention (H, dh, g, L, tau, mode, dense). */
+void gm_config_attn(const gm_config *cfg, ga_config *out);
+
+/* ----------------------------------------------------------------- model */
+typedef struct gm_model gm_model;
+
+/* kt: kernel table used for everything (NULL: ga_kernels_default()).
+ * Parameters initialised from `seed` (deterministic). NULL + message on error. */
+gm_model *gm_create(const gm_config *cfg, const ga_kernels *kt, uint64_t seed);
+void gm_free(gm_model *m);
+const gm_config *gm_get_config(const gm_model *m);
+const ga_kernels *gm_get_kernels(const gm_model *m);
+
+size_t gm_num_params(const gm_model *m);
+float *gm_params(gm_model *m);    /* [gm_num_params] */
+float *gm_grads(gm_model *m);     /* [gm_num_params], same layout */
+void gm_zero_grads(gm_model *m);
+/* Re-initialise the parameters from a seed (what gm_create does). */
+void gm_init_params(gm_model *m, uint64_t seed);
+
+/* Named views of the parameter buffer, in buffer order, no gaps. */
+typedef struct gm_tensor_info {
+    char name[64];        /* e.g. "dec1.cross.wq", "emb" */
+    size_t offset;        /* in floats from gm_params() */
+    size_t size;          /* floats */
+    int rows, cols;       /* 2-D shape (rows = 1 for vectors) */
+    int decay;            /* 1: weight matrix (weight decay applies); 0: bias, LN, embedding */
+} gm_tensor_info;
+int gm_num_tensors(const gm_model *m);
+const gm_tensor_info *gm_tensor(const gm_model *m, int i);
+/* Index of a tensor by name, or -1. */
+int gm_find_tensor(const gm_model *m, const char *name);
+
+/* -------------------------------------------------------------- training */
+typedef struct gm_batch {
+    int B, S, T;
+    const int32_t *src;     /* [B][S] source ids, 0-padded at the end */
+    const int32_t *tgt_in;  /* [B][T] decoder input: bos y1 y2 ... (0-padded) */
+    const int32_t *tgt_out; /* [B][T] targets: y1 y2 ... eos (0 = ignored) */
+} gm_batch;
+/* A sentence's target length is the number of leading non-pad tgt_out ids;
+ * tgt_in is read for the same positions.  Lengths must be <= max_len. */
+
+typedef struct gm_stats {
+    double loss_sum;        /* label-smoothed CE, summed over target tokens */
+    double nll_sum;         /* plain -log p(y), summed (perplexity = exp(nll/tokens)) */
+    long tokens;            /* target tokens counted */
+    long correct;           /* argmax == target */
+    double density_sum;     /* sum over cross-attention rows (layer, t, head) of kept/N */
+    long density_count;     /* rows */
+    double level_count[GA_MAX_LEVELS]; /* (layer, t, i) pairs at each level */
+    double pairs;           /* (layer, t, i) pairs */
+    double exp_density_sum; /* sum over (layer, t, i, head) of sum_l pi_l kappa_l */
+    double exp_density_count; /* its count: R = lambda * sum / count */
+} gm_stats;
+void gm_stats_zero(gm_stats *s);
+void gm_stats_add(gm_stats *dst, const gm_stats *src);
+
+/* The training objective of stats: loss_sum / tokens + lambda *
+ * exp_density_sum / exp_density_count (the regulariser term only when the
+ * model is sparse and lambda > 0). */
+double gm_stats_objective(const gm_model *m, const gm_stats *s);
+
+/* Changes the training-only settings of a live model (schedules: lambda
+ * warm-up, Gumbel temperature annealing, ...).  Validated as in
+ * gm_config_check; the model is unchanged on error. */
+ga_status gm_set_training(gm_model *m, float lambda, float dropout,
+                          float label_smoothing, int gumbel, float gumbel_temp);
+
+/* Forward (+ backward when train) over a batch; see the top comment.
+ * step_seed: dropout masks and Gumbel noise (counter-based, reproducible).
+ * pool may be NULL (single thread).  Gradients are ADDED to gm_grads.
+ * stats (may be NULL) are ADDED to. */
+ga_status gm_forward_backward(gm_model *m, const gm_batch *batch, int train,
+                              uint64_t step_seed, ga_pool *pool, gm_stats *stats);
+
+/* ------------------------------------------------------------- inference */
+typedef struct gm_memory gm_memory;  /* one encoded source sentence */
+typedef struct gm_cache gm_cache;    /* one hypothesis' self-attention cache */
+
+gm_memory *gm_memory_create(const gm_model *m, int max_src);
+void gm_memory_free(gm_memory *mem);
+/* Encodes src[0..S) (no padding; S <= max_src and <= max_len). */
+ga_status gm_encode(const gm_model *m, const int32_t *src, int S, gm_memory *mem);
+int gm_memory_len(const gm_memory *mem);
+
+gm_cache *gm_cache_create(const gm_model *m, int max_tgt);
+void gm_cache_free(gm_cache *c);
+void gm_cache_reset(gm_cache *c);               /* back to position 0 */
+int gm_cache_len(const gm_cache *c);            /* tokens consumed so far */
+/* dst := src (same model; dst->max_tgt >= gm_cache_len(src)). */
+ga_status gm_cache_copy(gm_cache *dst, const gm_cache *src);
+
+typedef struct gm_step_stats {
+    double density_sum;   /* sum over (hypothesis, layer, head) of kept/N */
+    long density_count;
+    double level_count[GA_MAX_LEVELS]; /* (hypothesis, layer, key) pairs per level */
+} gm_step_stats;
+
+/* For h < n: feeds token tok[h] at position gm_cache_len(cache[h]) given
+ * memory mem[h], appends to cache[h], writes log-probabilities of the next
+ * token to logp[h][0..vocab).  stats may be NULL (added to otherwise).
+ * Single-threaded (call it from several threads for parallel decoding). */
+ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
+                         gm_cache *const *cache, const int32_t *tok, float *logp,
+                         gm_step_stats *stats);
+
+/* --------------------------------------------------------- testing hooks */
+/* Forces the training forward's levels (GPN probabilities are still
+ * computed and used by the backward): levels[l][...] for decoder layer l,
+ * then the batch's sentences with T_b > 0 in batch order, each [T_b][S_b]
+ * (T_b target, S_b source tokens).  The array must stay valid while used;
+ * NULL switches the hook off.  For the finite-difference tests. */
+void gm_debug_force_levels(gm_model *m, const uint8_t *levels);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GMODEL_H */
