@@ -3,9 +3,10 @@
 #
 #   1. installs missing Debian packages (tools/deps.sh, tools/setup-arm64.sh)
 #   2. gcc release build with -Werror, runs the Criterion suite (every kernel x
-#      every variant this CPU supports)
+#      every variant this CPU supports, model gradient checks) and the CLI test
+#      (tests/test_cli.sh: bad input, checkpoint resume equality, smoke training)
 #   3. clang build with AddressSanitizer + UndefinedBehaviorSanitizer, -Werror,
-#      runs the suite again
+#      runs the suite and the CLI test again
 #   4. aarch64 cross build, runs the suite under qemu-aarch64 (NEON variant)
 #   5. smoke run of the benchmark sweep (tools/sweep.sh --quick) and the
 #      regression checker's own test (tests/test_compare.sh)
@@ -86,6 +87,13 @@ else
     cat "$log/build.txt"; stage_fail x86-gcc "build failed"
 fi
 
+# ---- 1b. the granattn CLI end to end (bad input, resume equality, smoke training) ----
+if [[ -x build/model/granattn ]]; then
+    run_counted cli tests/test_cli.sh build/model/granattn
+else
+    stage_fail cli "build/model/granattn was not built"
+fi
+
 # ---- 2. clang + ASan + UBSan ----
 if ((want_asan)); then
     if CC=clang CXX=clang++ setup_build build-asan -Dwerror=true --buildtype=debugoptimized \
@@ -93,6 +101,8 @@ if ((want_asan)); then
         -Dc_args=-fno-sanitize-recover=all && ninja -C build-asan -j"$jobs" >"$log/asan.txt" 2>&1; then
         ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
             run_suite x86-clang-asan-ubsan build-asan/tests/granattn-tests
+        ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 GRANATTN_TEST_EVAL=0 \
+            run_counted cli-asan-ubsan tests/test_cli.sh build-asan/model/granattn
     else
         cat "$log/asan.txt"; stage_fail asan "build failed"
     fi

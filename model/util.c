@@ -1,0 +1,308 @@
+/* util.c — see util.h. */
+#include "util.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static _Thread_local char err_buf[1024];
+
+const char *gu_error(void) { return err_buf; }
+
+int gu_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err_buf, sizeof err_buf, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int gu_fail_prefix(const char *fmt, ...)
+{
+    char prefix[512], old[sizeof err_buf];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, err_buf, sizeof old);
+    size_t np = strlen(prefix), no = strlen(old);
+    if (np > sizeof err_buf - 3)
+        np = sizeof err_buf - 3;
+    memcpy(err_buf, prefix, np);
+    memcpy(err_buf + np, ": ", 2);
+    if (no > sizeof err_buf - np - 3)
+        no = sizeof err_buf - np - 3;
+    memcpy(err_buf + np + 2, old, no);
+    err_buf[np + 2 + no] = '\0';
+    return -1;
+}
+
+/* ------------------------------------------------------------------ RNG */
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+void gu_rng_seed(gu_rng *r, uint64_t seed)
+{
+    uint64_t x = seed;
+    for (int i = 0; i < 4; i++)
+        r->s[i] = splitmix64(&x);
+}
+
+uint64_t gu_mix(uint64_t a, uint64_t b)
+{
+    uint64_t x = a ^ 0x6A09E667F3BCC909ull;
+    uint64_t h = splitmix64(&x);
+    x = h ^ b;
+    return splitmix64(&x);
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t gu_rng_next(gu_rng *r)
+{
+    uint64_t *s = r->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+uint64_t gu_rng_below(gu_rng *r, uint64_t n)
+{
+    /* Rejection sampling on the top of the range: unbiased. */
+    uint64_t limit = UINT64_MAX - UINT64_MAX % n;
+    uint64_t x;
+    do {
+        x = gu_rng_next(r);
+    } while (x >= limit);
+    return x % n;
+}
+
+double gu_rng_double(gu_rng *r)
+{
+    return (double)(gu_rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* ---------------------------------------------------------------- CRC32 */
+static uint32_t crc_table[256];
+static int crc_ready;
+
+static void crc_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        crc_table[i] = c;
+    }
+    crc_ready = 1;
+}
+
+uint32_t gu_crc32(uint32_t crc, const void *data, size_t n)
+{
+    if (!crc_ready)
+        crc_init();
+    const unsigned char *p = data;
+    crc = ~crc;
+    for (size_t i = 0; i < n; i++)
+        crc = crc_table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
+    return ~crc;
+}
+
+/* ----------------------------------------------------------------- misc */
+double gu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void *gu_malloc(size_t bytes)
+{
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p)
+        gu_fail("out of memory (allocating %zu bytes)", bytes);
+    return p;
+}
+
+void *gu_calloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p)
+        gu_fail("out of memory (allocating %zu x %zu bytes)", n, size);
+    return p;
+}
+
+char *gu_trim(char *s)
+{
+    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' ||
+                     s[n - 1] == '\n'))
+        s[--n] = '\0';
+    return s;
+}
+
+char *gu_read_file(const char *path, size_t *len_out)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        gu_fail("cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    if (!buf) {
+        fclose(f);
+        gu_fail("out of memory reading %s", path);
+        return NULL;
+    }
+    for (;;) {
+        if (len + 1 >= cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                gu_fail("out of memory reading %s", path);
+                return NULL;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t got = fread(buf + len, 1, cap - 1 - len, f);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        gu_fail("read error on %s", path);
+        return NULL;
+    }
+    buf[len] = '\0';
+    if (len_out)
+        *len_out = len;
+    return buf;
+}
+
+int gu_file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+int gu_mkdir(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return 0;
+        return gu_fail("%s exists and is not a directory", path);
+    }
+    if (mkdir(path, 0777) != 0 && errno != EEXIST)
+        return gu_fail("cannot create directory %s: %s", path, strerror(errno));
+    return 0;
+}
+
+static int root_has_tools(const char *dir)
+{
+    char p[PATH_MAX + 64];
+    snprintf(p, sizeof p, "%s/tools/corpus/spm.py", dir);
+    return gu_file_exists(p);
+}
+
+/* Walks from dir upward; on success copies the root into out. */
+static int search_up(const char *start, char *out, size_t outlen)
+{
+    char dir[PATH_MAX];
+    if (!realpath(start, dir))
+        return 0;
+    for (;;) {
+        if (root_has_tools(dir)) {
+            snprintf(out, outlen, "%s", dir);
+            return 1;
+        }
+        char *slash = strrchr(dir, '/');
+        if (!slash || slash == dir)
+            return 0;
+        *slash = '\0';
+    }
+}
+
+const char *gu_project_root(void)
+{
+    static char root[PATH_MAX];
+    if (root[0])
+        return root;
+    const char *env = getenv("GRANATTN_ROOT");
+    if (env && *env) {
+        if (root_has_tools(env)) {
+            snprintf(root, sizeof root, "%s", env);
+            return root;
+        }
+        gu_fail("GRANATTN_ROOT=%s has no tools/corpus/spm.py", env);
+        return NULL;
+    }
+    if (search_up(".", root, sizeof root))
+        return root;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash)
+            *slash = '\0';
+        if (search_up(exe, root, sizeof root))
+            return root;
+    }
+    root[0] = '\0';
+    gu_fail("cannot find the project root (a directory with tools/corpus/spm.py) "
+            "from the current directory or the executable; run from the "
+            "repository or set GRANATTN_ROOT");
+    return NULL;
+}
+
+int gu_shell_quote(const char *s, char *out, size_t outlen)
+{
+    size_t k = 0;
+    if (outlen < 3)
+        return gu_fail("path too long to quote");
+    out[k++] = '\'';
+    for (const char *p = s; *p; p++) {
+        if (*p == '\'') {
+            if (k + 4 >= outlen)
+                return gu_fail("path too long to quote");
+            memcpy(out + k, "'\\''", 4);
+            k += 4;
+        } else {
+            if (k + 1 >= outlen)
+                return gu_fail("path too long to quote");
+            out[k++] = *p;
+        }
+    }
+    if (k + 2 > outlen)
+        return gu_fail("path too long to quote");
+    out[k++] = '\'';
+    out[k] = '\0';
+    return 0;
+}

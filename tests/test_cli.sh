@@ -1,0 +1,286 @@
+#!/usr/bin/env bash
+# tests/test_cli.sh — end-to-end checks of the `granattn` executable.
+#
+#   tests/test_cli.sh [PATH/TO/granattn]       (default: build/model/granattn)
+#
+# Self-contained: makes a synthetic token corpus (a toy "translation" task
+# in the data/tok binary format) in a temporary directory, so it needs no
+# prepared data.  The checks that need the real SentencePiece model
+# (text input, eval with sacreBLEU) run only when data/spm/spm.model exists
+# and are reported as skipped otherwise.
+#
+# Checks: --help everywhere; bad input (missing/corrupt/truncated/wrong-version
+# checkpoints, bad configs, bad token files, unknown token ids, over-long
+# sentences) gives a clear message and a non-zero exit, never a crash; a short
+# tiny-config training run whose loss decreases; resume equality (20 steps
+# straight == 10 + resume 10, bit for bit); SIGTERM writes a checkpoint and
+# exits 143; translate/eval/inspect/calibrate on the trained model.
+# Ends with the line "N passed, N failed" (exit 1 on any failure).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BIN=${1:-${GRANATTN_BIN:-build/model/granattn}}
+PY=/usr/bin/python3
+if [[ ! -x "$BIN" ]]; then
+    echo "test_cli: $BIN not found or not executable (build first, or pass its path)" >&2
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+T=$(mktemp -d "${TMPDIR:-/tmp}/granattn-cli.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+pass=0 fail=0 skip=0
+
+ok() { pass=$((pass + 1)); echo "ok   - $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL - $1"; [[ -n "${2:-}" ]] && sed 's/^/       | /' <<<"$2" | head -20; }
+skipped() { skip=$((skip + 1)); echo "skip - $1"; }
+
+# expect_fail NAME PATTERN CMD... : non-zero exit (not a signal / crash),
+# stderr matches PATTERN (extended regex).
+expect_fail() {
+    local name=$1 pat=$2; shift 2
+    local out rc
+    out=$("$@" 2>&1 >/dev/null); rc=$?
+    if ((rc == 0)); then bad "$name (exit 0)" "$out"
+    elif ((rc >= 128)); then bad "$name (crashed: exit $rc)" "$out"
+    elif grep -q "Sanitizer" <<<"$out"; then bad "$name (sanitizer report)" "$out"
+    elif ! grep -Eq -- "$pat" <<<"$out"; then bad "$name (message does not match /$pat/)" "$out"
+    else ok "$name: $(head -1 <<<"$out" | cut -c1-110)"
+    fi
+}
+
+# expect_ok NAME CMD... : exit 0
+expect_ok() {
+    local name=$1; shift
+    local out rc
+    out=$("$@" 2>&1); rc=$?
+    if ((rc == 0)); then ok "$name"; else bad "$name (exit $rc)" "$out"; fi
+}
+
+# ---------------------------------------------------------------- data
+# Toy task: target = source ids + 100, reversed; lengths 3..14.
+mkdata() {
+    "$PY" - "$1" <<'EOF'
+import os, random, struct, sys
+out = sys.argv[1]
+os.makedirs(out, exist_ok=True)
+rng = random.Random(7)
+def write(name, n):
+    with open(os.path.join(out, name + ".bin"), "wb") as f:
+        f.write(struct.pack("<4sIII", b"GATK", 1, n, 8000))
+        for _ in range(n):
+            src = [rng.randrange(10, 60) for _ in range(rng.randrange(3, 15))]
+            tgt = [x + 100 for x in reversed(src)]
+            f.write(struct.pack("<H%dH" % len(src), len(src), *src))
+            f.write(struct.pack("<H%dH" % len(tgt), len(tgt), *tgt))
+write("train", 600)
+write("dev", 40)
+write("test", 30)
+EOF
+}
+mkdata "$T/tok" || { echo "test_cli: cannot make synthetic data" >&2; echo "0 passed, 1 failed"; exit 1; }
+CFG="$ROOT/configs/tiny.ini"
+DATA=(--set data_dir="$T/tok" --set threads=1)
+
+# ---------------------------------------------------------------- help
+for c in "" train translate eval inspect calibrate; do
+    expect_ok "granattn $c --help" "$BIN" $c --help
+done
+expect_ok "granattn train --help-config" "$BIN" train --help-config
+expect_fail "unknown command" "unknown command" "$BIN" frobnicate
+expect_fail "train without --out" "--out DIR is required" "$BIN" train --config "$CFG"
+expect_fail "translate without --model" "--model CKPT is required" "$BIN" translate
+expect_fail "bad --beam" "--beam" "$BIN" translate --model x --beam 0
+
+# ---------------------------------------------------------------- configs
+expect_fail "missing config" "cannot open .*nope.ini" "$BIN" train --config "$T/nope.ini" --out "$T/r0"
+printf '[model]\nd = 32\nfoo = 1\n' >"$T/unknown.ini"
+expect_fail "unknown config key" "unknown.ini:3: unknown key 'foo'" "$BIN" train --config "$T/unknown.ini" --out "$T/r0"
+printf '[model]\n\n# c\nd = abc\n' >"$T/badval.ini"
+expect_fail "bad config value" "badval.ini:4: d = 'abc': expected an integer" "$BIN" train --config "$T/badval.ini" --out "$T/r0"
+printf '[model]\ndropout = 1.5\n' >"$T/range.ini"
+expect_fail "config value out of range" "range.ini:2: dropout = 1.5 out of range" "$BIN" train --config "$T/range.ini" --out "$T/r0"
+printf '[train]\nd = 32\n' >"$T/section.ini"
+expect_fail "key in wrong section" "section.ini:2: key 'd' belongs in \[model\]" "$BIN" train --config "$T/section.ini" --out "$T/r0"
+printf '[model]\nL = 2\n' >"$T/tau.ini"
+expect_fail "tau count vs L" "tau has 3 value\(s\) but L = 2" "$BIN" train --config "$T/tau.ini" --out "$T/r0"
+expect_fail "bad --set" "unknown key 'nosuch'" "$BIN" train --config "$CFG" --out "$T/r0" --set nosuch=1
+
+# ---------------------------------------------------------------- token files
+expect_fail "missing data dir" "no such file" "$BIN" train --config "$CFG" --out "$T/r0" --set data_dir="$T/none"
+mkdir -p "$T/badtok"
+printf 'XXXX\1\0\0\0\0\0\0\0\100\37\0\0' >"$T/badtok/train.bin"
+cp "$T/tok/dev.bin" "$T/badtok/dev.bin"
+expect_fail "token file bad magic" "not a token file" "$BIN" train --config "$CFG" --out "$T/r0" --set data_dir="$T/badtok"
+head -c 1000 "$T/tok/train.bin" >"$T/badtok/train.bin"
+expect_fail "token file truncated (header)" "truncated \(header says 600 pairs" "$BIN" train --config "$CFG" --out "$T/r0" --set data_dir="$T/badtok"
+head -c -3 "$T/tok/train.bin" >"$T/badtok/train.bin"
+expect_fail "token file truncated (last pair)" "truncated at pair 599 of 600" "$BIN" train --config "$CFG" --out "$T/r0" --set data_dir="$T/badtok"
+"$PY" - "$T/tok/train.bin" "$T/badtok/train.bin" <<'PYEOF'
+import struct, sys
+b = bytearray(open(sys.argv[1], "rb").read())
+struct.pack_into("<H", b, 18, 8123)   # first source id of pair 0
+open(sys.argv[2], "wb").write(b)
+PYEOF
+expect_fail "token file id out of range" "pair 0: source id 8123 out of range" "$BIN" train --config "$CFG" --out "$T/r0" --set data_dir="$T/badtok"
+expect_fail "max_len too small for batch" "batch_tokens = 8 is smaller than the longest pair" \
+    "$BIN" train --config "$CFG" --out "$T/r0" "${DATA[@]}" --set batch_tokens=8
+
+# ---------------------------------------------------------------- training
+# loss column of log.tsv for the training rows (dev rows have an empty loss)
+losses() { awk -F'\t' 'NR > 1 && $3 != "" { print $1, $3, $4, $7 }' "$1/log.tsv"; }
+
+out=$("$BIN" train --config "$CFG" --out "$T/smoke" "${DATA[@]}" --set max_steps=60 \
+      --set log_every=20 --set eval_every=30 2>&1); rc=$?
+if ((rc != 0)); then
+    bad "smoke training run (exit $rc)" "$out"
+else
+    first=$(losses "$T/smoke" | head -5 | awk '{ s += $2 } END { print s / NR }')
+    last=$(losses "$T/smoke" | tail -5 | awk '{ s += $2 } END { print s / NR }')
+    if awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a - 0.5) }'; then
+        ok "smoke run: loss $first (steps 1-5) -> $last (steps 56-60)"
+    else
+        bad "smoke run: loss did not decrease ($first -> $last)" "$out"
+    fi
+    grep -q '^dev ' <<<"$out" && [[ -f "$T/smoke/best.ckpt" && -f "$T/smoke/last.ckpt" ]] \
+        && ok "smoke run wrote dev lines, best.ckpt and last.ckpt" \
+        || bad "smoke run: missing dev line or checkpoints" "$out"
+fi
+
+# resume equality: 20 straight vs 10 + resume to 20
+"$BIN" train --config "$CFG" --out "$T/straight" "${DATA[@]}" --set max_steps=20 --quiet >/dev/null 2>&1
+"$BIN" train --config "$CFG" --out "$T/split" "${DATA[@]}" --set max_steps=10 --quiet >/dev/null 2>&1
+out=$("$BIN" train --out "$T/split" --resume --set max_steps=20 --quiet 2>&1); rc=$?
+if ((rc != 0)); then
+    bad "resume run (exit $rc)" "$out"
+elif [[ $(losses "$T/straight" | wc -l) -ne 20 ]]; then
+    bad "resume: straight run has $(losses "$T/straight" | wc -l) rows, not 20"
+elif d=$(diff <(losses "$T/straight") <(losses "$T/split")); then
+    ok "resume: 20 steps straight == 10 + resume 10 (loss, nll, gnorm identical; last $(losses "$T/split" | tail -1))"
+else
+    bad "resume: loss curves differ" "$d"
+fi
+expect_fail "resume with --config" "drop --config" "$BIN" train --out "$T/split" --resume --config "$CFG"
+expect_fail "resume changing a model key" "may change on --resume" "$BIN" train --out "$T/split" --resume --set d=64
+expect_fail "resume from weights-only best.ckpt" "weights only" "$BIN" train --out "$T/split" --resume "$T/split/best.ckpt"
+
+# SIGTERM: checkpoint + exit 143, then resume continues
+"$BIN" train --config "$CFG" --out "$T/sig" "${DATA[@]}" --set max_steps=1000000 --set ckpt_every=100000 \
+    --set eval_every=100000 --quiet >"$T/sig.out" 2>&1 &
+pid=$!
+for _ in $(seq 50); do [[ -s "$T/sig/log.tsv" ]] && [[ $(wc -l <"$T/sig/log.tsv") -gt 3 ]] && break; sleep 0.2; done
+kill -TERM $pid; wait $pid; rc=$?
+if ((rc == 143)) && grep -q "interrupted by SIGTERM" "$T/sig.out" && [[ -f "$T/sig/last.ckpt" ]]; then
+    step=$(grep -o 'at step [0-9]*' "$T/sig.out" | grep -o '[0-9]*')
+    ok "SIGTERM: exit 143 with last.ckpt at step $step"
+    out=$("$BIN" train --out "$T/sig" --resume --set max_steps=$((step + 3)) --quiet 2>&1) \
+        && grep -q "resumed .* at step $step" <<<"$out" && ok "resume after SIGTERM" \
+        || bad "resume after SIGTERM" "$out"
+else
+    bad "SIGTERM (exit $rc)" "$(cat "$T/sig.out")"
+fi
+
+# ---------------------------------------------------------------- checkpoints
+CK="$T/smoke/last.ckpt"
+expect_fail "missing checkpoint" "cannot open checkpoint" "$BIN" translate --model "$T/none.ckpt" --ids --input /dev/null
+: >"$T/empty.ckpt"
+expect_fail "empty checkpoint" "truncated checkpoint" "$BIN" translate --model "$T/empty.ckpt" --ids --input /dev/null
+head -c 5000 "$CK" >"$T/trunc.ckpt"
+expect_fail "truncated checkpoint" "truncated checkpoint .* expected" "$BIN" translate --model "$T/trunc.ckpt" --ids --input /dev/null
+cp "$CK" "$T/corrupt.ckpt"
+size=$(stat -c %s "$CK")
+printf '\x55' | dd of="$T/corrupt.ckpt" bs=1 seek=$((size / 2)) conv=notrunc status=none
+expect_fail "corrupt checkpoint (payload byte flipped)" "payload checksum mismatch" "$BIN" translate --model "$T/corrupt.ckpt" --ids --input /dev/null
+cp "$CK" "$T/hdr.ckpt"
+printf '\x07' | dd of="$T/hdr.ckpt" bs=1 seek=20 conv=notrunc status=none
+expect_fail "corrupt checkpoint header" "corrupt checkpoint header" "$BIN" translate --model "$T/hdr.ckpt" --ids --input /dev/null
+"$PY" - "$CK" "$T/v99.ckpt" <<'EOF'
+import struct, sys, zlib
+b = bytearray(open(sys.argv[1], "rb").read())
+b[8:12] = struct.pack("<I", 99)
+b[60:64] = struct.pack("<I", zlib.crc32(bytes(b[:60])))
+open(sys.argv[2], "wb").write(b)
+EOF
+expect_fail "wrong checkpoint version" "format version 99; this build reads version 1" "$BIN" translate --model "$T/v99.ckpt" --ids --input /dev/null
+expect_fail "not a checkpoint" "bad magic" "$BIN" translate --model "$CFG" --ids --input /dev/null
+cp "$CK" "$T/long.ckpt"; printf 'junk' >>"$T/long.ckpt"
+expect_fail "trailing bytes after checkpoint" "unexpected bytes" "$BIN" translate --model "$T/long.ckpt" --ids --input /dev/null
+
+# ---------------------------------------------------------------- translate
+M="$T/smoke/best.ckpt"
+printf '10 11 12 13\n20 21 22\n' >"$T/in.ids"
+for beam in 1 4; do
+    out=$("$BIN" translate --model "$M" --ids --input "$T/in.ids" --output-ids --beam $beam \
+          --output "$T/out.ids" 2>&1); rc=$?
+    if ((rc == 0)) && [[ $(wc -l <"$T/out.ids") -eq 2 ]]; then
+        ok "translate --ids --beam $beam: 2 lines, first '$(head -1 "$T/out.ids")'"
+    else
+        bad "translate --ids --beam $beam (exit $rc, $(wc -l <"$T/out.ids") lines)" "$out"
+    fi
+done
+printf '10 11 9999\n' >"$T/unk.ids"
+expect_fail "unknown token id" "token id 9999 is outside the vocabulary \[0, 8000\)" "$BIN" translate --model "$M" --ids --input "$T/unk.ids"
+printf '10 abc 12\n' >"$T/nan.ids"
+expect_fail "non-numeric token" "'abc' is not a token id" "$BIN" translate --model "$M" --ids --input "$T/nan.ids"
+seq -s' ' 10 210 >"$T/long.ids"
+expect_fail "over-long sentence" "line 1: source has 201 tokens; this model accepts at most 63" "$BIN" translate --model "$M" --ids --input "$T/long.ids" --output-ids
+expect_fail "missing input file" "cannot open .*nofile" "$BIN" translate --model "$M" --input "$T/nofile"
+
+# ---------------------------------------------------------------- with the real spm model
+if [[ -f data/spm/spm.model ]]; then
+    out=$(echo "In the beginning God created the heavens and the earth." | "$BIN" translate --model "$M" 2>&1); rc=$?
+    ((rc == 0)) && ok "translate text (spm round trip): '$(cut -c1-50 <<<"$out")'" || bad "translate text (exit $rc)" "$out"
+    if [[ "${GRANATTN_TEST_EVAL:-1}" == 1 ]]; then
+        mkdir -p "$T/corpus"
+        "$PY" - "$T/tok/test.bin" "$T/corpus/test.es" <<'EOF'
+import struct, sys
+import sentencepiece as spm
+sp = spm.SentencePieceProcessor(model_file="data/spm/spm.model")
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack_from("<I", b, 8)[0]
+off, out = 16, []
+for _ in range(n):
+    k = struct.unpack_from("<H", b, off)[0]; off += 2 + 2 * k
+    k = struct.unpack_from("<H", b, off)[0]
+    out.append(sp.decode(list(struct.unpack_from("<%dH" % k, b, off + 2)))); off += 2 + 2 * k
+open(sys.argv[2], "w").write("".join(s + "\n" for s in out))
+EOF
+        out=$("$BIN" eval --model "$M" --split test --corpus-dir "$T/corpus" --json "$T/eval.json" --beam 2 2>&1); rc=$?
+        if ((rc == 0)) && grep -q '"bleu"' "$T/eval.json" && grep -q '"sentences_per_second"' "$T/eval.json"; then
+            ok "eval (sacreBLEU): $(grep BLEU <<<"$out")"
+        else
+            bad "eval (exit $rc)" "$out"
+        fi
+        expect_fail "eval on a missing split" "no such reference file" "$BIN" eval --model "$M" --split nosuch
+    else
+        skipped "eval (GRANATTN_TEST_EVAL=0)"
+    fi
+else
+    skipped "text translate and eval (no data/spm/spm.model; run tools/prepare-data.sh)"
+fi
+
+# ---------------------------------------------------------------- inspect
+out=$("$BIN" inspect --model "$M" --ids "10 11 12 13 14" --out "$T/insp" --no-png 2>&1); rc=$?
+if ((rc == 0)) && "$PY" -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['layers'] and d['layers'][0]['levels']" "$T/insp/inspect.json" 2>/dev/null; then
+    ok "inspect --no-png: $(head -1 <<<"$out")"
+elif grep -q "no per-step attention trace" <<<"$out"; then
+    skipped "inspect (model core has no trace API yet)"
+else
+    bad "inspect (exit $rc)" "$out"
+fi
+
+# ---------------------------------------------------------------- calibrate
+"$BIN" train --config "$CFG" --out "$T/dense" "${DATA[@]}" --set dense=true --set lambda=0 \
+    --set max_steps=30 --quiet >/dev/null 2>&1
+out=$("$BIN" calibrate --model "$T/dense/best.ckpt" --density 0.3 --mix 0.5,0.3,0.2 2>&1); rc=$?
+if ((rc == 0)) && grep -q "fixed_tau = " <<<"$out" && grep -q "expected density" <<<"$out"; then
+    ok "calibrate: $(grep -o 'fixed_tau = [0-9.e-]*' <<<"$out" | head -1)"
+else
+    bad "calibrate (exit $rc)" "$out"
+fi
+expect_fail "calibrate --mix of the wrong length" "--mix has 2 values but the model has L = 3" \
+    "$BIN" calibrate --model "$T/dense/best.ckpt" --density 0.3 --mix 0.5,0.5
+
+echo "test_cli: $skip skipped"
+echo "$pass passed, $fail failed"
+((fail == 0))
