@@ -9,11 +9,12 @@
  *       sparse:     count, idx, p, Z = threshold(s, m, levels[t], theta)
  *                   C[t][h] = sparse_context(V_h, idx, p, 1/Z)
  *       dense:      a, Z = softmax(s, m);  C[t][h] = dense_context(V_h, a)
+ *     (dense with a block of >= 2 queries: the rows' softmax weights A, then
+ *      C_block = A V_h as one sgemm, so V_h is also read once per block)
  * Every (t, h) output is computed by exactly one task with a fixed operation
  * order, so results are bitwise identical for any number of threads.
  *
- * Per-worker workspace: S [rows][N] | m [QB] | idx [N + GA_KEEP_PAD] | p [N + GA_KEEP_PAD]
- * (dense uses the p slot for the softmax weights a [N]).
+ * Per-worker workspace: see workspace_bytes().
  */
 #include <math.h>
 #include <stdlib.h>
@@ -42,15 +43,17 @@ typedef struct job {
 /* Queries per block: a task computes the scores of up to QB queries of one
  * head in one `scores` call, so each K row is read once per block.  Fixed
  * (never derived from the thread count) so results do not depend on it. */
-enum { QB = 8 };
+enum { QB = 16 };
 
 /* Workspace of one worker for blocks of `rows` queries (rows <= QB):
- * S [rows][N] | m [QB] | idx [N + GA_KEEP_PAD] | p [N + GA_KEEP_PAD]. */
+ *   S [rows][N] | m [QB] | Zs [QB] | idx [N + GA_KEEP_PAD] | p [rows][N + GA_KEEP_PAD]
+ * (p holds one row for the sparse step; the dense step keeps the softmax
+ * weights of every row of the block there for one SGEMM). */
 static size_t workspace_bytes(int N, int rows)
 {
-    size_t n = (size_t)N;
-    return sizeof(float) * (n * (size_t)rows + QB) +
-           (sizeof(int32_t) + sizeof(float)) * (n + GA_KEEP_PAD) + 64;
+    size_t n = (size_t)N, pad = n + GA_KEEP_PAD;
+    return sizeof(float) * (n * (size_t)rows + 2 * QB) + sizeof(int32_t) * pad +
+           sizeof(float) * pad * (size_t)rows + 64;
 }
 
 static void fill(float *c, int n, float v)
@@ -104,8 +107,37 @@ static void query_head(job *jb, int t, int h, const float *s, float m, int32_t *
         jb->kept[(size_t)t * jb->H + h] = count;
 }
 
+/* Dense step for a block of rows >= 2 queries of head h: softmax of every
+ * row, then C_block = A V_h as one SGEMM, so V_h is read once per block
+ * instead of once per query.  A [rows][lda], V_h [N][dh] -> C rows of stride H*dh. */
+static void dense_block(job *jb, int t0, int rows, int h, const float *S, const float *m,
+                        float *Zs, float *A, int lda)
+{
+    const ga_kernels *kt = jb->kt;
+    int N = jb->N, dh = jb->dh;
+    int ldc = jb->H * dh;
+    float *C0 = jb->C + (size_t)t0 * ldc + (size_t)h * dh;
+    for (int r = 0; r < rows; r++)
+        Zs[r] = kt->softmax(S + (size_t)r * N, N, m[r], A + (size_t)r * lda);
+    kt->sgemm(0, 0, rows, dh, N, 1.0f, A, lda, jb->V + (size_t)h * N * dh, dh, 0.0f, C0, ldc);
+    for (int r = 0; r < rows; r++) {
+        float *c = C0 + (size_t)r * ldc;
+        int count = jb->unpadded;
+        if (isnan(Zs[r])) {
+            fill(c, dh, NAN);
+            count = 0;
+        } else if (Zs[r] == 0.0f) {
+            fill(c, dh, 0.0f);
+            count = 0;
+        }
+        if (jb->kept)
+            jb->kept[(size_t)(t0 + r) * jb->H + h] = count;
+    }
+}
+
 /* Task = (query block b, head h): scores for the block's queries against K_h
- * in one call, then threshold + context per query. */
+ * in one call (K_h read once per block), then per query threshold + sparse
+ * context, or the dense block step. */
 static void block_task(void *arg, int task, int worker)
 {
     job *jb = arg;
@@ -117,12 +149,17 @@ static void block_task(void *arg, int task, int worker)
                         : jb->serial_ws;
     float *S = (float *)ws;
     float *m = S + (size_t)rows * N;
-    int32_t *idx = (int32_t *)(m + QB);
+    float *Zs = m + QB;
+    int32_t *idx = (int32_t *)(Zs + QB);
     float *p = (float *)(idx + N + GA_KEEP_PAD);
 
     jb->kt->scores(jb->K + (size_t)h * N * dh, N, dh,
                    jb->Q + ((size_t)t0 * jb->H + h) * dh, rows, jb->H * dh,
                    jb->scale, jb->bias, S, N, m);
+    if (jb->cfg->dense && rows > 1) {
+        dense_block(jb, t0, rows, h, S, m, Zs, p, N + GA_KEEP_PAD);
+        return;
+    }
     for (int r = 0; r < rows; r++)
         query_head(jb, t0 + r, h, S + (size_t)r * N, m[r], idx, p);
 }

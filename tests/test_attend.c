@@ -282,7 +282,7 @@ Test(attend, vs_ref, .timeout = TEST_TIMEOUT)
     rng_init(&rng, 701);
     long rows = 0, nonrobust = 0, cases = 0;
     for (int mode = 0; mode < 3; mode++)
-        for (int T = 1; T <= 13; T += 4) /* 13 crosses ga_attend's 8-query block */
+        for (int T = 1; T <= 17; T += 4) /* 17 crosses ga_attend's 16-query block */
             for (int H = 1; H <= 4; H += 3)
                 for (int idh = 0; idh < 2; idh++)
                     for (size_t in = 0; in < sizeof NS / sizeof NS[0]; in++)

@@ -366,7 +366,7 @@ Test(determinism, attend_thread_counts, .timeout = TEST_TIMEOUT)
     trng rng;
     rng_init(&rng, 801);
     for (int mode = 0; mode < 3; mode++)
-        for (int T = 1; T <= 13; T += 4) /* 13 crosses ga_attend's 8-query block */
+        for (int T = 1; T <= 17; T += 4) /* 17 crosses ga_attend's 16-query block */
             for (int in = 0; in < 3; in++) {
                 int N = NS[in], H = 4, dh = 64, g = 16;
                 ga_config cfg;
