@@ -5,6 +5,7 @@
 #   2. gcc release build with -Werror, runs the Criterion suite (every kernel x
 #      every variant this CPU supports, model gradient checks) and the CLI test
 #      (tests/test_cli.sh: bad input, checkpoint resume equality, smoke training)
+#      and tests/test_install.sh (meson install; a consumer via pkg-config)
 #   3. clang build with AddressSanitizer + UndefinedBehaviorSanitizer, -Werror,
 #      runs the suite and the CLI test again
 #   4. aarch64 cross build, runs the suite under qemu-aarch64 (NEON variant)
@@ -93,6 +94,9 @@ if [[ -x build/model/granattn ]]; then
 else
     stage_fail cli "build/model/granattn was not built"
 fi
+
+# ---- 1c. meson install + a consumer built through the installed pkg-config file ----
+run_counted install tests/test_install.sh build
 
 # ---- 2. clang + ASan + UBSan ----
 if ((want_asan)); then
