@@ -496,10 +496,16 @@ int gcf_model_config(const gcf_file *f, gm_config *out)
     } else if (f->gpn == GCF_GPN_RANDOM) {
 #ifdef GM_HAVE_LEVEL_SOURCE
         /* Level per (layer, query, key) pair drawn from random_probs by the
-         * model core; the GPN is bypassed. */
+         * model core; the GPN is bypassed.  gcf_check accepts sums within
+         * 1e-3 of 1 (values copied from an eval JSON are rounded); the model
+         * wants 1e-4, so the probabilities are normalised here. */
         out->level_source = GM_LEVELS_RANDOM;
+        double sum = 0.0;
+        for (int l = 0; l < f->model.L; l++)
+            sum += f->random_probs[l];
         for (int l = 0; l < GA_MAX_LEVELS; l++)
-            out->level_probs[l] = l < f->model.L ? f->random_probs[l] : 0.0f;
+            out->level_probs[l] =
+                l < f->model.L && sum > 0.0 ? (float)(f->random_probs[l] / sum) : 0.0f;
         out->lambda = 0.0f;
 #else
         return gu_fail("config: gpn = random needs random-level support in the "

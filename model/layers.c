@@ -24,6 +24,36 @@ float gm_uniform(uint64_t seed, uint64_t stream, uint64_t index)
     return ((float)(h >> 40) + 0.5f) * (1.0f / 16777216.0f);
 }
 
+/* Random-level baseline (model.h): one uniform per (layer, t, i) from a fixed
+ * seed, mapped through the cumulative probabilities.  u * total < c_l picks
+ * the first level whose cumulative sum exceeds u * total; since u < 1 and
+ * the sum is accumulated in the same order, a level of probability 0 can
+ * never satisfy c_{l-1} <= u * total < c_l. */
+#define GM_LEVEL_SEED 0x52414E444C45564Cull /* "RANDLEVL" */
+#define GM_LEVEL_STREAM 0x4C56000000ull
+
+void gm_random_levels(const float *probs, int L, int layer, int t, int N, uint8_t *lev)
+{
+    double total = 0.0;
+    for (int l = 0; l < L; l++)
+        total += (double)probs[l];
+    uint64_t stream = GM_LEVEL_STREAM + (uint64_t)layer;
+    for (int i = 0; i < N; i++) {
+        double x = (double)gm_uniform(GM_LEVEL_SEED, stream,
+                                      (uint64_t)t * 65536u + (uint64_t)i) * total;
+        double c = 0.0;
+        int lv = L - 1;
+        for (int l = 0; l < L; l++) {
+            c += (double)probs[l];
+            if (x < c) {
+                lv = l;
+                break;
+            }
+        }
+        lev[i] = (uint8_t)lv;
+    }
+}
+
 void gm_rng_seed(gm_rng *r, uint64_t seed) { r->s = seed; }
 
 double gm_rng_unit(gm_rng *r)
@@ -384,32 +414,44 @@ void gm_xattn_forward(const ga_kernels *kt, const gm_xattn_cfg *c, int T, int N,
         return;
     }
 
-    /* GPN (SPEC §3): P [g][N] once, r_t [g] and pi_t [L][N] per query */
-    kt->gpn_project_keys(mem, N, d, gp->U, gp->b1, g, sv->P, N);
-    for (int t = 0; t < T; t++) {
-        float *r = sv->R + (size_t)t * g;
-        float *pi = sv->pi + (size_t)t * L * N;
-        uint8_t *lev = sv->lev + (size_t)t * N;
-        kt->gpn_project_query(x + (size_t)t * d, d, gp->W, g, r);
-        kt->gpn_probs(sv->P, N, r, gp->W2, gp->b2, N, g, L, pi, N, lev);
-        if (c->forced_levels) {
-            memcpy(lev, c->forced_levels + (size_t)t * N, (size_t)N);
-        } else if (c->gumbel) {
-            /* argmax(z + temp G) == argmax(log pi + temp G): log pi = z - lse */
-            for (int i = 0; i < N; i++) {
-                uint64_t base = ((uint64_t)(c->row0 + t) * 65536u + (uint64_t)i) * 8u;
-                int best = 0;
-                float bestv = -INFINITY;
-                for (int l = 0; l < L; l++) {
-                    float u = gm_uniform(c->seed, c->stream, base + (uint64_t)l);
-                    float G = -logf(-logf(u));
-                    float v = logf(pi[(size_t)l * N + i]) + c->gumbel_temp * G;
-                    if (v > bestv) {
-                        bestv = v;
-                        best = l;
+    const int rnd = c->level_probs != NULL;
+    if (rnd) {
+        /* random baseline: levels from (layer, t, i) only, GPN bypassed */
+        for (int t = 0; t < T; t++) {
+            uint8_t *lev = sv->lev + (size_t)t * N;
+            if (c->forced_levels)
+                memcpy(lev, c->forced_levels + (size_t)t * N, (size_t)N);
+            else
+                gm_random_levels(c->level_probs, L, c->layer, t, N, lev);
+        }
+    } else {
+        /* GPN (SPEC §3): P [g][N] once, r_t [g] and pi_t [L][N] per query */
+        kt->gpn_project_keys(mem, N, d, gp->U, gp->b1, g, sv->P, N);
+        for (int t = 0; t < T; t++) {
+            float *r = sv->R + (size_t)t * g;
+            float *pi = sv->pi + (size_t)t * L * N;
+            uint8_t *lev = sv->lev + (size_t)t * N;
+            kt->gpn_project_query(x + (size_t)t * d, d, gp->W, g, r);
+            kt->gpn_probs(sv->P, N, r, gp->W2, gp->b2, N, g, L, pi, N, lev);
+            if (c->forced_levels) {
+                memcpy(lev, c->forced_levels + (size_t)t * N, (size_t)N);
+            } else if (c->gumbel) {
+                /* argmax(z + temp G) == argmax(log pi + temp G): log pi = z - lse */
+                for (int i = 0; i < N; i++) {
+                    uint64_t base = ((uint64_t)(c->row0 + t) * 65536u + (uint64_t)i) * 8u;
+                    int best = 0;
+                    float bestv = -INFINITY;
+                    for (int l = 0; l < L; l++) {
+                        float u = gm_uniform(c->seed, c->stream, base + (uint64_t)l);
+                        float G = -logf(-logf(u));
+                        float v = logf(pi[(size_t)l * N + i]) + c->gumbel_temp * G;
+                        if (v > bestv) {
+                            bestv = v;
+                            best = l;
+                        }
                     }
+                    lev[i] = (uint8_t)best;
                 }
-                lev[i] = (uint8_t)best;
             }
         }
     }
@@ -434,7 +476,8 @@ void gm_xattn_forward(const ga_kernels *kt, const gm_xattn_cfg *c, int T, int N,
             for (int t = 0; t < T; t++) {
                 size_t ht = (size_t)h * T + t;
                 stats->density_sum += N > 0 ? (double)sv->count[ht] / N : 0.0;
-                /* expected density: sum_i sum_l pi_l [s_i - m >= theta_l] */
+                /* expected density: sum_i sum_l pi_l [s_i - m >= theta_l]
+                 * (random baseline: pi_l = level_probs[l]) */
                 const float *s = sv->S + ht * N;
                 const float *pi = sv->pi + (size_t)t * L * N;
                 double e = 0.0;
@@ -442,7 +485,7 @@ void gm_xattn_forward(const ga_kernels *kt, const gm_xattn_cfg *c, int T, int N,
                     float dlt = s[i] - sv->m[ht];
                     for (int l = 0; l < L; l++)
                         if (dlt >= c->theta8[l])
-                            e += pi[(size_t)l * N + i];
+                            e += rnd ? c->level_probs[l] : pi[(size_t)l * N + i];
                 }
                 stats->exp_density_sum += e;
             }
@@ -465,6 +508,8 @@ void gm_xattn_backward(const ga_kernels *kt, const gm_xattn_cfg *c, int T, int N
     const int d = c->d, H = c->H, dh = d / H, g = c->g, L = c->L;
     const size_t np = (size_t)N + GA_KEEP_PAD, n = (size_t)N;
     const float scale = 1.0f / sqrtf((float)dh);
+    /* the GPN gets a gradient only when it chose the levels */
+    const int gpn = !c->dense && !c->level_probs;
 
     float *w = scratch;
     float *dkh = w; w += words_aligned(n * d);
@@ -482,7 +527,7 @@ void gm_xattn_backward(const ga_kernels *kt, const gm_xattn_cfg *c, int T, int N
     memset(dq, 0, sizeof(float) * (size_t)T * d);
 
     for (int t = 0; t < T; t++) {
-        if (!c->dense)
+        if (gpn)
             memset(dpi, 0, sizeof(float) * (size_t)L * n);
         for (int h = 0; h < H; h++) {
             size_t ht = (size_t)h * T + t;
@@ -510,13 +555,13 @@ void gm_xattn_backward(const ga_kernels *kt, const gm_xattn_cfg *c, int T, int N
                     cdc += (double)cc[j] * dc[j];
                 kt->threshold_backward(sv->S + ht * N, N, sv->m[ht], Z,
                                        sv->lev + (size_t)t * N, c->theta8, L, c->mode,
-                                       gv, (float)cdc, ds, dpi, N, reg);
+                                       gv, (float)cdc, ds, gpn ? dpi : NULL, N, reg);
             }
             /* dq_th += scale * ds K;  dK += scale * ds q_th */
             kt->scores_backward(kh, N, dh, q + (size_t)t * d + h * dh, scale, ds,
                                 dq + (size_t)t * d + h * dh, dkh_h);
         }
-        if (!c->dense) {
+        if (gpn) {
             /* GPN backward of query t: softmax, W2, relu -> dP_t, dr_t */
             const float *r = sv->R + (size_t)t * g;
             memset(dr, 0, sizeof(float) * (size_t)g);
@@ -528,7 +573,7 @@ void gm_xattn_backward(const ga_kernels *kt, const gm_xattn_cfg *c, int T, int N
                                            dx + (size_t)t * d);
         }
     }
-    if (!c->dense)
+    if (gpn)
         kt->gpn_project_keys_backward(mem, N, d, gp->U, g, dPsum, N, gg->U, gg->b1, dmem);
 
     /* back to the [N][2d] layout of kv */

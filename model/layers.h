@@ -106,6 +106,13 @@ typedef struct gm_xattn_cfg {
     /* Test hook: when non-NULL, levels [T][N] are taken from here instead
      * of the GPN's argmax (the GPN probabilities are still computed). */
     const uint8_t *forced_levels;
+    /* Random baseline: when non-NULL, levels = gm_random_levels(
+     * level_probs, L, layer, t, ...) for query t (= target position t) and
+     * the GPN is bypassed: not evaluated, no GPN gradient, no regulariser
+     * (sv->P, sv->R, sv->pi unused); stats' expected density uses
+     * pi_l = level_probs[l].  forced_levels still wins (test hook). */
+    const float *level_probs;     /* [L] or NULL */
+    int layer;                    /* decoder layer (random levels) */
 } gm_xattn_cfg;
 
 typedef struct gm_gpn_params {

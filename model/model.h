@@ -17,6 +17,8 @@
  *   training backward: straight-through GPN gradient + the expected-density
  *   regulariser R = lambda * mean_{layers, pairs, heads} sum_l pi_l kappa_l
  *   (SPEC §4).  cfg.dense = 1: plain softmax cross-attention, GPN unused.
+ *   cfg.level_source = GM_LEVELS_RANDOM: random level per pair, GPN unused
+ *   (see gm_level_source).
  *
  * Parameters: ONE contiguous float buffer (gm_params) with a gradient buffer of
  * the same layout (gm_grads); gm_tensor() lists the named views (name,
@@ -54,7 +56,9 @@
  *   gm_decode_step: n hypotheses advance by one token each (each with its own
  *              memory and cache, possibly at different positions); returns
  *              log-probabilities [n][vocab].  Cross-attention runs the fused
- *              inference path (argmax levels, ga_attend).
+ *              inference path (argmax levels, ga_attend; the random
+ *              baseline: gm_random_levels + the table's scores / threshold /
+ *              sparse_context per head, with ga_attend's semantics).
  *   Beam search reorders hypotheses with gm_cache_copy.
  * Memory/caches are owned by the caller; a memory may be shared by many
  * caches; different (memory, cache) sets may be used concurrently from
@@ -81,6 +85,18 @@ extern "C" {
 
 typedef enum gm_act { GM_ACT_RELU = 0, GM_ACT_GELU = 1 } gm_act;
 
+/* Where the cross-attention levels come from.  GM_LEVELS_RANDOM is the
+ * "random level per pair" baseline: pair (decoder layer, target position t,
+ * source position i) gets level l with probability level_probs[l], drawn
+ * from a counter-based RNG of (a fixed constant, layer, t, i) only — the
+ * same levels in training and in inference, for every sentence, seed and
+ * thread count (gm_random_levels).  The GPN is not evaluated (its
+ * parameters get exactly zero gradient) and lambda is ignored (no
+ * regulariser); density and level statistics are still reported, with the
+ * expected density taken under level_probs. */
+#define GM_HAVE_LEVEL_SOURCE 1
+typedef enum { GM_LEVELS_GPN = 0, GM_LEVELS_RANDOM = 1 } gm_level_source;
+
 typedef struct gm_config {
     int vocab;            /* 8000 */
     int d;                /* model width, 256 */
@@ -99,6 +115,8 @@ typedef struct gm_config {
     int gumbel;           /* 1: training levels = argmax(z + temp * Gumbel) */
     float gumbel_temp;    /* 1.0 */
     int max_len;          /* longest sequence (positions), 256 */
+    gm_level_source level_source; /* GM_LEVELS_GPN */
+    float level_probs[GA_MAX_LEVELS]; /* RANDOM: P(level l), l < L: >= 0, sum 1 (+-1e-4); all 0 */
 } gm_config;
 
 void gm_config_default(gm_config *cfg);
@@ -163,7 +181,7 @@ void gm_stats_add(gm_stats *dst, const gm_stats *src);
 
 /* The training objective of stats: loss_sum / tokens + lambda *
  * exp_density_sum / exp_density_count (the regulariser term only when the
- * model is sparse and lambda > 0). */
+ * GPN chooses the levels — sparse, not the random baseline — and lambda > 0). */
 double gm_stats_objective(const gm_model *m, const gm_stats *s);
 
 /* Changes the training-only settings of a live model (schedules: lambda
@@ -210,9 +228,17 @@ ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
                          gm_cache *const *cache, const int32_t *tok, float *logp,
                          gm_step_stats *stats);
 
+/* The random baseline's levels (GM_LEVELS_RANDOM): lev[i] for keys i < N of
+ * query position t (0-based target position) in decoder layer `layer`,
+ * drawn with probs[0..L) (a level of probability 0 is never drawn).  A pure
+ * function of (probs, L, layer, t, i): what gm_forward_backward and
+ * gm_decode_step use.  0 <= t, i < 65536.  -> lev [N]. */
+void gm_random_levels(const float *probs, int L, int layer, int t, int N, uint8_t *lev);
+
 /* --------------------------------------------------------- testing hooks */
 /* Forces the training forward's levels (GPN probabilities are still
- * computed and used by the backward): levels[l][...] for decoder layer l,
+ * computed and used by the backward; the random baseline's draws are
+ * replaced likewise): levels[l][...] for decoder layer l,
  * then the batch's sentences with T_b > 0 in batch order, each [T_b][S_b]
  * (T_b target, S_b source tokens).  The array must stay valid while used;
  * NULL switches the hook off.  For the finite-difference tests. */

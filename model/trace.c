@@ -71,6 +71,8 @@ int gt_run(gm_model *m, const int32_t *src, int S, const int32_t *tgt_in,
     xc.L = L;
     xc.mode = c->mode;
     xc.dense = c->dense;
+    /* random-level baseline: the model's levels (xc.layer set per layer) */
+    xc.level_probs = c->level_source == GM_LEVELS_RANDOM ? c->level_probs : NULL;
     ga_config ac;
     gm_config_attn(c, &ac);
     ga_theta_from_tau(&ac, xc.theta8);
@@ -176,6 +178,7 @@ int gt_run(gm_model *m, const int32_t *src, int S, const int32_t *tgt_in,
         gm_linear_forward(kt, kv, mem, wkv, bkv, S, d, 2 * d);
         gm_xattn_saved sv;
         gm_xattn_saved_carve(&sv, &xc, T, S, svb);
+        xc.layer = l;
         gm_xattn_forward(kt, &xc, T, S, ao, q, kv, ln, mem, &gp, &sv, NULL);
         size_t np = (size_t)S + GA_KEEP_PAD;
         for (int t = 0; t < T; t++) {

@@ -209,6 +209,16 @@ void gm_config_default(gm_config *c)
     c->gumbel = 0;
     c->gumbel_temp = 1.0f;
     c->max_len = 256;
+    c->level_source = GM_LEVELS_GPN;
+    for (int l = 0; l < GA_MAX_LEVELS; l++)
+        c->level_probs[l] = 0.0f;
+}
+
+/* 1: the GPN chooses the cross-attention levels (sparse, not the random
+ * baseline), so it is evaluated, trained and regularised. */
+static int uses_gpn(const gm_config *c)
+{
+    return !c->dense && c->level_source == GM_LEVELS_GPN;
 }
 
 void gm_config_attn(const gm_config *c, ga_config *a)
@@ -252,6 +262,24 @@ ga_status gm_config_check(const gm_config *c)
                             c->gumbel_temp);
     if (c->max_len < 1 || c->max_len > 65535)
         return ga_set_error(GA_EINVAL, "gm config: max_len %d outside [1, 65535]", c->max_len);
+    if (c->level_source != GM_LEVELS_GPN && c->level_source != GM_LEVELS_RANDOM)
+        return ga_set_error(GA_EINVAL, "gm config: unknown level_source %d", (int)c->level_source);
+    if (c->level_source == GM_LEVELS_RANDOM) {
+        if (c->dense)
+            return ga_set_error(GA_EINVAL, "gm config: level_source = random contradicts dense");
+        double sum = 0.0;
+        for (int l = 0; l < c->L && l < GA_MAX_LEVELS; l++) {
+            if (!(c->level_probs[l] >= 0.0f) || !isfinite(c->level_probs[l]))
+                return ga_set_error(GA_EINVAL,
+                                    "gm config: level_probs[%d] = %g must be finite and >= 0", l,
+                                    c->level_probs[l]);
+            sum += c->level_probs[l];
+        }
+        if (fabs(sum - 1.0) > 1e-4)
+            return ga_set_error(GA_EINVAL,
+                                "gm config: level_probs over the L = %d levels sum to %.9g, not 1",
+                                c->L, sum);
+    }
     ga_config a;
     gm_config_attn(c, &a);
     return ga_config_check(&a);
@@ -421,7 +449,7 @@ void gm_debug_force_levels(gm_model *m, const uint8_t *levels) { m->forced_level
 double gm_stats_objective(const gm_model *m, const gm_stats *s)
 {
     double v = s->tokens > 0 ? s->loss_sum / (double)s->tokens : 0.0;
-    if (!m->cfg.dense && m->cfg.lambda > 0.0f && s->exp_density_count > 0.0)
+    if (uses_gpn(&m->cfg) && m->cfg.lambda > 0.0f && s->exp_density_count > 0.0)
         v += m->cfg.lambda * s->exp_density_sum / s->exp_density_count;
     return v;
 }
@@ -551,6 +579,8 @@ static gm_xattn_cfg xattn_cfg(const gm_model *m, int layer, int train, uint64_t 
     x.stream = 5000u + (uint64_t)layer;
     x.row0 = row0;
     x.forced_levels = forced;
+    x.level_probs = c->level_source == GM_LEVELS_RANDOM ? c->level_probs : NULL;
+    x.layer = layer;
     return x;
 }
 
@@ -1132,7 +1162,7 @@ ga_status gm_forward_backward(gm_model *m, const gm_batch *b, int train, uint64_
     jb.train = train;
     jb.seed = step_seed;
     jb.grad_scale = 1.0f / (float)Rt;
-    jb.reg = (train && !c->dense && c->lambda > 0.0f && c->n_dec > 0)
+    jb.reg = (train && uses_gpn(c) && c->lambda > 0.0f && c->n_dec > 0)
                  ? (float)(c->lambda / ((double)c->n_dec * c->H * pairs))
                  : 0.0f;
     jb.W = W;
@@ -1276,7 +1306,7 @@ ga_status gm_encode(const gm_model *m, const int32_t *src, int S, gm_memory *mem
                 memcpy(vh + ((size_t)h * S + i) * dh, kv + (size_t)i * 2 * d + d + h * dh,
                        sizeof(float) * (size_t)dh);
             }
-        if (!c->dense)
+        if (uses_gpn(c))
             m->kt->gpn_project_keys(mem->mem, S, d, w->U, w->gb1, c->g,
                                     mem->P + (size_t)l * c->g * mem->max_src, S);
     }
@@ -1345,6 +1375,38 @@ ga_status gm_cache_copy(gm_cache *dst, const gm_cache *src)
     return GA_OK;
 }
 
+/* The random baseline's cross-attention for one query at target position t
+ * of decoder layer `layer`: levels from gm_random_levels, then per head what
+ * ga_attend does for one query (scores, threshold, sparse_context, with its
+ * NaN / zero-Z conventions).
+ * q [H*dh]; kh, vh [H][S][dh] -> out [H*dh], kept [H], lev [S];
+ * scratch s [S], idx, p [S + GA_KEEP_PAD]. */
+static void xattn_random_step(const gm_model *m, int layer, int t, int S, const float *q,
+                              const float *kh, const float *vh, float *out, int *kept,
+                              uint8_t *lev, float *s, int32_t *idx, float *p)
+{
+    const gm_config *c = &m->cfg;
+    const ga_kernels *kt = m->kt;
+    int H = c->H, dh = c->d / H;
+    float scale = 1.0f / sqrtf((float)dh);
+    gm_random_levels(c->level_probs, c->L, layer, t, S, lev);
+    for (int hd = 0; hd < H; hd++) {
+        const float *Kh = kh + (size_t)hd * S * dh, *Vh = vh + (size_t)hd * S * dh;
+        float *o = out + (size_t)hd * dh;
+        float mx, Z;
+        kt->scores(Kh, S, dh, q + (size_t)hd * dh, 1, dh, scale, NULL, s, S, &mx);
+        int cnt = kt->threshold(s, S, mx, lev, m->theta8, c->mode, idx, p, &Z);
+        if (isnan(Z) || Z == 0.0f || cnt == 0) {
+            for (int j = 0; j < dh; j++)
+                o[j] = isnan(Z) ? NAN : 0.0f;
+            cnt = 0;
+        } else {
+            kt->sparse_context(Vh, dh, idx, p, cnt, 1.0f / Z, o);
+        }
+        kept[hd] = cnt;
+    }
+}
+
 ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
                          gm_cache *const *cache, const int32_t *tok, float *logp,
                          gm_step_stats *stats)
@@ -1371,10 +1433,12 @@ ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
     }
 
     /* scratch: x, ln, qkv [n][3d], ao [n][d], tmp [n][d], ffh [n][ff],
-     * mean/rstd [n], s/a [maxT], R [n][g], kept [H], levels [maxS] */
+     * mean/rstd [n], s/a [maxT], R [n][g], random baseline: xs [maxS],
+     * xp, xidx [maxS + GA_KEEP_PAD]; kept [H], levels [maxS] */
     size_t nd = (size_t)n * d;
     size_t words = 5 * nd + 3 * nd + (size_t)n * ff + 2 * (size_t)n + 2 * (size_t)maxT +
-                   (size_t)n * g + (size_t)H + (size_t)maxS;
+                   (size_t)n * g + (size_t)maxS + 2 * ((size_t)maxS + GA_KEEP_PAD) +
+                   (size_t)H + (size_t)maxS;
     float *buf = malloc(sizeof(float) * words);
     int32_t *pos = malloc(sizeof(int32_t) * (size_t)n);
     if (!buf || !pos) {
@@ -1385,7 +1449,9 @@ ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
     float *x = buf, *ln = x + nd, *ao = ln + nd, *tmp = ao + nd, *co = tmp + nd;
     float *qkv = co + nd, *ffh = qkv + 3 * nd, *mu = ffh + (size_t)n * ff, *rs = mu + n;
     float *s = rs + n, *att = s + maxT, *R = att + maxT;
-    int *kept = (int *)(R + (size_t)n * g);
+    float *xs = R + (size_t)n * g, *xp = xs + maxS;
+    int32_t *xidx = (int32_t *)(xp + maxS + GA_KEEP_PAD);
+    int *kept = (int *)(xidx + maxS + GA_KEEP_PAD);
     uint8_t *lev = (uint8_t *)(kept + H);
     float scale = 1.0f / sqrtf((float)dh);
     ga_status st = GA_OK;
@@ -1423,14 +1489,19 @@ ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
             int S = me->S;
             const float *kh = me->kh + (size_t)l * me->max_src * d;
             const float *vh = me->vh + (size_t)l * me->max_src * d;
-            const float *P = c->dense ? NULL : me->P + (size_t)l * g * me->max_src;
-            float *r = R + (size_t)h * g;
-            if (!c->dense)
-                kt->gpn_project_query(ln + (size_t)h * d, d, w->W, g, r);
-            st = ga_attend(kt, NULL, &m->acfg, S, 1, qkv + (size_t)h * d, kh, vh, NULL, P, S,
-                           c->dense ? NULL : r, c->dense ? NULL : w->W2,
-                           c->dense ? NULL : w->gb2, co + (size_t)h * d, kept,
-                           c->dense ? NULL : lev);
+            if (c->level_source == GM_LEVELS_RANDOM) {
+                xattn_random_step(m, l, cache[h]->len, S, qkv + (size_t)h * d, kh, vh,
+                                  co + (size_t)h * d, kept, lev, xs, xidx, xp);
+            } else {
+                const float *P = c->dense ? NULL : me->P + (size_t)l * g * me->max_src;
+                float *r = R + (size_t)h * g;
+                if (!c->dense)
+                    kt->gpn_project_query(ln + (size_t)h * d, d, w->W, g, r);
+                st = ga_attend(kt, NULL, &m->acfg, S, 1, qkv + (size_t)h * d, kh, vh, NULL, P,
+                               S, c->dense ? NULL : r, c->dense ? NULL : w->W2,
+                               c->dense ? NULL : w->gb2, co + (size_t)h * d, kept,
+                               c->dense ? NULL : lev);
+            }
             if (stats && st == GA_OK) {
                 for (int hd = 0; hd < H; hd++)
                     stats->density_sum += (double)kept[hd] / S;

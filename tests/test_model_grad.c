@@ -177,11 +177,13 @@ typedef struct dxc {
     ga_norm mode;
     int dense;
     float theta8[GA_MAX_LEVELS];
+    int random;  /* random-level baseline: lev given, no GPN, no surrogate/regulariser */
 } dxc;
 
 /* GPN cross-attention in double with the STE surrogate (see the top).
  * lev [T][N]: used as given, or chosen (argmax of double z) when choose;
- * pi0 [T][L][N]: stored when store, else read.  *expd += sum pi kappa. */
+ * pi0 [T][L][N]: stored when store, else read.  *expd += sum pi kappa.
+ * c->random: the hard keep of the given levels only (GPN unused). */
 static void d_xattn(const dxc *c, int T, int N, double *out, const double *q, const double *kv,
                     const double *x, const double *mem, const double *U, const double *b1,
                     const double *W, const double *W2, const double *b2, uint8_t *lev,
@@ -191,7 +193,7 @@ static void d_xattn(const dxc *c, int T, int N, double *out, const double *q, co
     double *s = malloc(sizeof(double) * (size_t)(N + 1));
     double *pi = malloc(sizeof(double) * (size_t)(T * L * N + 1));
     double *P = malloc(sizeof(double) * (size_t)(g * N + 1));
-    if (!c->dense) {
+    if (!c->dense && !c->random) {
         for (int i = 0; i < N; i++)
             for (int j = 0; j < g; j++) {
                 double acc = b1[j];
@@ -252,7 +254,7 @@ static void d_xattn(const dxc *c, int T, int N, double *out, const double *q, co
                     if (!c->dense) {
                         int hard = s[i] - m >= (double)c->theta8[lev[(size_t)t * N + i]];
                         k = hard;
-                        for (int l = 0; l < L; l++)
+                        for (int l = 0; l < L && !c->random; l++)
                             if (s[i] - m >= (double)c->theta8[l]) {
                                 size_t pl = ((size_t)t * L + l) * N + i;
                                 k += pi[pl] - pi0[pl];
@@ -606,6 +608,7 @@ static void xattn_case(tcheck *tc, const ga_kernels *kt, int dense, ga_norm mode
     ctx.c.L = L;
     ctx.c.mode = mode;
     ctx.c.dense = dense;
+    ctx.c.random = 0;
     memcpy(ctx.c.theta8, xc.theta8, sizeof xc.theta8);
     ctx.T = T;
     ctx.N = N;
@@ -827,7 +830,8 @@ static double dmodel_loss(void *ctx)
     double *t1 = malloc(sizeof(double) * big), *t2 = malloc(sizeof(double) * big);
     double *t3 = malloc(sizeof(double) * big), *t4 = malloc(sizeof(double) * big);
     double *kv = malloc(sizeof(double) * big);
-    dxc xc = {d, c->H, c->g, c->L, c->mode, c->dense, {0}};
+    int rnd = c->level_source == GM_LEVELS_RANDOM;
+    dxc xc = {d, c->H, c->g, c->L, c->mode, c->dense, {0}, rnd};
     memcpy(xc.theta8, dm->theta8, sizeof xc.theta8);
     const double *E = dpar(dm, "emb", 0);
     double sq = sqrt((double)(float)d);
@@ -867,7 +871,7 @@ static double dmodel_loss(void *ctx)
             d_xattn(&xc, T, S, t3, t2, kv, t1, mem, dpar(dm, "dec%d.gpn.U", l),
                     dpar(dm, "dec%d.gpn.b1", l), dpar(dm, "dec%d.gpn.W", l),
                     dpar(dm, "dec%d.gpn.W2", l), dpar(dm, "dec%d.gpn.b2", l),
-                    dm->lev + (size_t)l * dm->pairs + pair_off, dm->base,
+                    dm->lev + (size_t)l * dm->pairs + pair_off, dm->base && !rnd,
                     dm->pi0 + (size_t)l * dm->piw + pi_off, dm->base, &expd);
             d_linear(t4, t3, dpar(dm, "dec%d.cross.wo", l), dpar(dm, "dec%d.cross.bo", l), T, d, d);
             for (size_t i = 0; i < (size_t)T * d; i++)
@@ -882,7 +886,7 @@ static double dmodel_loss(void *ctx)
     }
     free(mem); free(x); free(t1); free(t2); free(t3); free(t4); free(kv);
     double loss = ce / (double)tokens;
-    if (!c->dense && c->n_dec > 0)
+    if (!c->dense && !rnd && c->n_dec > 0) /* the random baseline ignores lambda */
         loss += (double)c->lambda / ((double)c->n_dec * c->H * (double)dm->pairs) * expd;
     return loss;
 }
@@ -959,11 +963,30 @@ static void model_fd_case(tcheck *tc, const ga_kernels *kt, gm_config cfg, uint6
     float *pe = malloc(sizeof(float) * (size_t)cfg.max_len * cfg.d);
     gm_posenc_table(pe, cfg.max_len, cfg.d);
     dm.pe = dcopy(pe, (size_t)cfg.max_len * cfg.d);
+    int rnd = cfg.level_source == GM_LEVELS_RANDOM;
+    if (rnd) {
+        /* the random baseline's levels, [n_dec][pairs] with the sentences
+         * (T_b > 0) in batch order, each [T_b][S_b]; NOT forced into the
+         * model, so its own draws are checked against these */
+        for (int l = 0; l < cfg.n_dec; l++) {
+            size_t off = 0;
+            for (int bi = 0; bi < b.B; bi++) {
+                int S = 0, T = 0;
+                while (S < b.S && b.src[bi * b.S + S])
+                    S++;
+                while (T < b.T && b.tgt_out[bi * b.T + T])
+                    T++;
+                for (int t = 0; t < T; t++, off += (size_t)S)
+                    gm_random_levels(cfg.level_probs, cfg.L, l, t, S,
+                                     dm.lev + (size_t)l * dm.pairs + off);
+            }
+        }
+    }
     dm.base = 1;
     double base_loss = dmodel_loss(&dm);
     dm.base = 0;
 
-    gm_debug_force_levels(m, dm.lev);
+    gm_debug_force_levels(m, rnd ? NULL : dm.lev);
     gm_zero_grads(m);
     gm_stats st;
     gm_stats_zero(&st);
@@ -973,6 +996,14 @@ static void model_fd_case(tcheck *tc, const ga_kernels *kt, gm_config cfg, uint6
     tc_eq_long(tc, "tokens", st.tokens, 9);
     tc_true(tc, fabs(floss - base_loss) < 1e-5 * (1 + fabs(base_loss)),
             "loss: float %.9g vs double %.9g", floss, base_loss);
+    if (rnd) {
+        /* the model's level mix is that of the levels drawn here */
+        double cnt[GA_MAX_LEVELS] = {0};
+        for (size_t k = 0; k < dm.pairs * cfg.n_dec; k++)
+            cnt[dm.lev[k]] += 1.0;
+        tc_true(tc, memcmp(cnt, st.level_count, sizeof cnt) == 0,
+                "random levels: model level counts differ from gm_random_levels");
+    }
     int all_fine = 1;
     for (int l = 0; l < cfg.L; l++)
         all_fine &= cfg.tau[l] == 0.0f;
@@ -992,18 +1023,21 @@ static void model_fd_case(tcheck *tc, const ga_kernels *kt, gm_config cfg, uint6
     for (int i = 0; i < gm_num_tensors(m); i++) {
         const gm_tensor_info *t = gm_tensor(m, i);
         int gpn = strstr(t->name, "gpn.") != NULL;
-        /* GPN tensors get no gradient in the dense and all-fine modes (and
-         * b1 may legitimately be ~0 when the relu units are all active) */
-        int nz = !(gpn && (cfg.dense || all_fine)) && !strstr(t->name, "gpn.b1") &&
+        /* GPN tensors get no gradient in the dense, all-fine and random
+         * modes (and b1 may legitimately be ~0 when the relu units are all
+         * active) */
+        int nz = !(gpn && (cfg.dense || all_fine || rnd)) && !strstr(t->name, "gpn.b1") &&
                  !strstr(t->name, "self.bqkv") && !strstr(t->name, "attn.bqkv") &&
                  !strstr(t->name, "cross.bkv");
         fd_check2(tc, t->name, dm.p + t->offset, t->size, g + t->offset, dmodel_loss, &dm,
                   MODEL_RTOL, nz, 1e-2 * gmax);
-        if (gpn && (cfg.dense || all_fine)) {
+        if (gpn && (cfg.dense || all_fine || rnd)) {
             double mx = 0.0;
             for (size_t k = 0; k < t->size; k++)
                 mx = fmax(mx, fabs(g[t->offset + k]));
-            tc_true(tc, mx < 1e-6, "%s: gradient %.3g in dense/all-fine mode", t->name, mx);
+            /* random baseline: the GPN is never evaluated, so exactly 0 */
+            tc_true(tc, rnd ? mx == 0.0 : mx < 1e-6, "%s: gradient %.3g in %s mode", t->name,
+                    mx, rnd ? "random" : "dense/all-fine");
         }
     }
     gm_debug_force_levels(m, NULL);
@@ -1240,6 +1274,9 @@ static void decode_case(tcheck *tc, gm_config cfg)
             "teacher-forced decoding nll %.9g vs training forward %.9g", nll, st.nll_sum);
     double d1 = st.density_sum / st.density_count, d2 = ss.density_sum / ss.density_count;
     tc_true(tc, fabs(d1 - d2) < 1e-6, "density: forward %.6f vs decode %.6f", d1, d2);
+    if (cfg.level_source == GM_LEVELS_RANDOM)
+        tc_true(tc, memcmp(st.level_count, ss.level_count, sizeof st.level_count) == 0,
+                "random levels: level counts of the training forward and of decoding differ");
     for (int k = 0; k < 3; k++) {
         gm_memory_free(mem[k]);
         gm_cache_free(cache[k]);
@@ -1348,5 +1385,199 @@ Test(model_grad, api, .timeout = TEST_TIMEOUT)
     tc_true(&c, gm_get_config(m)->lambda == 0.5f, "failed gm_set_training changed the model");
     gm_free(m);
     gm_free(m2);
+    tc_finish(&c);
+}
+
+/* ============================== the random-level-per-pair baseline */
+
+static gm_config random_config(gm_config c)
+{
+    c.level_source = GM_LEVELS_RANDOM;
+    c.level_probs[0] = 0.3f;
+    c.level_probs[1] = 0.3f;
+    c.level_probs[2] = 0.4f;
+    return c;
+}
+
+/* Levels of every (layer, t, i) pair of a batch in the layout of
+ * gm_debug_force_levels: [n_dec][pairs], sentences (T_b > 0) in batch order,
+ * each [T_b][S_b].  Returns the pair count per layer. */
+static size_t random_batch_levels(const gm_config *c, const gm_batch *b, uint8_t **out)
+{
+    size_t pairs = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t off = 0;
+        for (int l = 0; l < (pass ? c->n_dec : 1); l++)
+            for (int bi = 0; bi < b->B; bi++) {
+                int S = 0, T = 0;
+                while (S < b->S && b->src[bi * b->S + S])
+                    S++;
+                while (T < b->T && b->tgt_out[bi * b->T + T])
+                    T++;
+                for (int t = 0; t < T; t++, off += (size_t)S)
+                    if (pass)
+                        gm_random_levels(c->level_probs, c->L, l, t, S, *out + off);
+            }
+        if (!pass) {
+            pairs = off;
+            *out = malloc(pairs * (size_t)c->n_dec + 1);
+        }
+    }
+    return pairs;
+}
+
+Test(model_grad, random_levels, .timeout = TEST_TIMEOUT)
+{
+    tcheck c;
+    tc_init(&c, "model_grad.random_levels");
+    c.isa = ga_kernels_default()->name;
+
+    /* (b) the level mix over 20000 distinct pairs (4 layers x 50 positions x
+     * 100 keys) is level_probs within 0.01 (binomial sd <= 0.0036); a level
+     * of probability 0 never appears; the draws are a pure function of
+     * (layer, t, i), independent of the sentence length N */
+    tc_case(&c, "level mix");
+    static const float probs[3][GA_MAX_LEVELS] = {
+        {0.3f, 0.3f, 0.4f}, {0.1f, 0.0f, 0.9f}, {0.5f, 0.25f, 0.125f, 0.125f}};
+    static const int Ls[3] = {3, 3, 4};
+    uint8_t lev[100], lev2[100];
+    for (int k = 0; k < 3; k++) {
+        double cnt[GA_MAX_LEVELS] = {0};
+        long n = 0;
+        for (int l = 0; l < 4; l++)
+            for (int t = 0; t < 50; t++) {
+                gm_random_levels(probs[k], Ls[k], l, t, 100, lev);
+                for (int i = 0; i < 100; i++, n++)
+                    cnt[lev[i]] += 1.0;
+            }
+        for (int l = 0; l < GA_MAX_LEVELS; l++) {
+            double f = cnt[l] / (double)n, p = l < Ls[k] ? probs[k][l] : 0.0;
+            tc_true(&c, fabs(f - p) < 0.01 && (p > 0.0 || cnt[l] == 0.0),
+                    "probabilities %d, level %d: frequency %.4f vs %.4f", k, l, f, p);
+        }
+    }
+    gm_random_levels(probs[0], 3, 1, 7, 100, lev);
+    gm_random_levels(probs[0], 3, 1, 7, 100, lev2);
+    tc_eq_u8(&c, "same (layer, t): same levels", lev, lev2, 100);
+    gm_random_levels(probs[0], 3, 1, 7, 37, lev2);
+    tc_eq_u8(&c, "shorter source: a prefix of the same levels", lev, lev2, 37);
+    gm_random_levels(probs[0], 3, 2, 7, 100, lev2);
+    tc_true(&c, memcmp(lev, lev2, 100) != 0, "another layer draws the same levels");
+    gm_random_levels(probs[0], 3, 1, 8, 100, lev2);
+    tc_true(&c, memcmp(lev, lev2, 100) != 0, "another position draws the same levels");
+
+    tc_case(&c, "config check");
+    gm_config def;
+    gm_config_default(&def);
+    int zero = 1;
+    for (int l = 0; l < GA_MAX_LEVELS; l++)
+        zero &= def.level_probs[l] == 0.0f;
+    tc_true(&c, def.level_source == GM_LEVELS_GPN && zero, "default: GPN levels, probs 0");
+    gm_config cfg = random_config(small_config());
+    tc_true(&c, gm_config_check(&cfg) == GA_OK, "valid random config: %s", ga_last_error());
+    gm_config bad = cfg;
+    bad.level_probs[2] = 0.40005f; /* sum 1 + 5e-5: within 1e-4 */
+    tc_true(&c, gm_config_check(&bad) == GA_OK, "sum 1.00005 rejected: %s", ga_last_error());
+    bad.level_probs[2] = 0.3f;
+    tc_true(&c, gm_config_check(&bad) == GA_EINVAL, "probabilities summing to 0.9 accepted");
+    bad = cfg;
+    bad.level_probs[0] = -0.1f;
+    bad.level_probs[2] = 0.8f;
+    tc_true(&c, gm_config_check(&bad) == GA_EINVAL, "negative probability accepted");
+    bad = cfg;
+    bad.level_probs[1] = NAN;
+    tc_true(&c, gm_config_check(&bad) == GA_EINVAL, "NaN probability accepted");
+    bad = cfg;
+    bad.dense = 1;
+    tc_true(&c, gm_config_check(&bad) == GA_EINVAL, "random + dense accepted");
+    bad = cfg;
+    bad.level_source = (gm_level_source)7;
+    tc_true(&c, gm_config_check(&bad) == GA_EINVAL, "unknown level source accepted");
+
+    /* (a) the training forward uses exactly gm_random_levels: a GPN model
+     * with those levels forced gives bitwise the same loss and density;
+     * Gumbel noise and dropout do not change the levels; the GPN gets
+     * exactly zero gradient; 2 threads draw the same levels */
+    tc_case(&c, "training forward == forced levels");
+    gm_config cr = random_config(small_config()), cg = small_config();
+    cr.gumbel = 1;
+    gm_model *mr = gm_create(&cr, NULL, 8), *mg = gm_create(&cg, NULL, 8);
+    cr_assert(mr && mg, "%s", ga_last_error());
+    trng r;
+    rng_init(&r, 7002);
+    sharpen(mr, &r);
+    rng_init(&r, 7002);
+    sharpen(mg, &r);
+    rng_init(&r, 7001);
+    rbatch rb;
+    rbatch_make(&rb, &r, 6, 12, 10, cr.vocab);
+    uint8_t *forced = NULL;
+    random_batch_levels(&cr, &rb.b, &forced);
+    gm_debug_force_levels(mg, forced);
+    gm_stats sr, sg, st, sp;
+    gm_stats_zero(&sr);
+    gm_stats_zero(&sg);
+    gm_stats_zero(&st);
+    gm_stats_zero(&sp);
+    cr_assert(gm_forward_backward(mr, &rb.b, 0, 3, NULL, &sr) == GA_OK, "%s", ga_last_error());
+    cr_assert(gm_forward_backward(mg, &rb.b, 0, 3, NULL, &sg) == GA_OK, "%s", ga_last_error());
+    tc_bits(&c, "loss: random vs forced", &sr.loss_sum, &sg.loss_sum, sizeof sr.loss_sum);
+    tc_bits(&c, "density: random vs forced", &sr.density_sum, &sg.density_sum,
+            sizeof sr.density_sum);
+    tc_bits(&c, "level counts: random vs forced", sr.level_count, sg.level_count,
+            sizeof sr.level_count);
+    tc_true(&c, sr.density_sum / sr.density_count < 0.95, "vacuous: density %.3f",
+            sr.density_sum / sr.density_count);
+    tc_true(&c, gm_stats_objective(mr, &sr) == sr.loss_sum / (double)sr.tokens,
+            "lambda %g not ignored by the objective", cr.lambda);
+
+    gm_zero_grads(mr);
+    cr_assert(gm_forward_backward(mr, &rb.b, 1, 3, NULL, &st) == GA_OK, "%s", ga_last_error());
+    tc_bits(&c, "level counts: training (Gumbel, dropout) vs train = 0", st.level_count,
+            sr.level_count, sizeof st.level_count);
+    ga_pool *pool = ga_pool_create(2, GA_PLACE_NONE, NULL, 0);
+    cr_assert(pool, "%s", ga_last_error());
+    cr_assert(gm_forward_backward(mr, &rb.b, 1, 3, pool, &sp) == GA_OK, "%s", ga_last_error());
+    tc_bits(&c, "level counts: 2 threads vs 1", sp.level_count, st.level_count,
+            sizeof sp.level_count);
+    const float *gr = gm_grads(mr);
+    double gpn_max = 0.0, other_max = 0.0;
+    for (int i = 0; i < gm_num_tensors(mr); i++) {
+        const gm_tensor_info *t = gm_tensor(mr, i);
+        for (size_t k = 0; k < t->size; k++) {
+            double v = fabs(gr[t->offset + k]);
+            if (strstr(t->name, "gpn."))
+                gpn_max = fmax(gpn_max, v);
+            else
+                other_max = fmax(other_max, v);
+        }
+    }
+    tc_true(&c, gpn_max == 0.0 && other_max > 0.0, "GPN gradient %.3g (others %.3g)", gpn_max,
+            other_max);
+    ga_pool_destroy(pool);
+    gm_debug_force_levels(mg, NULL);
+    free(forced);
+    rbatch_free(&rb);
+    gm_free(mr);
+    gm_free(mg);
+
+    /* (a) teacher-forced decoding (gm_decode_step) == the training forward:
+     * nll, density and the exact level counts */
+    tc_case(&c, "decode == training forward, seed");
+    decode_case(&c, random_config(small_config()));
+    cfg = random_config(small_config());
+    cfg.mode = GA_NORM_RENORM;
+    tc_case(&c, "decode == training forward, renorm");
+    decode_case(&c, cfg);
+
+    /* (c) + (d): the whole model's FD check with the random levels (not
+     * forced: the model draws them itself), GPN gradient exactly 0, lambda
+     * ignored */
+    tc_case(&c, "whole model FD, random levels, seed");
+    model_fd_case(&c, ga_kernels_default(), random_config(tiny_config()), 16);
+    cfg = random_config(tiny_config());
+    cfg.mode = GA_NORM_RENORM;
+    tc_case(&c, "whole model FD, random levels, renorm");
+    model_fd_case(&c, ga_kernels_default(), cfg, 17);
     tc_finish(&c);
 }
