@@ -5,7 +5,9 @@
 #   2. gcc release build with -Werror, runs the Criterion suite (every kernel x
 #      every variant this CPU supports, model gradient checks) and the CLI test
 #      (tests/test_cli.sh: bad input, checkpoint resume equality, smoke training)
-#      and tests/test_install.sh (meson install; a consumer via pkg-config)
+#      tests/test_torch_check.sh (logits, loss and every gradient of the C model
+#      vs a PyTorch float64 re-implementation) and tests/test_install.sh
+#      (meson install; a consumer via pkg-config)
 #   3. clang build with AddressSanitizer + UndefinedBehaviorSanitizer, -Werror,
 #      runs the suite and the CLI test again
 #   4. aarch64 cross build, runs the suite under qemu-aarch64 (NEON variant)
@@ -94,6 +96,9 @@ if [[ -x build/model/granattn ]]; then
 else
     stage_fail cli "build/model/granattn was not built"
 fi
+
+# ---- 1b'. the C model against an independent PyTorch implementation (float64 autograd) ----
+run_counted torch-check tests/test_torch_check.sh build
 
 # ---- 1c. meson install + a consumer built through the installed pkg-config file ----
 run_counted install tests/test_install.sh build
