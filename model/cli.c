@@ -476,6 +476,12 @@ static void usage_train(FILE *f)
 "  --resume [CKPT]    continue from CKPT (default DIR/last.ckpt): same data\n"
 "                     order, RNG and optimiser state, so the loss curve is the\n"
 "                     one an uninterrupted run gives (same thread count)\n"
+"  --init CKPT        start from CKPT's weights instead of a random init (a new\n"
+"                     run: step 0, fresh optimiser, this run's --config), e.g.\n"
+"                     to fine-tune a dense model with a GPN.  The architecture\n"
+"                     (vocab, d, H, ff, layers, g, L) must match; the GPN\n"
+"                     tensors are copied only if CKPT's model used its GPN\n"
+"                     (otherwise they keep this run's fresh init)\n"
 "  --threads N        worker threads (default: config threads, 0 = all cores)\n"
 "  --place P          none | compact | scatter | list:0,1,... (hwloc)\n"
 "  --isa NAME         kernel variant: scalar | avx2 | avx512 | neon (default: best)\n"
@@ -585,6 +591,64 @@ static void print_dev(long step, const gm_stats *ds, const gm_config *mc, int be
     fflush(stdout);
 }
 
+/* --init CKPT: copy CKPT's weights into m by tensor name.  Every tensor of
+ * m must exist in CKPT's model with the same shape; the GPN tensors
+ * ("decN.gpn.*") are copied only if CKPT's model chose its levels with its
+ * GPN (a dense or baseline model never trained them, so m keeps its own
+ * fresh GPN init).  Returns 0, or -1 with gu_error() set. */
+static int init_weights(const char *path, gm_model *m, const ga_kernels *kt)
+{
+    gk_checkpoint ck;
+    memset(&ck, 0, sizeof ck);
+    gcf_file f;
+    gm_config src;
+    gm_model *sm = NULL;
+    int rc = -1;
+    if (gk_load(path, 0, &ck) != 0)
+        return -1;
+    gcf_defaults(&f);
+    if (gcf_parse(ck.config_text, path, &f) != 0 || gcf_model_config(&f, &src) != 0)
+        goto done;
+    sm = gm_create(&src, kt, 1);
+    if (!sm) {
+        gu_fail("--init %s: cannot build its model: %s", path, ga_last_error());
+        goto done;
+    }
+    if (gm_num_params(sm) != ck.n_params) {
+        gu_fail("--init %s: %zu parameters, its config describes %zu", path, ck.n_params,
+                gm_num_params(sm));
+        goto done;
+    }
+    /* the GPN was trained only if it chose among several levels */
+    int src_gpn = !src.dense && src.level_source == GM_LEVELS_GPN && src.L > 1;
+    int copied = 0, kept = 0;
+    for (int i = 0; i < gm_num_tensors(m); i++) {
+        const gm_tensor_info *t = gm_tensor(m, i);
+        if (strstr(t->name, ".gpn.") && !src_gpn) {
+            kept++;
+            continue;
+        }
+        int j = gm_find_tensor(sm, t->name);
+        const gm_tensor_info *u = j >= 0 ? gm_tensor(sm, j) : NULL;
+        if (!u || u->rows != t->rows || u->cols != t->cols) {
+            gu_fail("--init %s: its model has no tensor %s of shape %dx%d (the "
+                    "architecture must match: vocab, d, H, ff, layers, g, L)",
+                    path, t->name, t->rows, t->cols);
+            goto done;
+        }
+        memcpy(gm_params(m) + t->offset, ck.params + u->offset, t->size * sizeof(float));
+        copied++;
+    }
+    printf("init: %d tensors from %s (step %lld)%s\n", copied, path,
+           (long long)ck.state.step,
+           kept ? "; GPN tensors freshly initialised (its model did not use a GPN)" : "");
+    rc = 0;
+done:
+    gm_free(sm);
+    gk_free(&ck);
+    return rc;
+}
+
 static int cmd_train(int argc, char **argv)
 {
     static const struct option lo[] = {
@@ -593,8 +657,9 @@ static int cmd_train(int argc, char **argv)
         {"threads", required_argument, 0, 't'}, {"place", required_argument, 0, 'p'},
         {"isa", required_argument, 0, 'i'},    {"quiet", no_argument, 0, 'q'},
         {"help-config", no_argument, 0, 'K'},  {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"init", required_argument, 0, 'I'},   {0, 0, 0, 0}};
     const char *config = NULL, *outdir = NULL, *resume_path = NULL, *isa = NULL;
+    const char *init_path = NULL;
     const char *place_opt = NULL;
     int resume = 0, quiet = 0;
     long threads_opt = -1;
@@ -621,6 +686,7 @@ static int cmd_train(int argc, char **argv)
             break;
         case 'p': place_opt = optarg; break;
         case 'i': isa = optarg; break;
+        case 'I': init_path = optarg; break;
         case 'q': quiet = 1; break;
         case 'K': gcf_print_keys(stdout); free(sets); return 0;
         case 'h': usage_train(stdout); free(sets); return 0;
@@ -645,6 +711,11 @@ static int cmd_train(int argc, char **argv)
     if (resume && config) {
         errorf("--resume takes the config from the checkpoint; drop --config (use "
                "--set for run-length keys)");
+        free(sets);
+        return 2;
+    }
+    if (resume && init_path) {
+        errorf("--init starts a new run and --resume continues one; use one of them");
         free(sets);
         return 2;
     }
@@ -822,6 +893,10 @@ static int cmd_train(int argc, char **argv)
                resume_path, (long long)rs.st.step, (long long)rs.st.epoch,
                (long long)rs.st.batch_pos, rs.st.best_dev);
     } else {
+        if (init_path && init_weights(init_path, m, kt) != 0) {
+            errorf("%s", gu_error());
+            goto out;
+        }
         gu_rng_seed(&rs.rng, gu_mix(tc->seed, 2));
         rs.st.best_dev = INFINITY;
         rs.st.last_dev = INFINITY;

@@ -164,6 +164,30 @@ expect_fail "resume with --config" "drop --config" "$BIN" train --out "$T/split"
 expect_fail "resume changing a model key" "may change on --resume" "$BIN" train --out "$T/split" --resume --set d=64
 expect_fail "resume from weights-only best.ckpt" "weights only" "$BIN" train --out "$T/split" --resume "$T/split/best.ckpt"
 
+# --init: a new run starting from another run's weights (fine-tuning)
+"$BIN" train --config "$CFG" --out "$T/densesrc" "${DATA[@]}" --set dense=true --set max_steps=60 --quiet >/dev/null 2>&1
+out=$("$BIN" train --config "$CFG" --out "$T/init" "${DATA[@]}" --init "$T/densesrc/last.ckpt" \
+      --set max_steps=3 --quiet 2>&1); rc=$?
+if ((rc != 0)); then
+    bad "--init from a dense checkpoint (exit $rc)" "$out"
+elif ! grep -q "GPN tensors freshly initialised" <<<"$out"; then
+    bad "--init from a dense checkpoint: no note that the GPN was freshly initialised" "$out"
+else
+    # the first step starts from trained weights: its loss is far below a fresh run's
+    a=$(losses "$T/smoke" | head -1 | awk '{ print $2 }')
+    b=$(losses "$T/init" | head -1 | awk '{ print $2 }')
+    c=$(losses "$T/densesrc" | tail -1 | awk '{ print $2 }')
+    if awk -v a="$a" -v b="$b" -v c="$c" 'BEGIN { exit !(b < a - 1.0 && b < c + 1.0) }'; then
+        ok "--init: first-step loss $b (fresh run $a, source's last step $c)"
+    else
+        bad "--init: first-step loss $b not near the source's $c (fresh run $a)" "$out"
+    fi
+fi
+expect_fail "--init with --resume" "use one of them" "$BIN" train --out "$T/init" --resume --init "$T/densesrc/last.ckpt"
+expect_fail "--init missing file" "cannot open checkpoint" "$BIN" train --config "$CFG" --out "$T/init2" "${DATA[@]}" --init "$T/none.ckpt"
+expect_fail "--init other architecture" "architecture must match" \
+    "$BIN" train --config "$CFG" --out "$T/init2" "${DATA[@]}" --init "$T/densesrc/last.ckpt" --set d=64
+
 # SIGTERM: checkpoint + exit 143, then resume continues
 "$BIN" train --config "$CFG" --out "$T/sig" "${DATA[@]}" --set max_steps=1000000 --set ckpt_every=100000 \
     --set eval_every=100000 --quiet >"$T/sig.out" 2>&1 &
