@@ -29,7 +29,7 @@
 # checkpoints stay in OUT (not committed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-config=configs/default.ini phase=all trunk_min=75 ft_steps=400 out=runs/default results=results/xeon-2c/model-default
+config=configs/default.ini phase=all trunk_min=100 ft_steps=400 out=runs/default results=results/xeon-2c/model-default
 while (($#)); do
     case "$1" in
     --phase) phase=$2; shift ;;

@@ -99,6 +99,7 @@ fi
 
 # ---- 1b'. the C model against an independent PyTorch implementation (float64 autograd) ----
 run_counted torch-check tests/test_torch_check.sh build
+run_counted step-speed tests/test_step_speed.sh build
 
 # ---- 1c. meson install + a consumer built through the installed pkg-config file ----
 run_counted install tests/test_install.sh build
