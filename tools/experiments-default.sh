@@ -4,7 +4,7 @@
 # FFN 1024, 3+3 layers), fitted to about 2.5 hours on the 2-core machine.
 #
 # Protocol (every run on one thread, two runs at a time):
-#   phase trunk   (TRUNK_MIN minutes each, in parallel)
+#   phase trunk   (TRUNK_STEPS steps each, in parallel; ~95 minutes at 2000)
 #     dense-trunk          default.ini with dense attention, from scratch
 #     seed-l0.01-scratch   default.ini as is: learned GPN (seed, lambda 0.01)
 #                          trained jointly with the model from scratch
@@ -22,18 +22,18 @@
 #     budget for all), the two trunk-phase runs their best.ckpt (dev loss).
 #
 # Usage: tools/experiments-default.sh [--phase all|trunk|branches|evals]
-#            [--trunk-minutes M] [--ft-steps N] [--out DIR] [--results DIR]
+#            [--trunk-steps N] [--ft-steps N] [--out DIR] [--results DIR]
 #            [--config FILE]   (default configs/default.ini; tiny.ini for a dry run)
 # Needs data/ (tools/prepare-data.sh) and a release build (build/model/granattn).
 # Writes RESULTS/results.tsv plus each run's eval JSON, config and log.tsv;
 # checkpoints stay in OUT (not committed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-config=configs/default.ini phase=all trunk_min=100 ft_steps=400 out=runs/default results=results/xeon-2c/model-default
+config=configs/default.ini phase=all trunk_steps=2000 ft_steps=300 out=runs/default results=results/xeon-2c/model-default
 while (($#)); do
     case "$1" in
     --phase) phase=$2; shift ;;
-    --trunk-minutes) trunk_min=$2; shift ;;
+    --trunk-steps) trunk_steps=$2; shift ;;
     --ft-steps) ft_steps=$2; shift ;;
     --out) out=$2; shift ;;
     --results) results=$2; shift ;;
@@ -54,7 +54,7 @@ trunk_train() { # NAME ARGS...
     local name=$1; shift
     log "train $name: $*"
     $G train --config "$config" --out "$out/$name" --threads 1 \
-        --set max_minutes="$trunk_min" "$@" >"$out/$name.train.log" 2>&1
+        --set max_steps="$trunk_steps" --set max_minutes=0 "$@" >"$out/$name.train.log" 2>&1
 }
 ft_train() { # NAME ARGS...
     local name=$1; shift
