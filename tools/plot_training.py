@@ -42,19 +42,22 @@ def main():
     ap.add_argument("logs", nargs="+", help="log.tsv files (the run name is the file name)")
     args = ap.parse_args()
     fig, ax = plt.subplots(1, 2, figsize=(13, 4.5))
+    lowest = 7.0  # the loss axis ends just below the lowest smoothed/dev NLL
     for path in args.logs:
         name = os.path.basename(path).replace(".log.tsv", "")
         train, dev = read_log(path)
         if not train:
             continue
         steps = [r["step"] for r in train]
-        line, = ax[0].plot(steps, smooth([r["nll"] for r in train]), lw=1, label=f"{name} train")
+        nll = smooth([r["nll"] for r in train])
+        lowest = min([lowest] + nll + [d["dev_nll"] for d in dev])
+        line, = ax[0].plot(steps, nll, lw=1, label=f"{name} train")
         if dev:
             ax[0].plot([d["step"] for d in dev], [d["dev_nll"] for d in dev], "o--",
                        color=line.get_color(), ms=3, lw=1, label=f"{name} dev")
         if "density" in train[0]:
             ax[1].plot(steps, smooth([r["density"] for r in train]), lw=1, label=name)
-    ax[0].set(xlabel="step", ylabel="NLL per target token", ylim=(2.5, 7), title="loss")
+    ax[0].set(xlabel="step", ylabel="NLL per target token", ylim=(min(2.5, lowest - 0.2), 7), title="loss")
     ax[1].set(xlabel="step", ylabel="mean cross-attention density", ylim=(0, 1.05),
               title="density (kept / N)")
     for a in ax:
