@@ -88,6 +88,16 @@ static int parse_long(const char *what, const char *s, long lo, long hi, long *o
     return 0;
 }
 
+/* Closes the previous JSON array and opens the next: "],\n  \"name\": [v0, v1, ...". */
+static void json_doubles(FILE *o, const char *name, const double *v, int n, const char *fmt)
+{
+    fprintf(o, "],\n  \"%s\": [", name);
+    for (int i = 0; i < n; i++) {
+        fputs(i ? ", " : "", o);
+        fprintf(o, fmt, v[i]);
+    }
+}
+
 static void json_str(FILE *o, const char *s)
 {
     fputc('"', o);
@@ -452,18 +462,10 @@ int main(int argc, char **argv)
     fprintf(o, "],\n  \"batch_shapes\": [");
     for (int i = 0; i < nb; i++)
         fprintf(o, "%s[%d, %d, %d]", i ? ", " : "", sb[i].B, sb[i].S, sb[i].T);
-    fprintf(o, "],\n  \"loss\": [");
-    for (int i = 0; i < nb; i++)
-        fprintf(o, "%s%.9g", i ? ", " : "", loss[i]);
-    fprintf(o, "],\n  \"objective\": [");
-    for (int i = 0; i < nb; i++)
-        fprintf(o, "%s%.9g", i ? ", " : "", obj[i]);
-    fprintf(o, "],\n  \"gnorm\": [");
-    for (int i = 0; i < nb; i++)
-        fprintf(o, "%s%.9g", i ? ", " : "", gnorm[i]);
-    fprintf(o, "],\n  \"density\": [");
-    for (int i = 0; i < nb; i++)
-        fprintf(o, "%s%.6f", i ? ", " : "", dens[i]);
+    json_doubles(o, "loss", loss, nb, "%.9g");
+    json_doubles(o, "objective", obj, nb, "%.9g");
+    json_doubles(o, "gnorm", gnorm, nb, "%.9g");
+    json_doubles(o, "density", dens, nb, "%.6f");
     fprintf(o, "],\n  \"median_step_seconds\": %.6f,\n  \"mean_step_seconds\": %.6f,\n"
                "  \"tgt_tokens_per_second\": %.1f,\n  \"src_tgt_tokens_per_second\": %.1f,\n"
                "  \"config_text\": ",
