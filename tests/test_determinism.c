@@ -313,7 +313,7 @@ Test(determinism, every_kernel_repeatable, .timeout = TEST_TIMEOUT)
         const char *name;
         det_fn fn;
     } K[] = {
-#define ENTRY(f) {#f, det_##f},
+#define ENTRY(ret, f, params) {#f, det_##f},
         GA_TABLE_LIST(ENTRY)
 #undef ENTRY
     };

@@ -24,7 +24,7 @@ static void fill(float *x, int N, float v)
 {
     __m512 vv = _mm512_set1_ps(v);
     for (int i = 0; i < N; i += 16)
-        _mm512_mask_storeu_ps(x + i, ga512_mask(N - i), vv);
+        _mm512_mask_storeu_ps(x + i, ga_avx512_mask(N - i), vv);
 }
 
 void ga_avx512_threshold_backward(const float *s, int N, float m, float Z,
@@ -45,7 +45,7 @@ void ga_avx512_threshold_backward(const float *s, int N, float m, float Z,
     const __m512 theta = _mm512_maskz_loadu_ps(0x00FF, theta8); /* lanes 0..7 */
 
     for (int i = 0; i < N; i += 16) {
-        __mmask16 k = ga512_mask(N - i);
+        __mmask16 k = ga_avx512_mask(N - i);
         __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + i), vm);
         __m512i lv = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, levels + i));
         __m512 th = _mm512_permutexvar_ps(lv, theta);
