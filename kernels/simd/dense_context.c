@@ -9,7 +9,9 @@
  *   dV[i][j] += a[i] * dc[j]     (accum; dV may be NULL)
  *   ga[i]     = V[i] . dc        (overwritten; ga may be NULL)
  *   V, dV [N][dh], a [N], dc [dh] -> ga [N].
- *   dV: one gav_axpy per row.  ga: GAV_W rows at a time with gav_dot_rows
+ *   GAV_CTX_BWD_FUSED (the ISA's choice): one pass per row (gav_dot_axpy:
+ *   each load of dc feeds the dot product and the dV update).  Otherwise
+ *   dV: one gav_axpy per row; ga: GAV_W rows at a time with gav_dot_rows
  *   (one vector of dot products, one store); in the last block lanes past N
  *   repeat row N-1 and are not stored.
  * Alignment: none required.  Bytes read or written past the end: 0.
@@ -24,6 +26,15 @@ void GA_FN(dense_context)(const float *V, int N, int dh, const float *a, float *
 void GA_FN(dense_context_backward)(const float *V, int N, int dh, const float *a,
                                    const float *dc, float *dV, float *ga)
 {
+    if (GAV_CTX_BWD_FUSED) {
+        for (int i = 0; i < N; i++) {
+            const size_t off = (size_t)i * dh;
+            float g = gav_dot_axpy(V + off, dc, dh, a[i], dV ? dV + off : NULL, ga != NULL);
+            if (ga)
+                ga[i] = g;
+        }
+        return;
+    }
     if (dV)
         for (int i = 0; i < N; i++)
             gav_axpy(dV + (size_t)i * dh, dc, a[i], dh);

@@ -140,6 +140,37 @@ GAV_INLINE float gav_dot(const float *a, const float *b, int n)
     return gav_hsum(gav_add(s0, s1));
 }
 
+/* One pass over a row x [n] with y [n]: returns x . y (two accumulators,
+ * masked last vector, gav_hsum; 0 when !want_dot) and, when acc != NULL,
+ * does acc[k] += a * y[k] with the same loads of y (context backward). */
+GAV_INLINE float gav_dot_axpy(const float *x, const float *y, int n, float a,
+                              float *acc, int want_dot)
+{
+    const gav_t va = gav_set1(a);
+    gav_t s0 = gav_zero(), s1 = gav_zero();
+    int k = 0;
+    for (; k + 2 * GAV_W <= n; k += 2 * GAV_W) {
+        gav_t y0 = gav_load(y + k), y1 = gav_load(y + k + GAV_W);
+        if (want_dot) {
+            s0 = gav_fma(gav_load(x + k), y0, s0);
+            s1 = gav_fma(gav_load(x + k + GAV_W), y1, s1);
+        }
+        if (acc) {
+            gav_store(acc + k, gav_fma(va, y0, gav_load(acc + k)));
+            gav_store(acc + k + GAV_W, gav_fma(va, y1, gav_load(acc + k + GAV_W)));
+        }
+    }
+    for (; k < n; k += GAV_W) {
+        gav_mask_t m = gav_mask(n - k);
+        gav_t y0 = gav_load_mask(y + k, m);
+        if (want_dot)
+            s0 = gav_fma(gav_load_mask(x + k, m), y0, s0);
+        if (acc)
+            gav_store_mask(acc + k, m, gav_fma(va, y0, gav_load_mask(acc + k, m)));
+    }
+    return want_dot ? gav_hsum(gav_add(s0, s1)) : 0.0f;
+}
+
 /* Sum of x[0..n). */
 GAV_INLINE float gav_sum(const float *x, int n)
 {
@@ -152,11 +183,16 @@ GAV_INLINE float gav_sum(const float *x, int n)
     return gav_hsum(s);
 }
 
-/* y[k] += a * x[k] for k < n (one rounding per element: FMA). */
+/* y[k] += a * x[k] for k < n (one rounding per element: FMA); two vectors
+ * per iteration, then one, then a masked tail. */
 GAV_INLINE void gav_axpy(float *y, const float *x, float a, int n)
 {
     const gav_t va = gav_set1(a);
     int k = 0;
+    for (; k + 2 * GAV_W <= n; k += 2 * GAV_W) {
+        gav_store(y + k, gav_fma(va, gav_load(x + k), gav_load(y + k)));
+        gav_store(y + k + GAV_W, gav_fma(va, gav_load(x + k + GAV_W), gav_load(y + k + GAV_W)));
+    }
     for (; k + GAV_W <= n; k += GAV_W)
         gav_store(y + k, gav_fma(va, gav_load(x + k), gav_load(y + k)));
     if (k < n) {
@@ -183,13 +219,14 @@ GAV_INLINE void gav_axpy(float *y, const float *x, float a, int n)
 #define GAVW_NP_(nv) ((GAV_NACC / (nv)) < 1 ? 1 : (GAV_NACC / (nv)) > 4 ? 4 : (GAV_NACC / (nv)))
 
 /* One block: columns col0 + [0, nc) (nc <= nv * GAV_W; full: nc == nv * GAV_W,
- * unmasked loads) over rows [k0, k1).  nv, np and full are constants at every
- * call site, so the accumulators stay in registers. */
+ * unmasked loads) over rows [k0, k1) (gathered: row_k = idx[k], else k).
+ * nv, np, full and gathered are constants at every call site, so the
+ * accumulators stay in registers and the row addressing is specialised. */
 GAV_INLINE void gav_wsum_block_(const float *V, size_t ldv, const int32_t *idx,
                                 const float *w, size_t ws, int k0, int k1, int kend,
                                 int col0, int nc, const int nv, const int np,
-                                const int full, float scale, int accumulate,
-                                float *out)
+                                const int full, const int gathered, float scale,
+                                int accumulate, float *out)
 {
     gav_mask_t km[GAVW_MAXNV_];
     gav_t acc[4][GAVW_MAXNV_];
@@ -201,12 +238,13 @@ GAV_INLINE void gav_wsum_block_(const float *V, size_t ldv, const int32_t *idx,
     int k = k0;
     for (; k + np <= k1; k += np) {
         for (int p = 0; p < np; p++) {
-            const size_t row = idx ? (size_t)idx[k + p] : (size_t)(k + p);
+            const size_t row = gathered ? (size_t)idx[k + p] : (size_t)(k + p);
             const float *x = V + row * ldv + col0;
-            if (GAV_WSUM_PREFETCH > 0 && idx && p == 0) {
+            if (GAV_WSUM_PREFETCH > 0 && gathered && p == 0) {
                 const int kf = k + GAV_WSUM_PREFETCH < kend ? k + GAV_WSUM_PREFETCH : kend - 1;
                 const char *ahead = (const char *)(V + (size_t)idx[kf] * ldv + col0);
-                for (int line = 0; line < nc * 4; line += 64)
+                const int bytes = (full ? nv * GAV_W : nc) * (int)sizeof(float);
+                for (int line = 0; line < bytes; line += 64)
                     gav_prefetch(ahead + line);
             }
             const gav_t wv = gav_set1(w[(size_t)(k + p) * ws]);
@@ -217,7 +255,7 @@ GAV_INLINE void gav_wsum_block_(const float *V, size_t ldv, const int32_t *idx,
         }
     }
     for (; k < k1; k++) {
-        const size_t row = idx ? (size_t)idx[k] : (size_t)k;
+        const size_t row = gathered ? (size_t)idx[k] : (size_t)k;
         const float *x = V + row * ldv + col0;
         const gav_t wv = gav_set1(w[(size_t)k * ws]);
         for (int v = 0; v < nv; v++)
@@ -239,9 +277,9 @@ GAV_INLINE void gav_wsum_block_(const float *V, size_t ldv, const int32_t *idx,
     }
 }
 
-GAV_INLINE void gav_wsum(const float *V, size_t ldv, int ncols, const int32_t *idx,
-                         const float *w, size_t ws, int count, float scale,
-                         int accumulate, float *out)
+GAV_INLINE void gav_wsum_(const float *V, size_t ldv, int ncols, const int32_t *idx,
+                          const float *w, size_t ws, int count, float scale,
+                          int accumulate, float *out, const int gathered)
 {
     enum { NV = GAV_WSUM_NV, NV2 = NV / 2 > 0 ? NV / 2 : 1, NV4 = NV / 4 > 0 ? NV / 4 : 1 };
     const int bw = NV * GAV_W; /* columns per block */
@@ -264,21 +302,32 @@ GAV_INLINE void gav_wsum(const float *V, size_t ldv, int ncols, const int32_t *i
             const int nc = ncols - c0 < bw ? ncols - c0 : bw;
             if (nc == bw)
                 gav_wsum_block_(V, ldv, idx, w, ws, k0, k1, count, c0, nc, NV,
-                                GAVW_NP_(NV), 1, scale, acc, out);
+                                GAVW_NP_(NV), 1, gathered, scale, acc, out);
             else if (nc > NV2 * GAV_W)
                 gav_wsum_block_(V, ldv, idx, w, ws, k0, k1, count, c0, nc, NV,
-                                GAVW_NP_(NV), 0, scale, acc, out);
+                                GAVW_NP_(NV), 0, gathered, scale, acc, out);
             else if (nc > NV4 * GAV_W)
                 gav_wsum_block_(V, ldv, idx, w, ws, k0, k1, count, c0, nc, NV2,
-                                GAVW_NP_(NV2), 0, scale, acc, out);
+                                GAVW_NP_(NV2), 0, gathered, scale, acc, out);
             else if (nc > GAV_W)
                 gav_wsum_block_(V, ldv, idx, w, ws, k0, k1, count, c0, nc, NV4,
-                                GAVW_NP_(NV4), 0, scale, acc, out);
+                                GAVW_NP_(NV4), 0, gathered, scale, acc, out);
             else
                 gav_wsum_block_(V, ldv, idx, w, ws, k0, k1, count, c0, nc, 1,
-                                GAVW_NP_(1), 0, scale, acc, out);
+                                GAVW_NP_(1), 0, gathered, scale, acc, out);
         }
     }
+}
+
+/* The weighted row sum specified above (gathered rows when idx != NULL). */
+GAV_INLINE void gav_wsum(const float *V, size_t ldv, int ncols, const int32_t *idx,
+                         const float *w, size_t ws, int count, float scale,
+                         int accumulate, float *out)
+{
+    if (idx)
+        gav_wsum_(V, ldv, ncols, idx, w, ws, count, scale, accumulate, out, 1);
+    else
+        gav_wsum_(V, ldv, ncols, NULL, w, ws, count, scale, accumulate, out, 0);
 }
 
 #endif

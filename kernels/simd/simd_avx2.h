@@ -16,6 +16,7 @@
 #define GAV_WSUM_NV 8      /* vectors per column block of gav_wsum (64 columns) */
 #define GAV_NACC 8         /* accumulator budget of gav_wsum (of 16 ymm) */
 #define GAV_WSUM_PREFETCH 8 /* gathered rows prefetched this many rows ahead */
+#define GAV_CTX_BWD_FUSED 1 /* context backward: one pass per row (1) or axpy + row dot (0) */
 #define GAV_DOT_SPLIT 1    /* accumulators per row in gav_dot_rows */
 
 typedef __m256 gav_t;

@@ -17,6 +17,7 @@
 #define GAV_WSUM_NV 4      /* vectors per column block of gav_wsum (16 columns) */
 #define GAV_NACC 8         /* accumulator budget of gav_wsum */
 #define GAV_WSUM_PREFETCH 0 /* no software prefetch of gathered rows */
+#define GAV_CTX_BWD_FUSED 0 /* context backward: one pass per row (1) or axpy + row dot (0) */
 #define GAV_DOT_SPLIT 2    /* accumulators per row in gav_dot_rows (8 FMA chains) */
 
 typedef float32x4_t gav_t;

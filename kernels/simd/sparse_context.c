@@ -12,7 +12,9 @@
  *   dV[idx[k]][j] += w_k * dc[j]     (accum; dV may be NULL)
  *   gk[k]          = V[idx[k]] . dc  (overwritten; gk may be NULL)
  *   V, dV [*][dh], idx, p [count] (idx never repeats), dc [dh] -> gk [count].
- *   dV: one gav_axpy per kept row.  gk: GAV_W gathered rows at a time
+ *   GAV_CTX_BWD_FUSED (the ISA's choice): one pass per gathered row
+ *   (gav_dot_axpy).  Otherwise dV: one gav_axpy per kept row; gk: GAV_W
+ *   gathered rows at a time
  *   (gav_dot_rows_ptr, one vector store); in the last block lanes past count
  *   repeat the last row and are not stored.
  * Alignment: none required.  Bytes read or written past the end: 0.
@@ -29,6 +31,16 @@ void GA_FN(sparse_context_backward)(const float *V, int dh, const int32_t *idx,
                                     const float *p, int count, float scale,
                                     const float *dc, float *dV, float *gk)
 {
+    if (GAV_CTX_BWD_FUSED) {
+        for (int k = 0; k < count; k++) {
+            const size_t off = (size_t)idx[k] * dh;
+            float g = gav_dot_axpy(V + off, dc, dh, scale * p[k], dV ? dV + off : NULL,
+                                   gk != NULL);
+            if (gk)
+                gk[k] = g;
+        }
+        return;
+    }
     if (dV)
         for (int k = 0; k < count; k++)
             gav_axpy(dV + (size_t)idx[k] * dh, dc, scale * p[k], dh);
