@@ -127,6 +127,10 @@ typedef struct tvariants {
 /* Every supported variant (scalar first).  Logs one line:
  * "<test>: ran scalar avx2 avx512; skipped neon (not compiled for this architecture)". */
 void variants_get(tvariants *v, const char *test);
+/* Coverage table (coverage.c): variants_get records the kernel its label
+ * names; variants_cover records `kernel` too (a test that runs several). */
+void cov_record(const char *label, const tvariants *v);
+void variants_cover(const tvariants *v, const char *kernel);
 
 /* ----------------------------------------------------------------- checks */
 typedef struct tcheck {
