@@ -285,7 +285,7 @@ GAV_INLINE void gav_wsum_(const float *V, size_t ldv, int ncols, const int32_t *
     const int bw = NV * GAV_W; /* columns per block */
     int rows = count;
     if (ncols > bw) {
-        rows = GAV_L1_BLOCK_BYTES / (int)(sizeof(float) * (size_t)bw);
+        rows = GAV_L1_BLOCK_BYTES / (int)(sizeof(float) * (size_t)ncols);
         if (rows < 4)
             rows = 4;
     }
