@@ -3,7 +3,7 @@
  * Dynamic attention sparsification with learned granularity: a small
  * Granularity Prediction Network (GPN) picks a level per (query, key) pair and
  * each level keeps the attention weights within a relative threshold of the
- * row maximum.  The math is ../shared/SPEC.md; this header is its C contract.
+ * row maximum.  The math is docs/SPEC.md; this header is its C contract.
  *
  * Two layers:
  *   1. the kernel table (ga_kernels): one function pointer per kernel of

@@ -1,6 +1,6 @@
 /* model.h — the granattn translation model (libgmodel): a pre-LayerNorm
  * Transformer encoder-decoder whose cross-attention is the sparsified
- * attention with learned granularity of ../shared/SPEC.md.
+ * attention with learned granularity of docs/SPEC.md.
  *
  * Architecture (all sizes from gm_config):
  *   shared subword embedding E [vocab][d] (also the output projection, tied),
