@@ -7,7 +7,7 @@
  *
  * Two layers:
  *   1. the kernel table (ga_kernels): one function pointer per kernel of
- *      SPEC §5, forward and backward.  These are UNCHECKED fast paths: the
+ *      docs/SPEC.md §5, forward and backward.  These are UNCHECKED fast paths: the
  *      caller guarantees the preconditions written next to each entry.
  *      ga_kernels_for(isa) returns the table of one variant; the scalar
  *      reference ("scalar") is always available.
@@ -82,7 +82,7 @@ const char *ga_isa_unsupported_reason(ga_isa isa);
 /* Best supported ISA, ignoring GRANATTN_ISA. */
 ga_isa ga_isa_best(void);
 
-/* Normalisation mode (SPEC §2). */
+/* Normalisation mode (docs/SPEC.md §2). */
 typedef enum ga_norm {
     GA_NORM_SEED = 0,   /* Z = sum over all keys; kept weights sum to <= 1 */
     GA_NORM_RENORM = 1  /* Z = sum over kept keys; kept weights sum to 1 */
@@ -93,7 +93,7 @@ typedef struct ga_kernels {
     ga_isa isa;
     const char *name;
 
-    /* ---- GPN (SPEC §3) ---- */
+    /* ---- GPN (docs/SPEC.md §3) ---- */
     /* P[j][i] = b1[j] + sum_k U[j][k] * E[i][k]
      * E [N][d], U [g][d], b1 [g] -> P [g][ldp], ldp >= N. */
     void (*gpn_project_keys)(const float *E, int N, int d, const float *U,
@@ -123,7 +123,7 @@ typedef struct ga_kernels {
     void (*scores)(const float *K, int N, int dh, const float *Q, int T, int ldq,
                    float scale, const float *bias, float *S, int lds, float *m);
 
-    /* ---- threshold + compress (SPEC §2) ---- */
+    /* ---- threshold + compress (docs/SPEC.md §2) ---- */
     /* keep_i = (s[i] - m >= theta8[levels[i]]); for kept keys in increasing i
      * order: idx[k] = i, p[k] = exp(s[i] - m).  Returns the kept count and
      * writes *Z: seed mode Z = sum_all exp(s[i]-m); renorm Z = sum_kept p.
@@ -149,7 +149,7 @@ typedef struct ga_kernels {
     /* c[j] = sum_i a[i] * V[i][j].   V [N][dh], a [N] -> c [dh]. */
     void (*dense_context)(const float *V, int N, int dh, const float *a, float *c);
 
-    /* ---- backward (SPEC §4); "accum" outputs are added to, others overwritten ---- */
+    /* ---- backward (docs/SPEC.md §4); "accum" outputs are added to, others overwritten ---- */
     /* dq[j] += scale * sum_i ds[i] K[i][j];  dK[i][j] += scale * ds[i] q[j].
      * Either output may be NULL (not computed).  K [N][dh], q [dh], ds [N]. */
     void (*scores_backward)(const float *K, int N, int dh, const float *q,
@@ -240,7 +240,7 @@ typedef struct ga_config {
     int dense;        /* 1: dense baseline (softmax over all keys, no GPN) */
 } ga_config;
 
-/* Defaults of SPEC §1: H 4, dh 64, g 16, L 3, tau (0.10, 0.01, 0), seed. */
+/* Defaults of docs/SPEC.md §1: H 4, dh 64, g 16, L 3, tau (0.10, 0.01, 0), seed. */
 void ga_config_default(ga_config *cfg);
 /* Validates a configuration (EINVAL + message on the first violation). */
 ga_status ga_config_check(const ga_config *cfg);
@@ -278,7 +278,7 @@ void *ga_pool_scratch(ga_pool *pool, int worker, size_t bytes);
 const char *ga_pool_describe(const ga_pool *pool);
 
 /* ------------------------------------------------------- fused decode step */
-/* One decode step for T queries over all H heads (SPEC §2-§3):
+/* One decode step for T queries over all H heads (docs/SPEC.md §2-§3):
  *   per query t: levels = gpn_levels(P, R[t]) (shared by the heads);
  *   per head h:  s = scores(K_h, q_th) (+ bias), (idx, p, Z) = threshold(...),
  *                C[t][h*dh..] = sparse_context(V_h, idx, p, 1/Z).

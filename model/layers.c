@@ -425,7 +425,7 @@ void gm_xattn_forward(const ga_kernels *kt, const gm_xattn_cfg *c, int T, int N,
                 gm_random_levels(c->level_probs, L, c->layer, t, N, lev);
         }
     } else {
-        /* GPN (SPEC §3): P [g][N] once, r_t [g] and pi_t [L][N] per query */
+        /* GPN (docs/SPEC.md §3): P [g][N] once, r_t [g] and pi_t [L][N] per query */
         kt->gpn_project_keys(mem, N, d, gp->U, gp->b1, g, sv->P, N);
         for (int t = 0; t < T; t++) {
             float *r = sv->R + (size_t)t * g;

@@ -93,7 +93,7 @@ void gm_mha_backward(const ga_kernels *kt, float *dqkv, float *scratch,
                      const float *dout, const float *qkv, const float *att,
                      int T, int d, int H, int causal);
 
-/* ------------------------------------- GPN cross-attention (SPEC §2-§4) */
+/* ------------------------------------- GPN cross-attention (docs/SPEC.md §2-§4) */
 typedef struct gm_xattn_cfg {
     int d, H, g, L;
     ga_norm mode;

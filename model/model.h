@@ -11,12 +11,12 @@
  *                   h  = LN(x);  x += drop(GpnCrossAttn(h, memory))
  *                   x += drop(FFN(LN(x)))
  *   logits = LN_dec(x) E^T;  loss = label-smoothed cross-entropy.
- *   GpnCrossAttn: Q = h Wq^T, [K|V] = memory Wkv^T, H heads; the GPN (SPEC §3)
+ *   GpnCrossAttn: Q = h Wq^T, [K|V] = memory Wkv^T, H heads; the GPN (docs/SPEC.md §3)
  *   gets e_i = memory row i and x_t = h row t; one level per (t, i) pair shared
- *   by the heads; keep/threshold/context with the kernel table (SPEC §2);
+ *   by the heads; keep/threshold/context with the kernel table (docs/SPEC.md §2);
  *   training backward: straight-through GPN gradient + the expected-density
  *   regulariser R = lambda * mean_{layers, pairs, heads} sum_l pi_l kappa_l
- *   (SPEC §4).  cfg.dense = 1: plain softmax cross-attention, GPN unused.
+ *   (docs/SPEC.md §4).  cfg.dense = 1: plain softmax cross-attention, GPN unused.
  *   cfg.level_source = GM_LEVELS_RANDOM: random level per pair, GPN unused
  *   (see gm_level_source).
  *

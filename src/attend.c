@@ -1,4 +1,4 @@
-/* attend.c — the fused decode step ga_attend (SPEC §2-§3) over a kernel table.
+/* attend.c — the fused decode step ga_attend (docs/SPEC.md §2-§3) over a kernel table.
  *
  * For T queries and H heads:
  *   phase 1 (sparse only), one task per query t:

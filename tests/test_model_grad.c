@@ -18,7 +18,7 @@
  * component by a sizeable fraction of the scale and fails both.
  *
  * GPN cross-attention: the mask is discrete, so the double forward uses
- * the straight-through surrogate of SPEC §4: the hard keep of key i is
+ * the straight-through surrogate of docs/SPEC.md §4: the hard keep of key i is
  * replaced by  keep_i + sum_l (pi_l - pi0_l) kappa_il  (pi0 = the GPN
  * probabilities at the unperturbed point, kappa_il = [s_i - m >= theta_l]),
  * whose value equals the hard forward and whose derivative in pi is the

@@ -37,7 +37,7 @@
     X(sparse_context_backward) X(dense_context_backward) X(gpn_backward)       \
     X(gpn_project_keys_backward) X(gpn_project_query_backward)
 #define GA_KERNEL_COUNT 17
-/* The whole table: the 17 kernels of SPEC §5 plus sgemm (dense linear
+/* The whole table: the 17 kernels of docs/SPEC.md §5 plus sgemm (dense linear
  * algebra for the model; tested in test_sgemm.c). */
 #define GA_TABLE_LIST(X) GA_KERNEL_LIST(X) X(sgemm)
 #define GA_TABLE_COUNT 18

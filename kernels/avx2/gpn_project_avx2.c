@@ -1,4 +1,4 @@
-/* gpn_project_avx2.c — GPN projections (SPEC §3), AVX2 + FMA.
+/* gpn_project_avx2.c — GPN projections (docs/SPEC.md §3), AVX2 + FMA.
  *
  *   keys:  P[j][i] = b1[j] + sum_k U[j][k] * E[i][k]
  *          E [N][d], U [g][d], b1 [g] -> P [g][ldp] (transposed), ldp >= N

@@ -1,4 +1,4 @@
-/* sparse_context_avx2.c — context from gathered rows (SPEC §2), AVX2 + FMA.
+/* sparse_context_avx2.c — context from gathered rows (docs/SPEC.md §2), AVX2 + FMA.
  *
  *   c[j] = scale * sum_{k < count} p[k] * V[idx[k]][j];  count == 0 -> c = 0.
  * V [*][dh] (rows idx[k] valid), idx [count], p [count] -> c [dh].

@@ -1,4 +1,4 @@
-/* gpn_project_avx512.c — GPN projections (SPEC §3), AVX-512.
+/* gpn_project_avx512.c — GPN projections (docs/SPEC.md §3), AVX-512.
  *
  *   keys:  P[j][i] = b1[j] + sum_k U[j][k] * E[i][k]
  *          E [N][d], U [g][d], b1 [g] -> P [g][ldp] (transposed), ldp >= N

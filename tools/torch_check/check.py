@@ -13,7 +13,7 @@ autograd for the gradient of the training objective
 
 (the regulariser only with the GPN choosing levels and lambda > 0), where the
 hard level choice enters the forward as the straight-through one-hot
-y = onehot(argmax z) + pi - pi.detach() (SPEC §4): keep_i = sum_l y_l kappa_il
+y = onehot(argmax z) + pi - pi.detach() (docs/SPEC.md §4): keep_i = sum_l y_l kappa_il
 with kappa_il = [s_i - m >= theta_l] (no gradient into s through it).
 
 Details matched to model/layers.c / transformer.c: sentences are packed
@@ -183,7 +183,7 @@ class Model:
             self.density_sum += H * T
         else:
             if self.gpn:
-                # GPN (SPEC §3)
+                # GPN (docs/SPEC.md §3)
                 Pk = mem @ self.P(pre + "gpn.U").T + self.P(pre + "gpn.b1")   # [N][g]
                 r = h @ self.P(pre + "gpn.W").T                               # [T][g]
                 u = torch.relu(Pk[None, :, :] + r[:, None, :])                 # [T][N][g]
