@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h" /* ga_set_error */
 #include "model_impl.h"
 
 /* grad_scale: dLoss/dCE_sum (1 / tokens); reg: see gm_xattn_backward. */

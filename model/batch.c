@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h" /* ga_set_error */
 #include "model_impl.h"
 
 double gm_stats_objective(const gm_model *m, const gm_stats *s)
@@ -157,7 +156,7 @@ static ga_status ensure_workers(gm_model *m, int W, int train)
     if (W > m->nworkers) {
         gm_worker *nw = realloc(m->workers, sizeof *nw * (size_t)W);
         if (!nw)
-            return ga_set_error(GA_ENOMEM, "gm_forward_backward: out of memory");
+            return gm_set_error(GA_ENOMEM, "gm_forward_backward: out of memory");
         memset(nw + m->nworkers, 0, sizeof *nw * (size_t)(W - m->nworkers));
         m->workers = nw;
         m->nworkers = W;
@@ -169,7 +168,7 @@ static ga_status ensure_workers(gm_model *m, int W, int train)
             if (!m->workers[w].grads) {
                 m->workers[w].grads = malloc(sizeof(float) * m->nparams);
                 if (!m->workers[w].grads)
-                    return ga_set_error(GA_ENOMEM, "gm_forward_backward: out of memory");
+                    return gm_set_error(GA_ENOMEM, "gm_forward_backward: out of memory");
                 m->workers[w].own = 1;
             }
     return GA_OK;
@@ -180,13 +179,13 @@ ga_status gm_forward_backward(gm_model *m, const gm_batch *b, int train, uint64_
 {
     const gm_config *c = &m->cfg;
     if (!b || b->B < 0 || b->S < 0 || b->T < 0 || (b->B > 0 && (!b->src || !b->tgt_in || !b->tgt_out)))
-        return ga_set_error(GA_EINVAL, "gm_forward_backward: invalid batch");
+        return gm_set_error(GA_EINVAL, "gm_forward_backward: invalid batch");
 
     /* lengths and validation */
     int B = b->B;
     int *len = malloc(sizeof(int) * (size_t)(4 * B + 2));
     if (!len)
-        return ga_set_error(GA_ENOMEM, "gm_forward_backward: out of memory");
+        return gm_set_error(GA_ENOMEM, "gm_forward_backward: out of memory");
     int *Sl = len, *Tl = len + B, *so = len + 2 * B, *to = len + 3 * B + 1;
     int nb = 0; /* sentences kept (T_b > 0), compacted to the front */
     long Rs = 0, Rt = 0;
@@ -195,7 +194,7 @@ ga_status gm_forward_backward(gm_model *m, const gm_batch *b, int train, uint64_
     int *keep_idx = malloc(sizeof(int) * (size_t)(B > 0 ? B : 1));
     if (!keep_idx) {
         free(len);
-        return ga_set_error(GA_ENOMEM, "gm_forward_backward: out of memory");
+        return gm_set_error(GA_ENOMEM, "gm_forward_backward: out of memory");
     }
     for (int i = 0; i < B && st == GA_OK; i++) {
         const int32_t *s = b->src + (size_t)i * b->S, *ti = b->tgt_in + (size_t)i * b->T,
@@ -208,16 +207,16 @@ ga_status gm_forward_backward(gm_model *m, const gm_batch *b, int train, uint64_
         if (T == 0)
             continue;
         if (S == 0)
-            st = ga_set_error(GA_EINVAL, "gm_forward_backward: sentence %d has an empty source", i);
+            st = gm_set_error(GA_EINVAL, "gm_forward_backward: sentence %d has an empty source", i);
         else if (S > c->max_len || T > c->max_len)
-            st = ga_set_error(GA_EINVAL, "gm_forward_backward: sentence %d longer than max_len %d",
+            st = gm_set_error(GA_EINVAL, "gm_forward_backward: sentence %d longer than max_len %d",
                               i, c->max_len);
         for (int k = 0; k < S && st == GA_OK; k++)
             if (s[k] < 0 || s[k] >= c->vocab)
-                st = ga_set_error(GA_EINVAL, "gm_forward_backward: src id %d out of range", s[k]);
+                st = gm_set_error(GA_EINVAL, "gm_forward_backward: src id %d out of range", s[k]);
         for (int k = 0; k < T && st == GA_OK; k++)
             if (ti[k] < 0 || ti[k] >= c->vocab || to_[k] < 0 || to_[k] >= c->vocab)
-                st = ga_set_error(GA_EINVAL, "gm_forward_backward: tgt id out of range (row %d)", i);
+                st = gm_set_error(GA_EINVAL, "gm_forward_backward: tgt id out of range (row %d)", i);
         keep_idx[nb] = i;
         Sl[nb] = S;
         Tl[nb] = T;
@@ -237,7 +236,7 @@ ga_status gm_forward_backward(gm_model *m, const gm_batch *b, int train, uint64_
     if (!tok) {
         free(len);
         free(keep_idx);
-        return ga_set_error(GA_ENOMEM, "gm_forward_backward: out of memory");
+        return gm_set_error(GA_ENOMEM, "gm_forward_backward: out of memory");
     }
     int32_t *src = tok, *src_pos = tok + Rs, *tin = tok + 2 * Rs, *tout = tin + Rt,
             *tpos = tout + Rt;
@@ -266,7 +265,7 @@ ga_status gm_forward_backward(gm_model *m, const gm_batch *b, int train, uint64_
     job jb;
     memset(&jb, 0, sizeof jb);
     if (!ch || !local) {
-        st = ga_set_error(GA_ENOMEM, "gm_forward_backward: out of memory");
+        st = gm_set_error(GA_ENOMEM, "gm_forward_backward: out of memory");
         goto done;
     }
     st = ensure_workers(m, W, train);
@@ -335,7 +334,7 @@ ga_status gm_forward_backward(gm_model *m, const gm_batch *b, int train, uint64_
         chunk_task(&jb, 0, 0);
     for (int w = 0; w < W; w++)
         if (m->workers[w].st != GA_OK && st == GA_OK)
-            st = ga_set_error(m->workers[w].st, "gm_forward_backward: out of memory (workspace)");
+            st = gm_set_error(m->workers[w].st, "gm_forward_backward: out of memory (workspace)");
     if (st == GA_OK && train && W > 1) {
         jb.nred = threads;
         ga_pool_run(pool, reduce_task, &jb, threads);

@@ -365,7 +365,7 @@ int load_model(const char *path, const ga_kernels *kt, loaded *out)
     }
     out->m = gm_create(&out->mc, kt, out->cfg.train.seed);
     if (!out->m) {
-        gu_fail("%s: cannot build the model: %s", path, ga_last_error());
+        gu_fail("%s: cannot build the model: %s", path, gm_last_error());
         gk_free(&out->ck);
         return -1;
     }

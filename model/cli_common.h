@@ -11,7 +11,7 @@
  * in cli_main.c and the file to model/meson.build.
  *
  * Errors: helpers return 0 / -1 (or NULL) and leave the message in
- * gu_error() (util.h); the subcommand
+ * gm_last_error() (model.h; gu_error() of util.h is the same); the subcommand
  * prints it with errorf ("granattn CMD: error: ...").
  */
 #ifndef GM_CLI_COMMON_H

@@ -14,6 +14,7 @@
 #include "cli_common.h"
 #include "data.h"
 #include "optim.h"
+#include "train_step.h"
 
 static volatile sig_atomic_t g_signal;
 
@@ -115,7 +116,7 @@ static int dev_eval(gm_model *m, gd_iter *dev, gd_batch *b, ga_pool *pool,
             return -1;
         gm_batch gb = {b->B, b->S, b->T, b->src, b->tgt_in, b->tgt_out};
         if (gm_forward_backward(m, &gb, 0, 0, pool, out) != GA_OK)
-            return gu_fail("dev forward: %s", ga_last_error());
+            return gu_fail("dev forward: %s", gm_last_error());
     }
     return 0;
 }
@@ -192,7 +193,7 @@ static int init_weights(const char *path, gm_model *m, const ga_kernels *kt)
         goto done;
     sm = gm_create(&src, kt, 1);
     if (!sm) {
-        gu_fail("--init %s: cannot build its model: %s", path, ga_last_error());
+        gu_fail("--init %s: cannot build its model: %s", path, gm_last_error());
         goto done;
     }
     if (gm_num_params(sm) != ck.n_params) {
@@ -429,7 +430,7 @@ int cmd_train(int argc, char **argv)
     /* model + optimiser */
     m = gm_create(&mc, kt, tc->seed);
     if (!m) {
-        errorf("cannot build the model: %s", ga_last_error());
+        errorf("cannot build the model: %s", gm_last_error());
         goto out;
     }
     size_t np = gm_num_params(m);
@@ -562,17 +563,16 @@ int cmd_train(int argc, char **argv)
         }
         gm_batch gb = {batch.B, batch.S, batch.T, batch.src, batch.tgt_in,
                        batch.tgt_out};
-        gm_stats st;
-        gm_stats_zero(&st);
-        gm_zero_grads(m);
         uint64_t step_seed = gu_rng_next(&rs.rng);
-        if (gm_forward_backward(m, &gb, 1, step_seed, pool, &st) != GA_OK) {
-            errorf("step %lld: %s", (long long)rs.st.step + 1, ga_last_error());
+        gm_step_result sr;
+        if (gm_train_step(m, &opt, &gb, step_seed, pool, &sr) != 0) {
+            errorf("step %lld: %s", (long long)rs.st.step + 1, gm_last_error());
             goto out;
         }
-        double gnorm = go_clip(pool, gm_grads(m), np, tc->opt.clip);
-        float lr = go_lr(&tc->opt, opt.t + 1);
-        if (!isfinite(gnorm)) {
+        const gm_stats st = sr.stats;
+        double gnorm = sr.gnorm;
+        float lr = sr.lr;
+        if (!sr.updated) {
             warnf("step %lld: non-finite gradient (loss %g); update skipped",
                   (long long)rs.st.step + 1, st.loss_sum / (double)st.tokens);
             if (++bad_streak >= 10) {
@@ -583,7 +583,6 @@ int cmd_train(int argc, char **argv)
             }
         } else {
             bad_streak = 0;
-            go_step(&opt, pool, gm_params(m), gm_grads(m), lr);
         }
         rs.st.step++;
         rs.st.adam_t = opt.t;

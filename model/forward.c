@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h" /* ga_set_error */
 #include "model_impl.h"
 
 static size_t al16(size_t n) { return (n + 15) & ~(size_t)15; }

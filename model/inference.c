@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h" /* ga_set_error */
 #include "model_impl.h"
 
 struct gm_memory {
@@ -28,13 +27,13 @@ gm_memory *gm_memory_create(const gm_model *m, int max_src)
 {
     const gm_config *c = &m->cfg;
     if (max_src < 1 || max_src > c->max_len) {
-        ga_set_error(GA_EINVAL, "gm_memory_create: max_src %d outside [1, max_len %d]", max_src,
+        gm_set_error(GA_EINVAL, "gm_memory_create: max_src %d outside [1, max_len %d]", max_src,
                      c->max_len);
         return NULL;
     }
     gm_memory *mem = calloc(1, sizeof *mem);
     if (!mem) {
-        ga_set_error(GA_ENOMEM, "gm_memory_create: out of memory");
+        gm_set_error(GA_ENOMEM, "gm_memory_create: out of memory");
         return NULL;
     }
     mem->max_src = max_src;
@@ -50,7 +49,7 @@ gm_memory *gm_memory_create(const gm_model *m, int max_src)
     mem->P = malloc(sizeof(float) * (size_t)c->g * max_src * nl);
     if (!mem->mem || !mem->kh || !mem->vh || !mem->P) {
         gm_memory_free(mem);
-        ga_set_error(GA_ENOMEM, "gm_memory_create: out of memory");
+        gm_set_error(GA_ENOMEM, "gm_memory_create: out of memory");
         return NULL;
     }
     return mem;
@@ -74,11 +73,11 @@ ga_status gm_encode(const gm_model *m, const int32_t *src, int S, gm_memory *mem
     const gm_config *c = &m->cfg;
     int d = c->d, H = c->H, dh = d / H;
     if (!src || S < 1 || S > mem->max_src || mem->d != d || mem->n_dec != c->n_dec)
-        return ga_set_error(GA_EINVAL, "gm_encode: bad arguments (S %d, max_src %d)", S,
+        return gm_set_error(GA_EINVAL, "gm_encode: bad arguments (S %d, max_src %d)", S,
                             mem->max_src);
     for (int i = 0; i < S; i++)
         if (src[i] < 0 || src[i] >= c->vocab)
-            return ga_set_error(GA_EINVAL, "gm_encode: id %d out of range", src[i]);
+            return gm_set_error(GA_EINVAL, "gm_encode: id %d out of range", src[i]);
 
     int Sv[1] = {S}, Tv[1] = {0}, so[2] = {0, S}, to[2] = {0, 0};
     int32_t *pos = malloc(sizeof(int32_t) * (size_t)S);
@@ -106,7 +105,7 @@ ga_status gm_encode(const gm_model *m, const int32_t *src, int S, gm_memory *mem
         free(pos);
         free(ws);
         free(kv);
-        return ga_set_error(GA_ENOMEM, "gm_encode: out of memory");
+        return gm_set_error(GA_ENOMEM, "gm_encode: out of memory");
     }
     for (int i = 0; i < S; i++)
         pos[i] = i;
@@ -140,13 +139,13 @@ gm_cache *gm_cache_create(const gm_model *m, int max_tgt)
 {
     const gm_config *c = &m->cfg;
     if (max_tgt < 1 || max_tgt > c->max_len) {
-        ga_set_error(GA_EINVAL, "gm_cache_create: max_tgt %d outside [1, max_len %d]", max_tgt,
+        gm_set_error(GA_EINVAL, "gm_cache_create: max_tgt %d outside [1, max_len %d]", max_tgt,
                      c->max_len);
         return NULL;
     }
     gm_cache *k = calloc(1, sizeof *k);
     if (!k) {
-        ga_set_error(GA_ENOMEM, "gm_cache_create: out of memory");
+        gm_set_error(GA_ENOMEM, "gm_cache_create: out of memory");
         return NULL;
     }
     k->max_tgt = max_tgt;
@@ -158,7 +157,7 @@ gm_cache *gm_cache_create(const gm_model *m, int max_tgt)
     k->V = malloc(sizeof(float) * n);
     if (!k->K || !k->V) {
         gm_cache_free(k);
-        ga_set_error(GA_ENOMEM, "gm_cache_create: out of memory");
+        gm_set_error(GA_ENOMEM, "gm_cache_create: out of memory");
         return NULL;
     }
     return k;
@@ -182,7 +181,7 @@ ga_status gm_cache_copy(gm_cache *dst, const gm_cache *src)
         return GA_OK;
     if (dst->d != src->d || dst->H != src->H || dst->n_dec != src->n_dec ||
         dst->max_tgt < src->len)
-        return ga_set_error(GA_EINVAL, "gm_cache_copy: incompatible caches");
+        return gm_set_error(GA_EINVAL, "gm_cache_copy: incompatible caches");
     int dh = src->d / src->H;
     for (int l = 0; l < src->n_dec; l++)
         for (int h = 0; h < src->H; h++) {
@@ -236,18 +235,18 @@ ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
     const views *v = &m->pv;
     int d = c->d, H = c->H, dh = d / H, ff = c->ff, g = c->g;
     if (n < 0 || (n > 0 && (!mem || !cache || !tok || !logp)))
-        return ga_set_error(GA_EINVAL, "gm_decode_step: bad arguments");
+        return gm_set_error(GA_EINVAL, "gm_decode_step: bad arguments");
     if (n == 0)
         return GA_OK;
     int maxS = 0, maxT = 0;
     for (int h = 0; h < n; h++) {
         if (!mem[h] || !cache[h] || mem[h]->d != d || cache[h]->d != d || mem[h]->S < 1)
-            return ga_set_error(GA_EINVAL, "gm_decode_step: hypothesis %d: bad memory/cache", h);
+            return gm_set_error(GA_EINVAL, "gm_decode_step: hypothesis %d: bad memory/cache", h);
         if (cache[h]->len >= cache[h]->max_tgt)
-            return ga_set_error(GA_EINVAL, "gm_decode_step: hypothesis %d: cache full (%d)", h,
+            return gm_set_error(GA_EINVAL, "gm_decode_step: hypothesis %d: cache full (%d)", h,
                                 cache[h]->max_tgt);
         if (tok[h] < 0 || tok[h] >= c->vocab)
-            return ga_set_error(GA_EINVAL, "gm_decode_step: token %d out of range", tok[h]);
+            return gm_set_error(GA_EINVAL, "gm_decode_step: token %d out of range", tok[h]);
         maxS = mem[h]->S > maxS ? mem[h]->S : maxS;
         maxT = cache[h]->len + 1 > maxT ? cache[h]->len + 1 : maxT;
     }
@@ -264,7 +263,7 @@ ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
     if (!buf || !pos) {
         free(buf);
         free(pos);
-        return ga_set_error(GA_ENOMEM, "gm_decode_step: out of memory");
+        return gm_set_error(GA_ENOMEM, "gm_decode_step: out of memory");
     }
     float *x = buf, *ln = x + nd, *ao = ln + nd, *tmp = ao + nd, *co = tmp + nd;
     float *qkv = co + nd, *ffh = qkv + 3 * nd, *mu = ffh + (size_t)n * ff, *rs = mu + n;
@@ -321,6 +320,8 @@ ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
                                S, c->dense ? NULL : r, c->dense ? NULL : w->W2,
                                c->dense ? NULL : w->gb2, co + (size_t)h * d, kept,
                                c->dense ? NULL : lev);
+                if (st != GA_OK)
+                    gm_set_error(st, "%s", ga_last_error());
             }
             if (stats && st == GA_OK) {
                 for (int hd = 0; hd < H; hd++)

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h" /* ga_set_error */
 #include "model_impl.h"
 
 /* Walks the parameter layout in buffer order: assigns views into `base`
@@ -196,11 +195,13 @@ gm_model *gm_create(const gm_config *cfg, const ga_kernels *kt, uint64_t seed)
         return NULL;
     if (!kt)
         kt = ga_kernels_default();
-    if (!kt)
+    if (!kt) {
+        gm_set_error(GA_ENOTSUP, "%s", ga_last_error());
         return NULL;
+    }
     gm_model *m = calloc(1, sizeof *m);
     if (!m) {
-        ga_set_error(GA_ENOMEM, "gm_create: out of memory");
+        gm_set_error(GA_ENOMEM, "gm_create: out of memory");
         return NULL;
     }
     m->cfg = *cfg;
@@ -218,7 +219,7 @@ gm_model *gm_create(const gm_config *cfg, const ga_kernels *kt, uint64_t seed)
     m->pe = malloc(sizeof(float) * (size_t)cfg->max_len * cfg->d);
     if (!m->tab || !m->params || !m->grads || !m->pe) {
         gm_free(m);
-        ga_set_error(GA_ENOMEM, "gm_create: out of memory (%zu parameters)", w.off);
+        gm_set_error(GA_ENOMEM, "gm_create: out of memory (%zu parameters)", w.off);
         return NULL;
     }
     walker w2 = {m->params, 0, m->tab, 0};
