@@ -8,7 +8,7 @@
  *                       [--steps K] [--warmup W] [--batches-out FILE] --json OUT
  *
  * The model, optimiser, batch order and step seeds are built exactly as
- * cmd_train (model/cli.c) builds them: gcf_load / gcf_set / gcf_check /
+ * cmd_train (model/cli_train.c) builds them: gcf_load / gcf_set / gcf_check /
  * gcf_model_config, gm_create(seed), go_init + go_no_decay on the tensors
  * without weight decay, the shuffled token-batch iterator of model/data.c
  * (batch_tokens, gu_mix(seed, 1)), step seeds from gu_rng seeded with
@@ -16,7 +16,7 @@
  * copied before timing, so batching is not timed); W warm-up steps are run
  * (workspaces grow on demand), then K timed steps.
  *
- * cmd_train's step is inline in cli.c (not a library function), so the
+ * cmd_train's step is inline in cli_train.c (not a library function), so the
  * minimal sequence of library calls it makes per step is replicated here:
  *   gm_zero_grads; gm_forward_backward(train = 1, step_seed, pool);
  *   go_clip(pool, clip); go_lr(t + 1); go_step(pool)   (skipped if non-finite).
