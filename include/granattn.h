@@ -318,7 +318,10 @@ ga_status ga_attend(const ga_kernels *kt, ga_pool *pool, const ga_config *cfg,
  * needs (per-worker workspaces in the pool's scratch, or in the plan when
  * pool is NULL; the GPN NaN flags; a levels buffer [max_T][max_N]).  A run
  * checks only its sizes against the plan and its pointers (and, for given
- * levels, their values), then computes; it never allocates and never frees.
+ * levels, their values), then computes; it allocates and frees nothing
+ * itself.  One exception below the plan: the dense baseline with T >= 2
+ * calls the table's sgemm, whose blocked SIMD variants allocate packing
+ * buffers per call (sparse runs and dense runs of one query call no sgemm).
  *
  * Levels come from one of two sources, through the same threshold ->
  * Z -> context composition:
@@ -359,7 +362,7 @@ void ga_attend_plan_destroy(ga_attend_plan *plan);
  * -> C [T][H*dh], kept [T][H] or NULL, levels [T][N] or NULL (sparse only).
  * Errors (GA_EINVAL + message, nothing written): plan NULL; N or T < 0 or
  * above the plan's max_N / max_T; a required pointer NULL; ldp < N or g*ldp
- * not fitting in an int.  Never GA_ENOMEM (no allocation). */
+ * not fitting in an int.  Never GA_ENOMEM. */
 ga_status ga_attend_run(ga_attend_plan *plan, int N, int T, const float *Q, const float *K,
                         const float *V, const float *bias, const float *P, int ldp,
                         const float *R, const float *W2, const float *b2, float *C, int *kept,
@@ -370,7 +373,7 @@ ga_status ga_attend_run(ga_attend_plan *plan, int N, int T, const float *Q, cons
  * Q [T][H*dh]; K, V [H][N][dh]; bias [N] or NULL -> C [T][H*dh],
  * kept [T][H] or NULL.  Errors (GA_EINVAL + message, nothing written): plan
  * NULL; N or T < 0 or above the plan's sizes; Q, C (T > 0), K, V (N > 0) or
- * levels (sparse, N > 0, T > 0) NULL; a level >= L.  Never allocates. */
+ * levels (sparse, N > 0, T > 0) NULL; a level >= L.  Never GA_ENOMEM. */
 ga_status ga_attend_run_levels(ga_attend_plan *plan, int N, int T, const float *Q,
                                const float *K, const float *V, const float *bias,
                                const uint8_t *levels, float *C, int *kept);
