@@ -1,9 +1,12 @@
 /* inference.c — incremental decoding (model.h): gm_memory (one encoded
  * source: the encoder output and, per decoder layer, the cross-attention
- * K/V [H][S][dh] and GPN key projections P [g][S]), gm_cache (one
- * hypothesis' self-attention K/V), gm_decode_step (n hypotheses advance by
- * one token; cross-attention through the fused kernel path ga_attend, or
- * the random-level baseline). */
+ * K/V [H][S][dh] and GPN key projections P [g][S]; plus the prepared
+ * cross-attention step, a ga_attend_plan for up to max_src keys and one
+ * query, made once with the memory), gm_cache (one hypothesis' self-attention
+ * K/V), gm_decode_step (n hypotheses advance by one token; cross-attention
+ * through the memory's plan: GPN levels with ga_attend_run, the random-level
+ * baseline's levels with ga_attend_run_levels — no validation or allocation
+ * of the attention step per token). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +20,12 @@ struct gm_memory {
     float *mem;     /* [max_src][d] */
     float *kh, *vh; /* per layer [H][S][dh] (stride max_src*d per layer) */
     float *P;       /* per layer [g][S] (stride g*max_src) */
+    /* Cross-attention step prepared for (kt, acfg) of the creating model,
+     * max_N = max_src keys, max_T = 1 query.  Its workspace is mutable:
+     * one gm_decode_step at a time per memory (model.h). */
+    ga_attend_plan *xplan;
+    const ga_kernels *kt; /* the table and config the plan was made for */
+    ga_config acfg;
 };
 
 struct gm_cache {
@@ -53,6 +62,14 @@ gm_memory *gm_memory_create(const gm_model *m, int max_src)
         ga_set_error(GA_ENOMEM, "gm_memory_create: out of memory");
         return NULL;
     }
+    mem->kt = m->kt;
+    mem->acfg = m->acfg;
+    ga_status st;
+    mem->xplan = ga_attend_plan_create(m->kt, NULL, &m->acfg, max_src, 1, &st);
+    if (!mem->xplan) { /* message from ga_attend_plan_create */
+        gm_memory_free(mem);
+        return NULL;
+    }
     return mem;
 }
 
@@ -64,6 +81,7 @@ void gm_memory_free(gm_memory *mem)
     free(mem->kh);
     free(mem->vh);
     free(mem->P);
+    ga_attend_plan_destroy(mem->xplan);
     free(mem);
 }
 
@@ -195,38 +213,6 @@ ga_status gm_cache_copy(gm_cache *dst, const gm_cache *src)
     return GA_OK;
 }
 
-/* The random baseline's cross-attention for one query at target position t
- * of decoder layer `layer`: levels from gm_random_levels, then per head what
- * ga_attend does for one query (scores, threshold, sparse_context, with its
- * NaN / zero-Z conventions).
- * q [H*dh]; kh, vh [H][S][dh] -> out [H*dh], kept [H], lev [S];
- * scratch s [S], idx, p [S + GA_KEEP_PAD]. */
-static void xattn_random_step(const gm_model *m, int layer, int t, int S, const float *q,
-                              const float *kh, const float *vh, float *out, int *kept,
-                              uint8_t *lev, float *s, int32_t *idx, float *p)
-{
-    const gm_config *c = &m->cfg;
-    const ga_kernels *kt = m->kt;
-    int H = c->H, dh = c->d / H;
-    float scale = 1.0f / sqrtf((float)dh);
-    gm_random_levels(c->level_probs, c->L, layer, t, S, lev);
-    for (int hd = 0; hd < H; hd++) {
-        const float *Kh = kh + (size_t)hd * S * dh, *Vh = vh + (size_t)hd * S * dh;
-        float *o = out + (size_t)hd * dh;
-        float mx, Z;
-        kt->scores(Kh, S, dh, q + (size_t)hd * dh, 1, dh, scale, NULL, s, S, &mx);
-        int cnt = kt->threshold(s, S, mx, lev, m->theta8, c->mode, idx, p, &Z);
-        if (isnan(Z) || Z == 0.0f || cnt == 0) {
-            for (int j = 0; j < dh; j++)
-                o[j] = isnan(Z) ? NAN : 0.0f;
-            cnt = 0;
-        } else {
-            kt->sparse_context(Vh, dh, idx, p, cnt, 1.0f / Z, o);
-        }
-        kept[hd] = cnt;
-    }
-}
-
 ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
                          gm_cache *const *cache, const int32_t *tok, float *logp,
                          gm_step_stats *stats)
@@ -243,6 +229,11 @@ ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
     for (int h = 0; h < n; h++) {
         if (!mem[h] || !cache[h] || mem[h]->d != d || cache[h]->d != d || mem[h]->S < 1)
             return ga_set_error(GA_EINVAL, "gm_decode_step: hypothesis %d: bad memory/cache", h);
+        if (mem[h]->kt != kt || memcmp(&mem[h]->acfg, &m->acfg, sizeof m->acfg) != 0)
+            return ga_set_error(GA_EINVAL,
+                                "gm_decode_step: hypothesis %d: memory made for another kernel "
+                                "table or attention configuration",
+                                h);
         if (cache[h]->len >= cache[h]->max_tgt)
             return ga_set_error(GA_EINVAL, "gm_decode_step: hypothesis %d: cache full (%d)", h,
                                 cache[h]->max_tgt);
@@ -253,12 +244,11 @@ ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
     }
 
     /* scratch: x, ln, qkv [n][3d], ao [n][d], tmp [n][d], ffh [n][ff],
-     * mean/rstd [n], s/a [maxT], R [n][g], random baseline: xs [maxS],
-     * xp, xidx [maxS + GA_KEEP_PAD]; kept [H], levels [maxS] */
+     * mean/rstd [n], s/a [maxT], R [n][g]; kept [H], levels [maxS]
+     * (the cross-attention's own workspace is in each memory's plan) */
     size_t nd = (size_t)n * d;
     size_t words = 5 * nd + 3 * nd + (size_t)n * ff + 2 * (size_t)n + 2 * (size_t)maxT +
-                   (size_t)n * g + (size_t)maxS + 2 * ((size_t)maxS + GA_KEEP_PAD) +
-                   (size_t)H + (size_t)maxS;
+                   (size_t)n * g + (size_t)H + (size_t)maxS;
     float *buf = malloc(sizeof(float) * words);
     int32_t *pos = malloc(sizeof(int32_t) * (size_t)n);
     if (!buf || !pos) {
@@ -269,9 +259,7 @@ ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
     float *x = buf, *ln = x + nd, *ao = ln + nd, *tmp = ao + nd, *co = tmp + nd;
     float *qkv = co + nd, *ffh = qkv + 3 * nd, *mu = ffh + (size_t)n * ff, *rs = mu + n;
     float *s = rs + n, *att = s + maxT, *R = att + maxT;
-    float *xs = R + (size_t)n * g, *xp = xs + maxS;
-    int32_t *xidx = (int32_t *)(xp + maxS + GA_KEEP_PAD);
-    int *kept = (int *)(xidx + maxS + GA_KEEP_PAD);
+    int *kept = (int *)(R + (size_t)n * g);
     uint8_t *lev = (uint8_t *)(kept + H);
     float scale = 1.0f / sqrtf((float)dh);
     ga_status st = GA_OK;
@@ -310,17 +298,19 @@ ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
             const float *kh = me->kh + (size_t)l * me->max_src * d;
             const float *vh = me->vh + (size_t)l * me->max_src * d;
             if (c->level_source == GM_LEVELS_RANDOM) {
-                xattn_random_step(m, l, cache[h]->len, S, qkv + (size_t)h * d, kh, vh,
-                                  co + (size_t)h * d, kept, lev, xs, xidx, xp);
+                /* random baseline: levels from (layer, target position, key) */
+                gm_random_levels(c->level_probs, c->L, l, cache[h]->len, S, lev);
+                st = ga_attend_run_levels(me->xplan, S, 1, qkv + (size_t)h * d, kh, vh, NULL,
+                                          lev, co + (size_t)h * d, kept);
             } else {
                 const float *P = c->dense ? NULL : me->P + (size_t)l * g * me->max_src;
                 float *r = R + (size_t)h * g;
                 if (!c->dense)
                     kt->gpn_project_query(ln + (size_t)h * d, d, w->W, g, r);
-                st = ga_attend(kt, NULL, &m->acfg, S, 1, qkv + (size_t)h * d, kh, vh, NULL, P,
-                               S, c->dense ? NULL : r, c->dense ? NULL : w->W2,
-                               c->dense ? NULL : w->gb2, co + (size_t)h * d, kept,
-                               c->dense ? NULL : lev);
+                st = ga_attend_run(me->xplan, S, 1, qkv + (size_t)h * d, kh, vh, NULL, P, S,
+                                   c->dense ? NULL : r, c->dense ? NULL : w->W2,
+                                   c->dense ? NULL : w->gb2, co + (size_t)h * d, kept,
+                                   c->dense ? NULL : lev);
             }
             if (stats && st == GA_OK) {
                 for (int hd = 0; hd < H; hd++)
