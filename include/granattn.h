@@ -378,6 +378,36 @@ ga_status ga_attend_run_levels(ga_attend_plan *plan, int N, int T, const float *
                                const float *K, const float *V, const float *bias,
                                const uint8_t *levels, float *C, int *kept);
 
+/* What a traced run records for a training backward (caller-allocated;
+ * row (h, t) of an [H][T] array is element h*T + t):
+ *   S     [H][T][N]               scores (bias included), lds = N
+ *   m     [H][T]                  row max of S
+ *   Z     [H][T]                  the threshold's Z of the mode (NaN, 0 as
+ *                                 `threshold` returns them)
+ *   count [H][T]                  kept keys (= kept[t][h])
+ *   idx   [H][T][N + GA_KEEP_PAD] kept indices, then padding (threshold)
+ *   p     [H][T][N + GA_KEEP_PAD] exp(s[idx] - m) of the kept keys */
+typedef struct ga_attend_trace {
+    float *S, *m, *Z;
+    int32_t *count, *idx;
+    float *p;
+} ga_attend_trace;
+
+/* ga_attend_run_levels (sparse plans only: caller-given levels [T][N],
+ * each < L) that also fills *trace.  C and kept are bitwise those of
+ * ga_attend_run_levels with the same arguments.  Reads the plan and writes
+ * nothing of it, so one plan may serve concurrent traced runs (from
+ * different threads; with a pool, the pool serialises them).  Shapes: Q
+ * [T][H*dh]; K, V [H][N][dh]; bias [N] or NULL; levels [T][N] -> C [T][H*dh],
+ * kept [T][H] or NULL, trace (above).  N == 0: C = 0, kept = count = 0,
+ * m = -inf, Z = 0.  Errors (GA_EINVAL + message, nothing written): as
+ * ga_attend_run_levels, plus trace or one of its arrays NULL, or a dense
+ * plan.  Never allocates. */
+ga_status ga_attend_run_traced(const ga_attend_plan *plan, int N, int T, const float *Q,
+                               const float *K, const float *V, const float *bias,
+                               const uint8_t *levels, float *C, int *kept,
+                               const ga_attend_trace *trace);
+
 #ifdef __cplusplus
 }
 #endif

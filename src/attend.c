@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attend_internal.h"
 #include "internal.h"
 
 struct ga_attend_plan {
@@ -66,6 +67,8 @@ typedef struct job {
     ga_pool *pool;
     size_t ws_bytes;    /* per-worker workspace size */
     void *serial_ws;    /* workspace when pool == NULL */
+    const ga_attend_trace *tr; /* traced run: S, m, idx, p live here, Z and
+                                  count are recorded (no workspace used) */
 } job;
 
 /* Queries per block: a task computes the scores of up to QB queries of one
@@ -100,7 +103,8 @@ static void levels_task(void *arg, int t, int worker)
                                         jb->lev_out + (size_t)t * jb->N);
 }
 
-/* Context of query t, head h, from its scores s [N] and row max m. */
+/* Context of query t, head h, from its scores s [N] and row max m
+ * (idx, p [N + GA_KEEP_PAD]: threshold outputs, or softmax weights p [N]). */
 static void query_head(job *jb, int t, int h, const float *s, float m, int32_t *idx,
                        float *p)
 {
@@ -134,6 +138,11 @@ static void query_head(job *jb, int t, int h, const float *s, float m, int32_t *
     }
     if (jb->kept)
         jb->kept[(size_t)t * jb->H + h] = count;
+    if (jb->tr) {
+        size_t ht = (size_t)h * jb->T + t;
+        jb->tr->Z[ht] = Z;
+        jb->tr->count[ht] = count;
+    }
 }
 
 /* Dense step for a block of rows >= 2 queries of head h: softmax of every
@@ -174,14 +183,22 @@ static void block_task(void *arg, int task, int worker)
     int N = jb->N, dh = jb->dh;
     int t0 = b * QB, rows = jb->T - t0 < QB ? jb->T - t0 : QB;
 
-    /* the plan grew every worker's scratch to ws_bytes: no allocation here */
-    char *ws = jb->pool ? ga_pool_scratch(jb->pool, worker, jb->ws_bytes)
-                        : jb->serial_ws;
-    float *S = (float *)ws;
-    float *m = S + (size_t)rows * N;
-    float *Zs = m + QB;
-    int32_t *idx = (int32_t *)(Zs + QB);
-    float *p = (float *)(idx + N + GA_KEEP_PAD);
+    const ga_attend_trace *tr = jb->tr;
+    float *S, *m, *Zs = NULL, *p = NULL;
+    int32_t *idx = NULL;
+    if (tr) { /* traced (sparse): S [H][T][N], m [H][T] rows of this block */
+        S = tr->S + ((size_t)h * jb->T + t0) * N;
+        m = tr->m + (size_t)h * jb->T + t0;
+    } else {
+        /* the plan grew every worker's scratch to ws_bytes: no allocation here */
+        char *ws = jb->pool ? ga_pool_scratch(jb->pool, worker, jb->ws_bytes)
+                            : jb->serial_ws;
+        S = (float *)ws;
+        m = S + (size_t)rows * N;
+        Zs = m + QB;
+        idx = (int32_t *)(Zs + QB);
+        p = (float *)(idx + N + GA_KEEP_PAD);
+    }
 
     jb->kt->scores(jb->K + (size_t)h * N * dh, N, dh,
                    jb->Q + ((size_t)t0 * jb->H + h) * dh, rows, jb->H * dh,
@@ -190,8 +207,14 @@ static void block_task(void *arg, int task, int worker)
         dense_block(jb, t0, rows, h, S, m, Zs, p, N + GA_KEEP_PAD);
         return;
     }
-    for (int r = 0; r < rows; r++)
+    for (int r = 0; r < rows; r++) {
+        if (tr) { /* idx, p [H][T][N + GA_KEEP_PAD] */
+            size_t at = ((size_t)h * jb->T + t0 + r) * ((size_t)N + GA_KEEP_PAD);
+            idx = tr->idx + at;
+            p = tr->p + at;
+        }
         query_head(jb, t0 + r, h, S + (size_t)r * N, m[r], idx, p);
+    }
 }
 
 static void run(job *jb, void (*fn)(void *, int, int), int ntasks)
@@ -363,7 +386,8 @@ void ga_attend_plan_destroy(ga_attend_plan *plan)
 static ga_status plan_run(const char *fn, ga_attend_plan *pl, int N, int T, const float *Q,
                           const float *K, const float *V, const float *bias, const float *P,
                           int ldp, const float *R, const float *W2, const float *b2,
-                          const uint8_t *given, float *C, int *kept, uint8_t *levels_out)
+                          const uint8_t *given, float *C, int *kept, uint8_t *levels_out,
+                          const ga_attend_trace *tr)
 {
     if (!pl)
         return ga_set_error(GA_EINVAL, "%s: plan is NULL", fn);
@@ -401,17 +425,28 @@ static ga_status plan_run(const char *fn, ga_attend_plan *pl, int N, int T, cons
         }
     }
 
+    if (tr && (cfg->dense || !given))
+        return ga_set_error(GA_EINVAL, "%s: traced runs are sparse with given levels only", fn);
+    if (tr && (!tr->S || !tr->m || !tr->Z || !tr->count || !tr->idx || !tr->p))
+        return ga_set_error(GA_EINVAL, "%s: every trace array must be non-NULL", fn);
+
     job jb = {
         .kt = pl->kt, .cfg = cfg, .theta8 = pl->theta8, .scale = pl->scale, .N = N, .T = T,
         .H = cfg->H, .dh = cfg->dh, .g = cfg->g, .L = cfg->L, .Q = Q, .K = K, .V = V,
         .bias = bias, .P = P, .R = R, .W2 = W2, .b2 = b2, .ldp = ldp, .C = C, .kept = kept,
-        .pool = pl->pool, .ws_bytes = pl->ws_bytes, .serial_ws = pl->serial_ws,
+        .pool = pl->pool, .ws_bytes = pl->ws_bytes, .serial_ws = pl->serial_ws, .tr = tr,
     };
 
     if (N == 0) { /* nothing to attend to: zero context, nothing kept */
         memset(C, 0, sizeof(float) * (size_t)T * jb.H * jb.dh);
         if (kept)
             memset(kept, 0, sizeof(int) * (size_t)T * jb.H);
+        if (tr) /* what scores + threshold give for no keys */
+            for (size_t i = 0, n = (size_t)T * jb.H; i < n; i++) {
+                tr->m[i] = -INFINITY;
+                tr->Z[i] = 0.0f;
+                tr->count[i] = 0;
+            }
         return GA_OK;
     }
 
@@ -438,7 +473,7 @@ ga_status ga_attend_run(ga_attend_plan *plan, int N, int T, const float *Q, cons
                         uint8_t *levels)
 {
     return plan_run("ga_attend_run", plan, N, T, Q, K, V, bias, P, ldp, R, W2, b2, NULL, C,
-                    kept, levels);
+                    kept, levels, NULL);
 }
 
 ga_status ga_attend_run_levels(ga_attend_plan *plan, int N, int T, const float *Q,
@@ -450,7 +485,55 @@ ga_status ga_attend_run_levels(ga_attend_plan *plan, int N, int T, const float *
     /* the dense baseline reads no levels: pass a dummy non-NULL marker */
     static const uint8_t none;
     return plan_run("ga_attend_run_levels", plan, N, T, Q, K, V, bias, NULL, 0, NULL, NULL,
-                    NULL, levels ? levels : &none, C, kept, NULL);
+                    NULL, levels ? levels : &none, C, kept, NULL, NULL);
+}
+
+ga_status ga_attend_run_traced(const ga_attend_plan *plan, int N, int T, const float *Q,
+                               const float *K, const float *V, const float *bias,
+                               const uint8_t *levels, float *C, int *kept,
+                               const ga_attend_trace *trace)
+{
+    if (!trace)
+        return ga_set_error(GA_EINVAL, "ga_attend_run_traced: trace is NULL");
+    if (plan && !plan->cfg.dense && N > 0 && T > 0 && !levels)
+        return ga_set_error(GA_EINVAL, "ga_attend_run_traced: levels must not be NULL");
+    /* a traced run reads the plan only (no workspace, no flags, no level
+     * buffer), hence the const plan: the cast does not lead to a write */
+    return plan_run("ga_attend_run_traced", (ga_attend_plan *)plan, N, T, Q, K, V, bias, NULL,
+                    0, NULL, NULL, NULL, levels, C, kept, NULL, trace);
+}
+
+ga_status ga_attend_traced_theta(const ga_kernels *kt, int H, int dh, ga_norm mode,
+                                 const float theta8[GA_MAX_LEVELS], int N, int T,
+                                 const float *Q, const float *K, const float *V,
+                                 const float *bias, const uint8_t *levels, float *C, int *kept,
+                                 const ga_attend_trace *trace)
+{
+    if (!kt || !theta8 || !trace || H < 1 || dh < 1 ||
+        (mode != GA_NORM_SEED && mode != GA_NORM_RENORM))
+        return ga_set_error(GA_EINVAL, "ga_attend_traced_theta: bad kt, theta8, trace, H = %d, "
+                            "dh = %d or mode", H, dh);
+    if (N < 0 || T < 0)
+        return ga_set_error(GA_EINVAL, "ga_attend_traced_theta: N = %d, T = %d", N, T);
+    if (N > 0 && T > 0 && !levels)
+        return ga_set_error(GA_EINVAL, "ga_attend_traced_theta: levels must not be NULL");
+    /* the same composition as a traced plan run, from the unchecked parts */
+    ga_attend_plan pl = {0};
+    pl.kt = kt;
+    pl.cfg.H = H;
+    pl.cfg.dh = dh;
+    pl.cfg.L = GA_MAX_LEVELS; /* levels are the caller's (< 8; theta8 covers all 8) */
+    pl.cfg.g = 1;
+    pl.cfg.mode = mode;
+    pl.max_N = N;
+    pl.max_T = T;
+    memcpy(pl.theta8, theta8, sizeof pl.theta8);
+    pl.scale = 1.0f / sqrtf((float)dh);
+    ga_status st;
+    if ((st = check_sizes("ga_attend_traced_theta", &pl.cfg, N, T)) != GA_OK)
+        return st;
+    return plan_run("ga_attend_traced_theta", &pl, N, T, Q, K, V, bias, NULL, 0, NULL, NULL,
+                    NULL, levels, C, kept, NULL, trace);
 }
 
 /* ------------------------------------------------------------ one shot */
@@ -501,7 +584,7 @@ ga_status ga_attend(const ga_kernels *kt, ga_pool *pool, const ga_config *cfg,
     if (!pl)
         return st;
     st = plan_run("ga_attend", pl, N, T, Q, K, V, bias, P, ldp, R, W2, b2, NULL, C, kept,
-                  levels);
+                  levels, NULL);
     ga_attend_plan_destroy(pl);
     return st;
 }
