@@ -21,6 +21,10 @@
  *                       do not fit in an int: EINVAL before any allocation or
  *                       access (every pointer is a guard page), and products
  *                       just at INT_MAX accepted
+ *   traced              ga_attend_run_traced / ga_attend_traced_theta (the
+ *                       training forward's composition): C, kept == run_levels
+ *                       bitwise; the trace reproduces the run through the
+ *                       kernels; no allocation; errors
  *
  * Data shapes as ga_attend: Q [T][H*dh]; K, V [H][N][dh]; bias [N];
  * P [g][ldp]; R [T][g]; W2 [L][g]; b2 [L]; C [T][H*dh]; kept [T][H];
@@ -32,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attend_internal.h"
 #include "util.h"
 
 /* ------------------------------------------------ allocation counter
@@ -353,13 +358,13 @@ Test(attend_plan, reuse_no_alloc, .timeout = TEST_TIMEOUT)
     tc_init(&c, "ga_attend_run reuse");
     trng rng;
     rng_init(&rng, 803);
-    ga_pool *pool = ga_pool_create(2, GA_PLACE_NONE, NULL, 0);
-    cr_assert(pool, "ga_pool_create: %s", ga_last_error());
     long dense_gemm_allocs = 0;
     for (int mode = 0; mode < 3; mode++)
         for (int vi = 0; vi < v.n; vi++)
             for (int usepool = 0; usepool < 2; usepool++) {
-                ga_pool *pp = usepool ? pool : NULL;
+                /* a fresh pool: its scratch is grown by the plan or not at all */
+                ga_pool *pp = usepool ? ga_pool_create(2, GA_PLACE_NONE, NULL, 0) : NULL;
+                cr_assert(!usepool || pp, "ga_pool_create: %s", ga_last_error());
                 ga_config cfg;
                 pc_cfg(&cfg, mode, 2, 8, 3);
                 tarena a = {0};
@@ -368,15 +373,6 @@ Test(attend_plan, reuse_no_alloc, .timeout = TEST_TIMEOUT)
                 c.isa = v.k[vi]->name;
                 tc_case(&c, "%s pool=%s create", MODE[mode], usepool ? "2" : "NULL");
                 ga_status st;
-                /* the counter counts: a one-shot ga_attend allocates */
-                pc_out r0;
-                pc_alloc_out(&a, &k, &r0);
-                alloc_count_begin();
-                st = pc_attend(v.k[vi], pp, &k, MAXN, MAXT, &r0);
-                long n_attend = alloc_count_end();
-                tc_true(&c, st == GA_OK && n_attend > 0,
-                        "ga_attend: %s, %ld allocations counted (expected > 0)",
-                        ga_last_error(), n_attend);
                 ga_attend_plan *pl = ga_attend_plan_create(v.k[vi], pp, &cfg, MAXN, MAXT, &st);
                 cr_assert(pl, "plan_create: %s", ga_last_error());
                 uint8_t *given = ar_u8(&a, "given", (size_t)MAXN * MAXT, 0);
@@ -390,8 +386,6 @@ Test(attend_plan, reuse_no_alloc, .timeout = TEST_TIMEOUT)
                     pc_alloc_out(&a, &k, &o);
                     pc_alloc_out(&a, &k, &og);
                     pc_alloc_out(&a, &k, &on);
-                    st = pc_attend(v.k[vi], pp, &k, N, T, &ref);
-                    tc_true(&c, st == GA_OK, "ga_attend: %s", ga_last_error());
                     alloc_count_begin();
                     ga_status s1 = pc_run(pl, &k, N, T, &o);
                     /* levels = NULL: the plan's own level buffer */
@@ -409,6 +403,9 @@ Test(attend_plan, reuse_no_alloc, .timeout = TEST_TIMEOUT)
                         dense_gemm_allocs += n_run;
                     else
                         tc_true(&c, n_run == 0, "%ld allocations during three runs", n_run);
+                    /* the reference after the runs (it may grow the pool's scratch) */
+                    st = pc_attend(v.k[vi], pp, &k, N, T, &ref);
+                    tc_true(&c, st == GA_OK, "ga_attend: %s", ga_last_error());
                     pc_same(&c, &k, N, T, &o, &ref, mode != 2);
                     pc_same(&c, &k, N, T, &on, &ref, 0);
                     /* given levels: same as a fresh plan of exactly (N, T) */
@@ -426,10 +423,19 @@ Test(attend_plan, reuse_no_alloc, .timeout = TEST_TIMEOUT)
                     }
                 }
                 ga_attend_plan_destroy(pl);
+                /* the counter counts: a one-shot ga_attend allocates */
+                pc_out r0;
+                pc_alloc_out(&a, &k, &r0);
+                alloc_count_begin();
+                st = pc_attend(v.k[vi], pp, &k, MAXN, MAXT, &r0);
+                long n_attend = alloc_count_end();
+                tc_true(&c, st == GA_OK && n_attend > 0,
+                        "ga_attend: %s, %ld allocations counted (expected > 0)",
+                        ga_last_error(), n_attend);
+                ga_pool_destroy(pp);
                 ar_check(&a, &c);
                 ar_free(&a);
             }
-    ga_pool_destroy(pool);
     cr_log_info("attend_plan reuse_no_alloc: %ld allocations inside sgemm during dense runs "
                 "of >= 2 queries (kernels/gemm packing buffers; not asserted)",
                 dense_gemm_allocs);
@@ -626,4 +632,183 @@ Test(attend_plan, int_overflow, .timeout = TEST_TIMEOUT)
     cr_expect(pl && st == GA_OK, "N * dh = INT_MAX, T = 0 rejected: %s", ga_last_error());
     ga_attend_plan_destroy(pl);
     guard_free(&gd);
+}
+
+/* Traced runs (the training forward's composition): C and kept bitwise ==
+ * ga_attend_run_levels; the trace is what the backward needs, i.e. it
+ * reproduces the run: per (h, t) m = max S row, threshold(S row, m, levels)
+ * gives count, idx, p, Z bitwise, sparse_context(V, idx, p, 1/Z) gives C
+ * bitwise; S within the float bound of the double scores; the plan-less
+ * ga_attend_traced_theta gives the same bits; no allocation. */
+Test(attend_plan, traced, .timeout = TEST_TIMEOUT)
+{
+    static const int NS[] = {0, 1, 33, 100};
+    static const int TS[] = {1, 5, 21};
+    tvariants v;
+    tcheck c;
+    variants_get(&v, "attend_plan traced");
+    tc_init(&c, "ga_attend_run_traced");
+    trng rng;
+    rng_init(&rng, 805);
+    for (int mode = 0; mode < 2; mode++)
+        for (size_t in = 0; in < sizeof NS / sizeof NS[0]; in++)
+            for (size_t it = 0; it < sizeof TS / sizeof TS[0]; it++)
+                for (int padded = 0; padded < 2; padded++) {
+                    int N = NS[in], T = TS[it], H = 3, dh = it == 1 ? 7 : 32, L = 3;
+                    size_t np = (size_t)N + GA_KEEP_PAD, HT = (size_t)H * T;
+                    ga_config cfg;
+                    pc_cfg(&cfg, mode, H, dh, L);
+                    float theta8[GA_MAX_LEVELS];
+                    ga_theta_from_tau(&cfg, theta8);
+                    tarena a = {0};
+                    pc_case k;
+                    pc_make(&a, &rng, &k, &cfg, N, T, padded);
+                    uint8_t *lev = ar_u8(&a, "given", (size_t)T * N + 1, 0);
+                    fill_levels(&rng, lev, (size_t)T * N, L);
+                    float *p = ar_f(&a, "p", np, 0);
+                    int32_t *idx = ar_i32(&a, "idx", np, 0);
+                    float *cc = ar_f(&a, "c", (size_t)dh, 0);
+                    for (int vi = 0; vi < v.n; vi++) {
+                        const ga_kernels *kt = v.k[vi];
+                        c.isa = kt->name;
+                        tc_case(&c, "%s N=%d T=%d dh=%d bias=%s", MODE[mode], N, T, dh,
+                                padded ? "padded" : "NULL");
+                        ga_status st;
+                        ga_attend_plan *pl = ga_attend_plan_create(kt, NULL, &cfg, N, T, &st);
+                        cr_assert(pl, "plan_create: %s", ga_last_error());
+                        pc_out ref, o, o2;
+                        pc_alloc_out(&a, &k, &ref);
+                        pc_alloc_out(&a, &k, &o);
+                        pc_alloc_out(&a, &k, &o2);
+                        st = ga_attend_run_levels(pl, N, T, k.Q, k.K, k.V, k.bias, lev, ref.C,
+                                                  ref.kept);
+                        tc_true(&c, st == GA_OK, "run_levels: %s", ga_last_error());
+                        ga_attend_trace tr = {
+                            ar_f(&a, "S", HT * N + 1, 0),
+                            ar_f(&a, "m", HT, 0),
+                            ar_f(&a, "Z", HT, 0),
+                            ar_i32(&a, "count", HT, 0),
+                            ar_i32(&a, "tidx", HT * np, 0),
+                            ar_f(&a, "tp", HT * np, 0),
+                        };
+                        alloc_count_begin();
+                        st = ga_attend_run_traced(pl, N, T, k.Q, k.K, k.V, k.bias, lev, o.C,
+                                                  o.kept, &tr);
+                        long nal = alloc_count_end();
+                        tc_true(&c, st == GA_OK, "run_traced: %s", ga_last_error());
+                        tc_true(&c, nal == 0, "%ld allocations during a traced run", nal);
+                        pc_same(&c, &k, N, T, &o, &ref, 0);
+                        /* the trace reproduces the run */
+                        float scale = 1.0f / sqrtf((float)dh);
+                        for (int h = 0; h < H; h++)
+                            for (int t = 0; t < T; t++) {
+                                size_t ht = (size_t)h * T + t;
+                                const float *S = tr.S + ht * N;
+                                const float *q = k.Q + ((size_t)t * H + h) * dh;
+                                const float *Kh = k.K + (size_t)h * N * dh;
+                                float mx = -INFINITY;
+                                for (int i = 0; i < N; i++) {
+                                    double dot = 0, mag = 0;
+                                    for (int j = 0; j < dh; j++) {
+                                        dot += (double)q[j] * Kh[(size_t)i * dh + j];
+                                        mag += fabs((double)q[j] * Kh[(size_t)i * dh + j]);
+                                    }
+                                    double sd = scale * dot + (k.bias ? k.bias[i] : 0.0);
+                                    if (!(S[i] == sd) &&
+                                        !(fabs(S[i] - sd) <= rtol_sum(dh + 1) * scale * mag +
+                                                                 ATOL_TINY))
+                                        tc_true(&c, 0, "S[h=%d][t=%d][%d] = %.9g, double %.9g",
+                                                h, t, i, S[i], sd);
+                                    mx = S[i] > mx ? S[i] : mx;
+                                }
+                                tc_bits(&c, "m = max of the S row", &tr.m[ht], &mx,
+                                        sizeof mx);
+                                float Z;
+                                int cnt = kt->threshold(S, N, tr.m[ht], lev + (size_t)t * N,
+                                                        theta8, cfg.mode, idx, p, &Z);
+                                tc_bits(&c, "Z", &tr.Z[ht], &Z, sizeof Z);
+                                tc_true(&c, tr.count[ht] == cnt && o.kept[t * H + h] == cnt,
+                                        "count[h=%d][t=%d] = %d, kept %d, threshold %d", h, t,
+                                        tr.count[ht], o.kept[t * H + h], cnt);
+                                tc_bits(&c, "idx", tr.idx + ht * np, idx,
+                                        sizeof(int32_t) * (size_t)cnt);
+                                tc_bits(&c, "p", tr.p + ht * np, p, sizeof(float) * (size_t)cnt);
+                                if (cnt > 0) {
+                                    kt->sparse_context(k.V + (size_t)h * N * dh, dh, idx, p,
+                                                       cnt, 1.0f / Z, cc);
+                                    tc_bits(&c, "C from the trace", cc,
+                                            o.C + ((size_t)t * H + h) * dh,
+                                            sizeof(float) * (size_t)dh);
+                                }
+                            }
+                        /* plan-less form: same bits */
+                        ga_attend_trace tr2 = {
+                            ar_f(&a, "S2", HT * N + 1, 0),
+                            ar_f(&a, "m2", HT, 0),
+                            ar_f(&a, "Z2", HT, 0),
+                            ar_i32(&a, "count2", HT, 0),
+                            ar_i32(&a, "tidx2", HT * np, 0),
+                            ar_f(&a, "tp2", HT * np, 0),
+                        };
+                        st = ga_attend_traced_theta(kt, H, dh, cfg.mode, theta8, N, T, k.Q, k.K,
+                                                    k.V, k.bias, lev, o2.C, o2.kept, &tr2);
+                        tc_true(&c, st == GA_OK, "traced_theta: %s", ga_last_error());
+                        pc_same(&c, &k, N, T, &o2, &ref, 0);
+                        tc_bits(&c, "theta S", tr2.S, tr.S, sizeof(float) * HT * N);
+                        tc_bits(&c, "theta m", tr2.m, tr.m, sizeof(float) * HT);
+                        tc_bits(&c, "theta Z", tr2.Z, tr.Z, sizeof(float) * HT);
+                        tc_bits(&c, "theta count", tr2.count, tr.count, sizeof(int32_t) * HT);
+                        if (N == 0) {
+                            int bad = 0;
+                            for (size_t i = 0; i < HT; i++)
+                                bad += tr.m[i] != -INFINITY || tr.Z[i] != 0.0f ||
+                                       tr.count[i] != 0;
+                            tc_true(&c, bad == 0, "N = 0: %d trace rows not (-inf, 0, 0)", bad);
+                        }
+                        ga_attend_plan_destroy(pl);
+                    }
+                    ar_check(&a, &c);
+                    ar_free(&a);
+                }
+    /* errors: dense plan, trace NULL, a trace array NULL, levels NULL */
+    ga_config cfg;
+    pc_cfg(&cfg, 2, 2, 4, 3);
+    tarena a = {0};
+    pc_case k;
+    pc_make(&a, &rng, &k, &cfg, 6, 2, 0);
+    pc_out o;
+    pc_alloc_out(&a, &k, &o);
+    uint8_t lev[12] = {0};
+    float S[2 * 2 * 6], m[4], Z[4], p[4 * (6 + GA_KEEP_PAD)];
+    int32_t cnt[4], idx[4 * (6 + GA_KEEP_PAD)];
+    ga_attend_trace tr = {S, m, Z, cnt, idx, p}, trn = tr;
+    trn.idx = NULL;
+    ga_status st;
+    ga_attend_plan *dense = ga_attend_plan_create(v.k[0], NULL, &cfg, 6, 2, &st);
+    pc_cfg(&cfg, 0, 2, 4, 3);
+    ga_attend_plan *sparse = ga_attend_plan_create(v.k[0], NULL, &cfg, 6, 2, &st);
+    cr_assert(dense && sparse, "%s", ga_last_error());
+    cr_expect_eq(ga_attend_run_traced(dense, 6, 2, k.Q, k.K, k.V, NULL, lev, o.C, NULL, &tr),
+                 GA_EINVAL, "traced run of a dense plan");
+    cr_expect_eq(ga_attend_run_traced(sparse, 6, 2, k.Q, k.K, k.V, NULL, lev, o.C, NULL, NULL),
+                 GA_EINVAL, "trace NULL");
+    cr_expect_eq(ga_attend_run_traced(sparse, 6, 2, k.Q, k.K, k.V, NULL, lev, o.C, NULL, &trn),
+                 GA_EINVAL, "trace idx NULL");
+    cr_expect_eq(ga_attend_run_traced(sparse, 6, 2, k.Q, k.K, k.V, NULL, NULL, o.C, NULL, &tr),
+                 GA_EINVAL, "levels NULL");
+    cr_expect_eq(ga_attend_run_traced(sparse, 6, 2, k.Q, k.K, k.V, NULL, lev, o.C, NULL, &tr),
+                 GA_OK, "valid traced run: %s", ga_last_error());
+    float th[GA_MAX_LEVELS];
+    ga_theta_from_tau(&cfg, th);
+    cr_expect_eq(ga_attend_traced_theta(v.k[0], 2, 4, (ga_norm)5, th, 6, 2, k.Q, k.K, k.V, NULL,
+                                        lev, o.C, NULL, &tr),
+                 GA_EINVAL, "traced_theta with mode 5");
+    lev[3] = 8;
+    cr_expect_eq(ga_attend_traced_theta(v.k[0], 2, 4, cfg.mode, th, 6, 2, k.Q, k.K, k.V, NULL,
+                                        lev, o.C, NULL, &tr),
+                 GA_EINVAL, "traced_theta with a level 8");
+    ga_attend_plan_destroy(dense);
+    ga_attend_plan_destroy(sparse);
+    ar_free(&a);
+    tc_finish(&c);
 }
