@@ -13,7 +13,9 @@
  *   logits = LN_dec(x) E^T;  loss = label-smoothed cross-entropy.
  *   GpnCrossAttn: Q = h Wq^T, [K|V] = memory Wkv^T, H heads; the GPN (SPEC §3)
  *   gets e_i = memory row i and x_t = h row t; one level per (t, i) pair shared
- *   by the heads; keep/threshold/context with the kernel table (SPEC §2);
+ *   by the heads; scores/threshold/context through the library's fused step
+ *   (the same composition in training, ga_attend_traced_theta, and in
+ *   decoding, ga_attend_run / ga_attend_run_levels) (SPEC §2);
  *   training backward: straight-through GPN gradient + the expected-density
  *   regulariser R = lambda * mean_{layers, pairs, heads} sum_l pi_l kappa_l
  *   (SPEC §4).  cfg.dense = 1: plain softmax cross-attention, GPN unused.
