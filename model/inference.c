@@ -15,6 +15,13 @@
 #include "internal.h" /* ga_set_error */
 #include "model_impl.h"
 
+/* A growable buffer (reached through a pointer so that a const memory can
+ * lend it to a step). */
+typedef struct step_scratch {
+    float *buf;
+    size_t words;
+} step_scratch;
+
 struct gm_memory {
     int max_src, S, n_dec, d, H, g;
     float *mem;     /* [max_src][d] */
@@ -26,6 +33,10 @@ struct gm_memory {
     ga_attend_plan *xplan;
     const ga_kernels *kt; /* the table and config the plan was made for */
     ga_config acfg;
+    /* gm_decode_step's scratch when this memory is mem[0] of the step,
+     * sized for the hypothesis count (positions bounded by max_len), grown
+     * only when a step has more hypotheses than any before */
+    step_scratch *scr;
 };
 
 struct gm_cache {
@@ -57,7 +68,8 @@ gm_memory *gm_memory_create(const gm_model *m, int max_src)
     mem->kh = malloc(sizeof(float) * per * nl);
     mem->vh = malloc(sizeof(float) * per * nl);
     mem->P = malloc(sizeof(float) * (size_t)c->g * max_src * nl);
-    if (!mem->mem || !mem->kh || !mem->vh || !mem->P) {
+    mem->scr = calloc(1, sizeof *mem->scr);
+    if (!mem->mem || !mem->kh || !mem->vh || !mem->P || !mem->scr) {
         gm_memory_free(mem);
         ga_set_error(GA_ENOMEM, "gm_memory_create: out of memory");
         return NULL;
@@ -82,6 +94,9 @@ void gm_memory_free(gm_memory *mem)
     free(mem->vh);
     free(mem->P);
     ga_attend_plan_destroy(mem->xplan);
+    if (mem->scr)
+        free(mem->scr->buf);
+    free(mem->scr);
     free(mem);
 }
 
@@ -225,7 +240,7 @@ ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
         return ga_set_error(GA_EINVAL, "gm_decode_step: bad arguments");
     if (n == 0)
         return GA_OK;
-    int maxS = 0, maxT = 0;
+    int ml_i = c->max_len; /* >= every source length and position (checked here) */
     for (int h = 0; h < n; h++) {
         if (!mem[h] || !cache[h] || mem[h]->d != d || cache[h]->d != d || mem[h]->S < 1)
             return ga_set_error(GA_EINVAL, "gm_decode_step: hypothesis %d: bad memory/cache", h);
@@ -239,28 +254,35 @@ ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
                                 cache[h]->max_tgt);
         if (tok[h] < 0 || tok[h] >= c->vocab)
             return ga_set_error(GA_EINVAL, "gm_decode_step: token %d out of range", tok[h]);
-        maxS = mem[h]->S > maxS ? mem[h]->S : maxS;
-        maxT = cache[h]->len + 1 > maxT ? cache[h]->len + 1 : maxT;
+        ml_i = mem[h]->S > ml_i ? mem[h]->S : ml_i;
+        ml_i = cache[h]->len + 1 > ml_i ? cache[h]->len + 1 : ml_i;
     }
 
     /* scratch: x, ln, qkv [n][3d], ao [n][d], tmp [n][d], ffh [n][ff],
-     * mean/rstd [n], s/a [maxT], R [n][g]; kept [H], levels [maxS]
-     * (the cross-attention's own workspace is in each memory's plan) */
-    size_t nd = (size_t)n * d;
-    size_t words = 5 * nd + 3 * nd + (size_t)n * ff + 2 * (size_t)n + 2 * (size_t)maxT +
-                   (size_t)n * g + (size_t)H + (size_t)maxS;
-    float *buf = malloc(sizeof(float) * words);
-    int32_t *pos = malloc(sizeof(int32_t) * (size_t)n);
-    if (!buf || !pos) {
-        free(buf);
-        free(pos);
-        return ga_set_error(GA_ENOMEM, "gm_decode_step: out of memory");
+     * mean/rstd [n], s/a [max_len], R [n][g]; kept [H], levels [max_len],
+     * pos [n] (the cross-attention's own workspace is in each memory's
+     * plan).  Lent by mem[0] and kept between steps: positions and source
+     * lengths are bounded by max_len (ml_i; more only for caches or memories
+     * of a model with a longer max_len), so it grows only with n. */
+    size_t nd = (size_t)n * d, ml = (size_t)ml_i;
+    size_t words = 5 * nd + 3 * nd + (size_t)n * ff + 2 * (size_t)n + 2 * ml +
+                   (size_t)n * g + (size_t)H + ml + (size_t)n;
+    step_scratch *scr = mem[0]->scr;
+    if (scr->words < words) {
+        float *nb = malloc(sizeof(float) * words);
+        if (!nb)
+            return ga_set_error(GA_ENOMEM, "gm_decode_step: out of memory");
+        free(scr->buf);
+        scr->buf = nb;
+        scr->words = words;
     }
+    float *buf = scr->buf;
     float *x = buf, *ln = x + nd, *ao = ln + nd, *tmp = ao + nd, *co = tmp + nd;
     float *qkv = co + nd, *ffh = qkv + 3 * nd, *mu = ffh + (size_t)n * ff, *rs = mu + n;
-    float *s = rs + n, *att = s + maxT, *R = att + maxT;
+    float *s = rs + n, *att = s + ml, *R = att + ml;
     int *kept = (int *)(R + (size_t)n * g);
     uint8_t *lev = (uint8_t *)(kept + H);
+    int32_t *pos = (int32_t *)((float *)(kept + H) + ml);
     float scale = 1.0f / sqrtf((float)dh);
     ga_status st = GA_OK;
 
@@ -336,7 +358,5 @@ ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
         for (int h = 0; h < n; h++)
             cache[h]->len++;
     }
-    free(buf);
-    free(pos);
     return st;
 }

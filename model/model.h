@@ -55,7 +55,11 @@
  *              layer, the cross-attention K/V [H][S][dh] and GPN P [g][S],
  *              computed once) and the prepared cross-attention step
  *              (ga_attend_plan for max_src keys, one query; made once by
- *              gm_memory_create, reused for every sentence and token);
+ *              gm_memory_create, reused for every sentence and token) and
+ *              gm_decode_step's scratch (sized on the first step for the
+ *              hypothesis count, then reused: a step allocates only when it
+ *              has more hypotheses than any before, or inside the table's
+ *              sgemm);
  *   gm_cache:  one hypothesis' decoder self-attention K/V cache;
  *   gm_decode_step: n hypotheses advance by one token each (each with its own
  *              memory and cache, possibly at different positions); returns
@@ -68,8 +72,9 @@
  * Memory/caches are owned by the caller; a memory may be shared by many
  * caches; different (memory, cache) sets may be used concurrently from
  * different threads with the same model (the model is read-only there).  A
- * memory holds the cross-attention workspace: it must not be used by two
- * gm_decode_step calls at the same time.
+ * memory holds the cross-attention workspace and (as mem[0] of a step) the
+ * step's scratch: it must not be used by two gm_decode_step calls at the
+ * same time.
  *
  * Errors: functions returning ga_status leave a message in ga_last_error().
  */

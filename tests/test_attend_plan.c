@@ -25,6 +25,9 @@
  *                       training forward's composition): C, kept == run_levels
  *                       bitwise; the trace reproduces the run through the
  *                       kernels; no allocation; errors
+ *   decode_step_no_alloc the model's gm_decode_step (learned, random, dense
+ *                       cross-attention): no allocation after the first step
+ *                       (scalar table; SIMD sgemm packing logged)
  *
  * Data shapes as ga_attend: Q [T][H*dh]; K, V [H][N][dh]; bias [N];
  * P [g][ldp]; R [T][g]; W2 [L][g]; b2 [L]; C [T][H*dh]; kept [T][H];
@@ -37,6 +40,7 @@
 #include <string.h>
 
 #include "attend_internal.h"
+#include "model.h"
 #include "util.h"
 
 /* ------------------------------------------------ allocation counter
@@ -811,4 +815,77 @@ Test(attend_plan, traced, .timeout = TEST_TIMEOUT)
     ga_attend_plan_destroy(sparse);
     ar_free(&a);
     tc_finish(&c);
+}
+
+/* The decoder (gm_decode_step) prepares its cross-attention once per
+ * memory and keeps its scratch in the memory: after the first step (which
+ * sizes the scratch for the hypothesis count) further steps allocate
+ * nothing.  Scalar table: its sgemm allocates nothing (the blocked SIMD
+ * sgemm variants allocate packing buffers per call, logged for them). */
+Test(attend_plan, decode_step_no_alloc, .timeout = TEST_TIMEOUT)
+{
+    static const char *const SRC[] = {"learned", "random", "dense"};
+    tvariants v;
+    variants_get(&v, "attend_plan decode_step_no_alloc");
+    for (int ls = 0; ls < 3; ls++)
+        for (int vi = 0; vi < v.n; vi++) {
+            gm_config cfg;
+            gm_config_default(&cfg);
+            cfg.vocab = 64;
+            cfg.d = 16;
+            cfg.H = 2;
+            cfg.ff = 32;
+            cfg.n_enc = 1;
+            cfg.n_dec = 2;
+            cfg.g = 4;
+            cfg.max_len = 32;
+            cfg.dense = ls == 2;
+            if (ls == 1) {
+                cfg.level_source = GM_LEVELS_RANDOM;
+                cfg.level_probs[0] = 0.25f;
+                cfg.level_probs[1] = 0.25f;
+                cfg.level_probs[2] = 0.5f;
+            }
+            gm_model *m = gm_create(&cfg, v.k[vi], 7);
+            cr_assert(m, "gm_create: %s", ga_last_error());
+            gm_memory *mem = gm_memory_create(m, 20);
+            gm_cache *c1 = gm_cache_create(m, 20), *c2 = gm_cache_create(m, 20);
+            cr_assert(mem && c1 && c2, "%s", ga_last_error());
+            int32_t src[12];
+            for (int i = 0; i < 12; i++)
+                src[i] = 4 + (i * 7) % 50;
+            cr_assert(gm_encode(m, src, 12, mem) == GA_OK, "gm_encode: %s", ga_last_error());
+            const gm_memory *mm[2] = {mem, mem};
+            gm_cache *cc[2] = {c1, c2};
+            float *logp = malloc(sizeof(float) * 2 * (size_t)cfg.vocab);
+            cr_assert(logp);
+            gm_step_stats ss;
+            memset(&ss, 0, sizeof ss);
+            int32_t tok[2] = {1, 5};
+            cr_assert(gm_decode_step(m, 2, mm, cc, tok, logp, &ss) == GA_OK, "%s",
+                      ga_last_error());
+            alloc_count_begin();
+            ga_status st = GA_OK;
+            for (int step = 1; step < 10 && st == GA_OK; step++) {
+                tok[0] = 4 + step;
+                tok[1] = 9 + 2 * step;
+                st = gm_decode_step(m, 2, mm, cc, tok, logp, &ss);
+            }
+            long n = alloc_count_end();
+            cr_expect_eq(st, GA_OK, "[%s] %s: gm_decode_step: %s", v.k[vi]->name, SRC[ls],
+                         ga_last_error());
+            if (v.k[vi]->isa == GA_ISA_SCALAR)
+                cr_expect_eq(n, 0, "[scalar] %s: %ld allocations in 9 decode steps", SRC[ls], n);
+            else
+                cr_log_info("attend_plan decode_step_no_alloc [%s] %s: %ld allocations in 9 "
+                            "decode steps (sgemm packing buffers of the SIMD table)",
+                            v.k[vi]->name, SRC[ls], n);
+            cr_expect(ss.density_count > 0 && isfinite(logp[0]), "[%s] %s: no output",
+                      v.k[vi]->name, SRC[ls]);
+            free(logp);
+            gm_cache_free(c1);
+            gm_cache_free(c2);
+            gm_memory_free(mem);
+            gm_free(m);
+        }
 }
