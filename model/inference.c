@@ -1,9 +1,12 @@
 /* inference.c — incremental decoding (model.h): gm_memory (one encoded
  * source: the encoder output and, per decoder layer, the cross-attention
- * K/V [H][S][dh] and GPN key projections P [g][S]), gm_cache (one
- * hypothesis' self-attention K/V), gm_decode_step (n hypotheses advance by
- * one token; cross-attention through the fused kernel path ga_attend, or
- * the random-level baseline). */
+ * K/V [H][S][dh] and GPN key projections P [g][S]; plus the prepared
+ * cross-attention step, a ga_attend_plan for up to max_src keys and one
+ * query, made once with the memory), gm_cache (one hypothesis' self-attention
+ * K/V), gm_decode_step (n hypotheses advance by one token; cross-attention
+ * through the memory's plan: GPN levels with ga_attend_run, the random-level
+ * baseline's levels with ga_attend_run_levels — no validation or allocation
+ * of the attention step per token). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,11 +14,28 @@
 
 #include "model_impl.h"
 
+/* A growable buffer (reached through a pointer so that a const memory can
+ * lend it to a step). */
+typedef struct step_scratch {
+    float *buf;
+    size_t words;
+} step_scratch;
+
 struct gm_memory {
     int max_src, S, n_dec, d, H, g;
     float *mem;     /* [max_src][d] */
     float *kh, *vh; /* per layer [H][S][dh] (stride max_src*d per layer) */
     float *P;       /* per layer [g][S] (stride g*max_src) */
+    /* Cross-attention step prepared for (kt, acfg) of the creating model,
+     * max_N = max_src keys, max_T = 1 query.  Its workspace is mutable:
+     * one gm_decode_step at a time per memory (model.h). */
+    ga_attend_plan *xplan;
+    const ga_kernels *kt; /* the table and config the plan was made for */
+    ga_config acfg;
+    /* gm_decode_step's scratch when this memory is mem[0] of the step,
+     * sized for the hypothesis count (positions bounded by max_len), grown
+     * only when a step has more hypotheses than any before */
+    step_scratch *scr;
 };
 
 struct gm_cache {
@@ -47,9 +67,19 @@ gm_memory *gm_memory_create(const gm_model *m, int max_src)
     mem->kh = malloc(sizeof(float) * per * nl);
     mem->vh = malloc(sizeof(float) * per * nl);
     mem->P = malloc(sizeof(float) * (size_t)c->g * max_src * nl);
-    if (!mem->mem || !mem->kh || !mem->vh || !mem->P) {
+    mem->scr = calloc(1, sizeof *mem->scr);
+    if (!mem->mem || !mem->kh || !mem->vh || !mem->P || !mem->scr) {
         gm_memory_free(mem);
         gm_set_error(GA_ENOMEM, "gm_memory_create: out of memory");
+        return NULL;
+    }
+    mem->kt = m->kt;
+    mem->acfg = m->acfg;
+    ga_status st;
+    mem->xplan = ga_attend_plan_create(m->kt, NULL, &m->acfg, max_src, 1, &st);
+    if (!mem->xplan) {
+        gm_set_error(st, "gm_memory_create: %s", ga_last_error());
+        gm_memory_free(mem);
         return NULL;
     }
     return mem;
@@ -63,6 +93,10 @@ void gm_memory_free(gm_memory *mem)
     free(mem->kh);
     free(mem->vh);
     free(mem->P);
+    ga_attend_plan_destroy(mem->xplan);
+    if (mem->scr)
+        free(mem->scr->buf);
+    free(mem->scr);
     free(mem);
 }
 
@@ -194,38 +228,6 @@ ga_status gm_cache_copy(gm_cache *dst, const gm_cache *src)
     return GA_OK;
 }
 
-/* The random baseline's cross-attention for one query at target position t
- * of decoder layer `layer`: levels from gm_random_levels, then per head what
- * ga_attend does for one query (scores, threshold, sparse_context, with its
- * NaN / zero-Z conventions).
- * q [H*dh]; kh, vh [H][S][dh] -> out [H*dh], kept [H], lev [S];
- * scratch s [S], idx, p [S + GA_KEEP_PAD]. */
-static void xattn_random_step(const gm_model *m, int layer, int t, int S, const float *q,
-                              const float *kh, const float *vh, float *out, int *kept,
-                              uint8_t *lev, float *s, int32_t *idx, float *p)
-{
-    const gm_config *c = &m->cfg;
-    const ga_kernels *kt = m->kt;
-    int H = c->H, dh = c->d / H;
-    float scale = 1.0f / sqrtf((float)dh);
-    gm_random_levels(c->level_probs, c->L, layer, t, S, lev);
-    for (int hd = 0; hd < H; hd++) {
-        const float *Kh = kh + (size_t)hd * S * dh, *Vh = vh + (size_t)hd * S * dh;
-        float *o = out + (size_t)hd * dh;
-        float mx, Z;
-        kt->scores(Kh, S, dh, q + (size_t)hd * dh, 1, dh, scale, NULL, s, S, &mx);
-        int cnt = kt->threshold(s, S, mx, lev, m->theta8, c->mode, idx, p, &Z);
-        if (isnan(Z) || Z == 0.0f || cnt == 0) {
-            for (int j = 0; j < dh; j++)
-                o[j] = isnan(Z) ? NAN : 0.0f;
-            cnt = 0;
-        } else {
-            kt->sparse_context(Vh, dh, idx, p, cnt, 1.0f / Z, o);
-        }
-        kept[hd] = cnt;
-    }
-}
-
 ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
                          gm_cache *const *cache, const int32_t *tok, float *logp,
                          gm_step_stats *stats)
@@ -238,40 +240,49 @@ ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
         return gm_set_error(GA_EINVAL, "gm_decode_step: bad arguments");
     if (n == 0)
         return GA_OK;
-    int maxS = 0, maxT = 0;
+    int ml_i = c->max_len; /* >= every source length and position (checked here) */
     for (int h = 0; h < n; h++) {
         if (!mem[h] || !cache[h] || mem[h]->d != d || cache[h]->d != d || mem[h]->S < 1)
             return gm_set_error(GA_EINVAL, "gm_decode_step: hypothesis %d: bad memory/cache", h);
+        if (mem[h]->kt != kt || memcmp(&mem[h]->acfg, &m->acfg, sizeof m->acfg) != 0)
+            return gm_set_error(GA_EINVAL,
+                                "gm_decode_step: hypothesis %d: memory made for another kernel "
+                                "table or attention configuration",
+                                h);
         if (cache[h]->len >= cache[h]->max_tgt)
             return gm_set_error(GA_EINVAL, "gm_decode_step: hypothesis %d: cache full (%d)", h,
                                 cache[h]->max_tgt);
         if (tok[h] < 0 || tok[h] >= c->vocab)
             return gm_set_error(GA_EINVAL, "gm_decode_step: token %d out of range", tok[h]);
-        maxS = mem[h]->S > maxS ? mem[h]->S : maxS;
-        maxT = cache[h]->len + 1 > maxT ? cache[h]->len + 1 : maxT;
+        ml_i = mem[h]->S > ml_i ? mem[h]->S : ml_i;
+        ml_i = cache[h]->len + 1 > ml_i ? cache[h]->len + 1 : ml_i;
     }
 
     /* scratch: x, ln, qkv [n][3d], ao [n][d], tmp [n][d], ffh [n][ff],
-     * mean/rstd [n], s/a [maxT], R [n][g], random baseline: xs [maxS],
-     * xp, xidx [maxS + GA_KEEP_PAD]; kept [H], levels [maxS] */
-    size_t nd = (size_t)n * d;
-    size_t words = 5 * nd + 3 * nd + (size_t)n * ff + 2 * (size_t)n + 2 * (size_t)maxT +
-                   (size_t)n * g + (size_t)maxS + 2 * ((size_t)maxS + GA_KEEP_PAD) +
-                   (size_t)H + (size_t)maxS;
-    float *buf = malloc(sizeof(float) * words);
-    int32_t *pos = malloc(sizeof(int32_t) * (size_t)n);
-    if (!buf || !pos) {
-        free(buf);
-        free(pos);
-        return gm_set_error(GA_ENOMEM, "gm_decode_step: out of memory");
+     * mean/rstd [n], s/a [max_len], R [n][g]; kept [H], levels [max_len],
+     * pos [n] (the cross-attention's own workspace is in each memory's
+     * plan).  Lent by mem[0] and kept between steps: positions and source
+     * lengths are bounded by max_len (ml_i; more only for caches or memories
+     * of a model with a longer max_len), so it grows only with n. */
+    size_t nd = (size_t)n * d, ml = (size_t)ml_i;
+    size_t words = 5 * nd + 3 * nd + (size_t)n * ff + 2 * (size_t)n + 2 * ml +
+                   (size_t)n * g + (size_t)H + ml + (size_t)n;
+    step_scratch *scr = mem[0]->scr;
+    if (scr->words < words) {
+        float *nb = malloc(sizeof(float) * words);
+        if (!nb)
+            return gm_set_error(GA_ENOMEM, "gm_decode_step: out of memory");
+        free(scr->buf);
+        scr->buf = nb;
+        scr->words = words;
     }
+    float *buf = scr->buf;
     float *x = buf, *ln = x + nd, *ao = ln + nd, *tmp = ao + nd, *co = tmp + nd;
     float *qkv = co + nd, *ffh = qkv + 3 * nd, *mu = ffh + (size_t)n * ff, *rs = mu + n;
-    float *s = rs + n, *att = s + maxT, *R = att + maxT;
-    float *xs = R + (size_t)n * g, *xp = xs + maxS;
-    int32_t *xidx = (int32_t *)(xp + maxS + GA_KEEP_PAD);
-    int *kept = (int *)(xidx + maxS + GA_KEEP_PAD);
+    float *s = rs + n, *att = s + ml, *R = att + ml;
+    int *kept = (int *)(R + (size_t)n * g);
     uint8_t *lev = (uint8_t *)(kept + H);
+    int32_t *pos = (int32_t *)((float *)(kept + H) + ml);
     float scale = 1.0f / sqrtf((float)dh);
     ga_status st = GA_OK;
 
@@ -309,20 +320,22 @@ ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
             const float *kh = me->kh + (size_t)l * me->max_src * d;
             const float *vh = me->vh + (size_t)l * me->max_src * d;
             if (c->level_source == GM_LEVELS_RANDOM) {
-                xattn_random_step(m, l, cache[h]->len, S, qkv + (size_t)h * d, kh, vh,
-                                  co + (size_t)h * d, kept, lev, xs, xidx, xp);
+                /* random baseline: levels from (layer, target position, key) */
+                gm_random_levels(c->level_probs, c->L, l, cache[h]->len, S, lev);
+                st = ga_attend_run_levels(me->xplan, S, 1, qkv + (size_t)h * d, kh, vh, NULL,
+                                          lev, co + (size_t)h * d, kept);
             } else {
                 const float *P = c->dense ? NULL : me->P + (size_t)l * g * me->max_src;
                 float *r = R + (size_t)h * g;
                 if (!c->dense)
                     kt->gpn_project_query(ln + (size_t)h * d, d, w->W, g, r);
-                st = ga_attend(kt, NULL, &m->acfg, S, 1, qkv + (size_t)h * d, kh, vh, NULL, P,
-                               S, c->dense ? NULL : r, c->dense ? NULL : w->W2,
-                               c->dense ? NULL : w->gb2, co + (size_t)h * d, kept,
-                               c->dense ? NULL : lev);
-                if (st != GA_OK)
-                    gm_set_error(st, "%s", ga_last_error());
+                st = ga_attend_run(me->xplan, S, 1, qkv + (size_t)h * d, kh, vh, NULL, P, S,
+                                   c->dense ? NULL : r, c->dense ? NULL : w->W2,
+                                   c->dense ? NULL : w->gb2, co + (size_t)h * d, kept,
+                                   c->dense ? NULL : lev);
             }
+            if (st != GA_OK)
+                gm_set_error(st, "%s", ga_last_error());
             if (stats && st == GA_OK) {
                 for (int hd = 0; hd < H; hd++)
                     stats->density_sum += (double)kept[hd] / S;
@@ -347,7 +360,5 @@ ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
         for (int h = 0; h < n; h++)
             cache[h]->len++;
     }
-    free(buf);
-    free(pos);
     return st;
 }

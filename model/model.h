@@ -13,7 +13,9 @@
  *   logits = LN_dec(x) E^T;  loss = label-smoothed cross-entropy.
  *   GpnCrossAttn: Q = h Wq^T, [K|V] = memory Wkv^T, H heads; the GPN (docs/SPEC.md §3)
  *   gets e_i = memory row i and x_t = h row t; one level per (t, i) pair shared
- *   by the heads; keep/threshold/context with the kernel table (docs/SPEC.md §2);
+ *   by the heads; scores/threshold/context through the library's fused step
+ *   (the same composition in training, ga_attend_traced_theta, and in
+ *   decoding, ga_attend_run / ga_attend_run_levels) (docs/SPEC.md §2);
  *   training backward: straight-through GPN gradient + the expected-density
  *   regulariser R = lambda * mean_{layers, pairs, heads} sum_l pi_l kappa_l
  *   (docs/SPEC.md §4).  cfg.dense = 1: plain softmax cross-attention, GPN unused.
@@ -53,18 +55,28 @@
  * Inference (greedy / beam search):
  *   gm_memory: one encoded source sentence (encoder output and, per decoder
  *              layer, the cross-attention K/V [H][S][dh] and GPN P [g][S],
- *              computed once);
+ *              computed once) and the prepared cross-attention step
+ *              (ga_attend_plan for max_src keys, one query; made once by
+ *              gm_memory_create, reused for every sentence and token) and
+ *              gm_decode_step's scratch (sized on the first step for the
+ *              hypothesis count, then reused: a step allocates only when it
+ *              has more hypotheses than any before, or inside the table's
+ *              sgemm);
  *   gm_cache:  one hypothesis' decoder self-attention K/V cache;
  *   gm_decode_step: n hypotheses advance by one token each (each with its own
  *              memory and cache, possibly at different positions); returns
  *              log-probabilities [n][vocab].  Cross-attention runs the fused
- *              inference path (argmax levels, ga_attend; the random
- *              baseline: gm_random_levels + the table's scores / threshold /
- *              sparse_context per head, with ga_attend's semantics).
+ *              inference path through the memory's plan (argmax GPN levels:
+ *              ga_attend_run; the random baseline: gm_random_levels, then
+ *              ga_attend_run_levels), without per-token validation of the
+ *              attention configuration or allocation of its workspace.
  *   Beam search reorders hypotheses with gm_cache_copy.
  * Memory/caches are owned by the caller; a memory may be shared by many
  * caches; different (memory, cache) sets may be used concurrently from
- * different threads with the same model (the model is read-only there).
+ * different threads with the same model (the model is read-only there).  A
+ * memory holds the cross-attention workspace and (as mem[0] of a step) the
+ * step's scratch: it must not be used by two gm_decode_step calls at the
+ * same time.
  *
  * Errors (the one convention of everything under model/): a function that
  * can fail returns a ga_status (GA_OK = 0), NULL (constructors) or -1 (the
@@ -220,6 +232,10 @@ ga_status gm_forward_backward(gm_model *m, const gm_batch *batch, int train,
 typedef struct gm_memory gm_memory;  /* one encoded source sentence */
 typedef struct gm_cache gm_cache;    /* one hypothesis' self-attention cache */
 
+/* A memory for sources of up to max_src tokens, for model m (its kernel
+ * table and attention configuration: gm_decode_step rejects a memory of a
+ * model whose table or attention configuration differ).  NULL + message on
+ * error (max_src outside [1, max_len], out of memory). */
 gm_memory *gm_memory_create(const gm_model *m, int max_src);
 void gm_memory_free(gm_memory *mem);
 /* Encodes src[0..S) (no padding; S <= max_src and <= max_len). */
@@ -242,7 +258,9 @@ typedef struct gm_step_stats {
 /* For h < n: feeds token tok[h] at position gm_cache_len(cache[h]) given
  * memory mem[h], appends to cache[h], writes log-probabilities of the next
  * token to logp[h][0..vocab).  stats may be NULL (added to otherwise).
- * Single-threaded (call it from several threads for parallel decoding). */
+ * Single-threaded (call it from several threads for parallel decoding, with
+ * different memories).  EINVAL when a memory was made by gm_memory_create
+ * for another kernel table or attention configuration. */
 ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
                          gm_cache *const *cache, const int32_t *tok, float *logp,
                          gm_step_stats *stats);
