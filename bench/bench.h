@@ -24,7 +24,7 @@ class State;
 namespace gab {
 
 // ------------------------------------------------------------ fixed shapes
-constexpr int kG = 16;          // GPN hidden width (SPEC §1 default)
+constexpr int kG = 16;          // GPN hidden width (docs/SPEC.md §1 default)
 constexpr int kL = 3;           // levels: 0 coarse, 1 medium, 2 fine
 constexpr int kBlockT = 32;     // queries per attend_block step
 constexpr int kQueries = 32;    // queries generated per workload (attend cycles them)

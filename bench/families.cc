@@ -150,7 +150,7 @@ std::string case_name(const Case &c)
 
 // ------------------------------------------------------------ counters
 // GPN work per (query, key) pair: g adds + g relus + L*g FMAs (2 flops) + L
-// bias adds (SPEC §3: independent of d).
+// bias adds (docs/SPEC.md §3: independent of d).
 constexpr double kGpnPairFlops = 2.0 * kG + 2.0 * kL * kG + kL;
 
 using benchmark::Counter;

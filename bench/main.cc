@@ -64,7 +64,7 @@ void usage(FILE *f)
 "                                 gauss2; attend_block on 1..2 threads x\n"
 "                                 compact/scatter; cold at N 4096/16384; every\n"
 "                                 kernel at N 4096; < 8 min on 2 cores\n"
-"                        full     every axis of SPEC 6 (hours; see --list)\n"
+"                        full     every axis of docs/SPEC.md section 6 (hours; see --list)\n"
 "  --isa=LIST          restrict the ISA variants (comma list of scalar, avx2,\n"
 "                      avx512, neon; default: all, unsupported ones skipped)\n"
 "  --list              print the benchmark names that would run, and exit\n"

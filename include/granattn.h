@@ -3,11 +3,11 @@
  * Dynamic attention sparsification with learned granularity: a small
  * Granularity Prediction Network (GPN) picks a level per (query, key) pair and
  * each level keeps the attention weights within a relative threshold of the
- * row maximum.  The math is ../shared/SPEC.md; this header is its C contract.
+ * row maximum.  The math is docs/SPEC.md; this header is its C contract.
  *
  * Two layers:
  *   1. the kernel table (ga_kernels): one function pointer per kernel of
- *      SPEC §5, forward and backward.  These are UNCHECKED fast paths: the
+ *      docs/SPEC.md §5, forward and backward.  These are UNCHECKED fast paths: the
  *      caller guarantees the preconditions written next to each entry.
  *      ga_kernels_for(isa) returns the table of one variant; the scalar
  *      reference ("scalar") is always available.
@@ -84,7 +84,7 @@ const char *ga_isa_unsupported_reason(ga_isa isa);
 /* Best supported ISA, ignoring GRANATTN_ISA. */
 ga_isa ga_isa_best(void);
 
-/* Normalisation mode (SPEC §2). */
+/* Normalisation mode (docs/SPEC.md §2). */
 typedef enum ga_norm {
     GA_NORM_SEED = 0,   /* Z = sum over all keys; kept weights sum to <= 1 */
     GA_NORM_RENORM = 1  /* Z = sum over kept keys; kept weights sum to 1 */
@@ -124,7 +124,7 @@ typedef struct ga_config {
     int dense;        /* 1: dense baseline (softmax over all keys, no GPN) */
 } ga_config;
 
-/* Defaults of SPEC §1: H 4, dh 64, g 16, L 3, tau (0.10, 0.01, 0), seed. */
+/* Defaults of docs/SPEC.md §1: H 4, dh 64, g 16, L 3, tau (0.10, 0.01, 0), seed. */
 void ga_config_default(ga_config *cfg);
 /* Validates a configuration (EINVAL + message on the first violation). */
 ga_status ga_config_check(const ga_config *cfg);
@@ -162,7 +162,7 @@ void *ga_pool_scratch(ga_pool *pool, int worker, size_t bytes);
 const char *ga_pool_describe(const ga_pool *pool);
 
 /* ------------------------------------------------------- fused decode step */
-/* One decode step for T queries over all H heads (SPEC §2-§3):
+/* One decode step for T queries over all H heads (docs/SPEC.md §2-§3):
  *   per query t: levels = gpn_levels(P, R[t]) (shared by the heads);
  *   per head h:  s = scores(K_h, q_th) (+ bias), (idx, p, Z) = threshold(...),
  *                C[t][h*dh..] = sparse_context(V_h, idx, p, 1/Z).
@@ -180,12 +180,133 @@ const char *ga_pool_describe(const ga_pool *pool);
  * (every head for GPN NaN, the affected head for score NaN).  NaN in a V row
  * reaches C only when that row is kept (dropped rows are never read).
  * pool NULL: runs on the calling thread with temporary buffers.
- * Results are bitwise identical for every thread count. */
+ * Results are bitwise identical for every thread count.
+ * Errors: GA_EINVAL for a NULL kt, an invalid cfg (ga_config_check), N or T
+ *   < 0, a NULL pointer that is required (see above), ldp < N, or a size
+ *   product that does not fit in an int: H*dh, N*dh, H*N*dh, T*H, T*H*dh,
+ *   min(T,16)*(N+GA_KEEP_PAD) and, unless cfg->dense, T*N, T*g, L*g, g*ldp
+ *   (all checked before anything is read or allocated); GA_ENOMEM when a
+ *   buffer cannot be allocated.  Same results, bitwise, as
+ *   ga_attend_plan_create(kt, pool, cfg, N, T) + ga_attend_run (it is built
+ *   on them). */
 ga_status ga_attend(const ga_kernels *kt, ga_pool *pool, const ga_config *cfg,
                     int N, int T, const float *Q, const float *K, const float *V,
                     const float *bias, const float *P, int ldp, const float *R,
                     const float *W2, const float *b2, float *C, int *kept,
                     uint8_t *levels);
+
+/* ------------------------------------------------ prepared fused step */
+/* A prepared ga_attend (create once, run per step, destroy): create
+ * validates the configuration and every size product for up to max_N keys
+ * and max_T queries, computes theta8 once, and allocates everything a run
+ * needs (per-worker workspaces in the pool's scratch, or in the plan when
+ * pool is NULL; the GPN NaN flags; a levels buffer [max_T][max_N]).  A run
+ * checks only its sizes against the plan and its pointers (and, for given
+ * levels, their values), then computes; it allocates and frees nothing
+ * itself.  One exception below the plan: the dense baseline with T >= 2
+ * calls the table's sgemm, whose blocked SIMD variants allocate packing
+ * buffers per call (sparse runs and dense runs of one query call no sgemm).
+ *
+ * Levels come from one of two sources, through the same threshold ->
+ * Z -> context composition:
+ *   ga_attend_run:        learned: levels = gpn_levels(P, R[t]) per query (as
+ *                         ga_attend; bitwise the same results);
+ *   ga_attend_run_levels: given by the caller, levels [T][N], e.g. one fixed
+ *                         level everywhere or a random draw per (query, key).
+ * The result of a run with given levels is bitwise the result of
+ * ga_attend_run whose GPN chose the same levels (no GPN NaN flag: given
+ * levels never make a query NaN by themselves).
+ *
+ * Thread safety: a plan holds mutable workspace; one run at a time per plan
+ * (use one plan per thread).  Runs of several plans sharing a pool are
+ * serialised by the pool.  The pool (if any) must outlive the plan; the
+ * pool's scratch grown by create is kept by the pool (other users may grow
+ * it further, never shrink it). */
+typedef struct ga_attend_plan ga_attend_plan;
+
+/* Preconditions: none (everything is checked).  max_N, max_T >= 0.
+ * The plan copies *cfg (cfg may be freed after create).
+ * Returns the plan, or NULL with *st (if st != NULL) set and a message in
+ * ga_last_error():
+ *   GA_EINVAL: kt NULL, cfg invalid (ga_config_check), max_N or max_T < 0,
+ *              a size product of ga_attend for (max_N, max_T) that does not
+ *              fit in an int (checked before any allocation);
+ *   GA_ENOMEM: the plan or a workspace cannot be allocated.
+ * *st = GA_OK on success. */
+ga_attend_plan *ga_attend_plan_create(const ga_kernels *kt, ga_pool *pool,
+                                      const ga_config *cfg, int max_N, int max_T,
+                                      ga_status *st);
+/* NULL: no-op.  Not concurrently with a run of the plan. */
+void ga_attend_plan_destroy(ga_attend_plan *plan);
+
+/* ga_attend with the plan's kt, pool and cfg, for N <= max_N keys and
+ * T <= max_T queries.  Arguments, outputs and defined behaviour as
+ * ga_attend: Q [T][H*dh]; K, V [H][N][dh]; bias [N] or NULL; P [g][ldp];
+ * R [T][g]; W2 [L][g]; b2 [L] (P..b2 may be NULL when cfg->dense or N == 0)
+ * -> C [T][H*dh], kept [T][H] or NULL, levels [T][N] or NULL (sparse only).
+ * Errors (GA_EINVAL + message, nothing written): plan NULL; N or T < 0 or
+ * above the plan's max_N / max_T; a required pointer NULL; ldp < N or g*ldp
+ * not fitting in an int.  Never GA_ENOMEM. */
+ga_status ga_attend_run(ga_attend_plan *plan, int N, int T, const float *Q, const float *K,
+                        const float *V, const float *bias, const float *P, int ldp,
+                        const float *R, const float *W2, const float *b2, float *C, int *kept,
+                        uint8_t *levels);
+/* Same step with caller-given levels [T][N] (level of key i for query t,
+ * shared by the heads; each must be < cfg->L; the GPN is not evaluated).
+ * cfg->dense: levels are not read and may be NULL.  Shapes and outputs:
+ * Q [T][H*dh]; K, V [H][N][dh]; bias [N] or NULL -> C [T][H*dh],
+ * kept [T][H] or NULL.  Errors (GA_EINVAL + message, nothing written): plan
+ * NULL; N or T < 0 or above the plan's sizes; Q, C (T > 0), K, V (N > 0) or
+ * levels (sparse, N > 0, T > 0) NULL; a level >= L.  Never GA_ENOMEM. */
+ga_status ga_attend_run_levels(ga_attend_plan *plan, int N, int T, const float *Q,
+                               const float *K, const float *V, const float *bias,
+                               const uint8_t *levels, float *C, int *kept);
+
+/* What a traced run records for a training backward (caller-allocated;
+ * row (h, t) of an [H][T] array is element h*T + t):
+ *   S     [H][T][N]               scores (bias included), lds = N
+ *   m     [H][T]                  row max of S
+ *   Z     [H][T]                  the threshold's Z of the mode (NaN, 0 as
+ *                                 `threshold` returns them)
+ *   count [H][T]                  kept keys (= kept[t][h])
+ *   idx   [H][T][N + GA_KEEP_PAD] kept indices, then padding (threshold)
+ *   p     [H][T][N + GA_KEEP_PAD] exp(s[idx] - m) of the kept keys */
+typedef struct ga_attend_trace {
+    float *S, *m, *Z;
+    int32_t *count, *idx;
+    float *p;
+} ga_attend_trace;
+
+/* ga_attend_run_levels (sparse plans only: caller-given levels [T][N],
+ * each < L) that also fills *trace.  C and kept are bitwise those of
+ * ga_attend_run_levels with the same arguments.  Reads the plan and writes
+ * nothing of it, so one plan may serve concurrent traced runs (from
+ * different threads; with a pool, the pool serialises them).  Shapes: Q
+ * [T][H*dh]; K, V [H][N][dh]; bias [N] or NULL; levels [T][N] -> C [T][H*dh],
+ * kept [T][H] or NULL, trace (above).  N == 0: C = 0, kept = count = 0,
+ * m = -inf, Z = 0.  Errors (GA_EINVAL + message, nothing written): as
+ * ga_attend_run_levels, plus trace or one of its arrays NULL, or a dense
+ * plan.  Never allocates. */
+ga_status ga_attend_run_traced(const ga_attend_plan *plan, int N, int T, const float *Q,
+                               const float *K, const float *V, const float *bias,
+                               const uint8_t *levels, float *C, int *kept,
+                               const ga_attend_trace *trace);
+
+/* ga_attend_run_traced without a plan, for callers that hold effective
+ * thresholds rather than a ga_config (the model's training forward): the same
+ * composition (single-threaded, no workspace, no allocation) with theta8 [8]
+ * given (as ga_theta_from_tau writes them, indexed by level; levels [T][N]
+ * must be < 8) and the scale 1/sqrt(dh).
+ * Shapes: Q [T][H*dh]; K, V [H][N][dh]; bias [N] or NULL -> C [T][H*dh],
+ * kept [T][H] or NULL, *trace (layout above).
+ * Errors (GA_EINVAL + message, nothing written): kt, theta8 or trace NULL;
+ * H or dh < 1; an unknown mode; N or T < 0; a size product of ga_attend
+ * that does not fit in an int; a required pointer NULL; a level >= 8. */
+ga_status ga_attend_traced_theta(const ga_kernels *kt, int H, int dh, ga_norm mode,
+                                 const float theta8[GA_MAX_LEVELS], int N, int T,
+                                 const float *Q, const float *K, const float *V,
+                                 const float *bias, const uint8_t *levels, float *C, int *kept,
+                                 const ga_attend_trace *trace);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,6 @@
 /* granattn_ops.h — THE list of kernel-table entries (X-macro, installed).
  *
- * One entry per kernel of SPEC §5 (forward and backward), in table order:
+ * One entry per kernel of docs/SPEC.md §5 (forward and backward), in table order:
  *     X(return type, name, (parameter list))
  * with the entry's contract (shapes, special cases, accum/overwrite) written
  * above it.  Everything that is per kernel is generated from this list:
@@ -20,10 +20,10 @@
 #ifndef GRANATTN_OPS_H
 #define GRANATTN_OPS_H
 
-/* The 17 attention kernels (SPEC §5).  Every ISA variant implements all of
+/* The 17 attention kernels (docs/SPEC.md §5).  Every ISA variant implements all of
  * them (hand-written in kernels/<isa>/ or generic in kernels/simd/). */
 #define GA_KERNEL_LIST(X)                                                      \
-    /* ---- GPN (SPEC §3) ---- */                                              \
+    /* ---- GPN (docs/SPEC.md §3) ---- */                                      \
     /* P[j][i] = b1[j] + sum_k U[j][k] * E[i][k]                               \
      * E [N][d], U [g][d], b1 [g] -> P [g][ldp], ldp >= N. */                  \
     X(void, gpn_project_keys, (const float *E, int N, int d, const float *U,   \
@@ -52,7 +52,7 @@
      * padding) -> S [T][lds] (lds >= N), m [T]. */                            \
     X(void, scores, (const float *K, int N, int dh, const float *Q, int T,     \
       int ldq, float scale, const float *bias, float *S, int lds, float *m))   \
-    /* ---- threshold + compress (SPEC §2) ---- */                             \
+    /* ---- threshold + compress (docs/SPEC.md §2) ---- */                     \
     /* keep_i = (s[i] - m >= theta8[levels[i]]); for kept keys in increasing i \
      * order: idx[k] = i, p[k] = exp(s[i] - m).  Returns the kept count and    \
      * writes *Z: seed mode Z = sum_all exp(s[i]-m); renorm Z = sum_kept p.    \
@@ -76,7 +76,7 @@
     /* c[j] = sum_i a[i] * V[i][j].   V [N][dh], a [N] -> c [dh]. */           \
     X(void, dense_context, (const float *V, int N, int dh, const float *a,     \
       float *c))                                                               \
-    /* ---- backward (SPEC §4); "accum" outputs are added to, others overwritten ---- */ \
+    /* ---- backward (docs/SPEC.md §4); "accum" outputs are added to, others overwritten ---- */ \
     /* dq[j] += scale * sum_i ds[i] K[i][j];  dK[i][j] += scale * ds[i] q[j].  \
      * Either output may be NULL (not computed).  K [N][dh], q [dh], ds [N]. */ \
     X(void, scores_backward, (const float *K, int N, int dh, const float *q,   \

@@ -392,12 +392,11 @@ void gm_xattn_forward(const ga_kernels *kt, const gm_xattn_cfg *c, int T, int N,
                    sizeof(float) * (size_t)dh);
         }
 
-    /* scores of all T queries, one head at a time: S[h] [T][N], m[h] [T] */
-    for (int h = 0; h < H; h++)
-        kt->scores(sv->kh + (size_t)h * N * dh, N, dh, q + h * dh, T, d, scale, NULL,
-                   sv->S + (size_t)h * T * N, N, sv->m + (size_t)h * T);
-
     if (c->dense) {
+        /* scores of all T queries, one head at a time: S[h] [T][N], m[h] [T] */
+        for (int h = 0; h < H; h++)
+            kt->scores(sv->kh + (size_t)h * N * dh, N, dh, q + h * dh, T, d, scale, NULL,
+                       sv->S + (size_t)h * T * N, N, sv->m + (size_t)h * T);
         for (int h = 0; h < H; h++)
             for (int t = 0; t < T; t++) {
                 size_t ht = (size_t)h * T + t;
@@ -425,7 +424,7 @@ void gm_xattn_forward(const ga_kernels *kt, const gm_xattn_cfg *c, int T, int N,
                 gm_random_levels(c->level_probs, L, c->layer, t, N, lev);
         }
     } else {
-        /* GPN (SPEC §3): P [g][N] once, r_t [g] and pi_t [L][N] per query */
+        /* GPN (docs/SPEC.md §3): P [g][N] once, r_t [g] and pi_t [L][N] per query */
         kt->gpn_project_keys(mem, N, d, gp->U, gp->b1, g, sv->P, N);
         for (int t = 0; t < T; t++) {
             float *r = sv->R + (size_t)t * g;
@@ -456,20 +455,15 @@ void gm_xattn_forward(const ga_kernels *kt, const gm_xattn_cfg *c, int T, int N,
         }
     }
 
-    /* threshold + sparse context per (head, query) */
-    for (int h = 0; h < H; h++)
-        for (int t = 0; t < T; t++) {
-            size_t ht = (size_t)h * T + t;
-            float Z;
-            int cnt = kt->threshold(sv->S + ht * N, N, sv->m[ht], sv->lev + (size_t)t * N,
-                                    c->theta8, c->mode, sv->idx + ht * np, sv->p + ht * np,
-                                    &Z);
-            sv->Z[ht] = Z;
-            sv->count[ht] = cnt;
-            kt->sparse_context(sv->vh + (size_t)h * N * dh, dh, sv->idx + ht * np,
-                               sv->p + ht * np, cnt, Z > 0.0f ? 1.0f / Z : 0.0f,
-                               out + (size_t)t * d + h * dh);
-        }
+    /* scores, threshold and sparse context per (head, query): the library's
+     * fused step with these levels, recording S, m, Z, count, idx, p for the
+     * backward (the same composition as ga_attend and the decoder; a NaN
+     * row of scores gives a NaN context, as there) */
+    const ga_attend_trace tr = {sv->S, sv->m, sv->Z, sv->count, sv->idx, sv->p};
+    if (ga_attend_traced_theta(kt, H, dh, c->mode, c->theta8, N, T, q, sv->kh, sv->vh, NULL,
+                               sv->lev, out, NULL, &tr) != GA_OK)
+        for (size_t i = 0; i < (size_t)T * d; i++) /* not reached with valid shapes */
+            out[i] = NAN;
 
     if (stats) {
         for (int h = 0; h < H; h++)

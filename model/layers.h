@@ -93,7 +93,7 @@ void gm_mha_backward(const ga_kernels *kt, float *dqkv, float *scratch,
                      const float *dout, const float *qkv, const float *att,
                      int T, int d, int H, int causal);
 
-/* ------------------------------------- GPN cross-attention (SPEC §2-§4) */
+/* ------------------------------------- GPN cross-attention (docs/SPEC.md §2-§4) */
 typedef struct gm_xattn_cfg {
     int d, H, g, L;
     ga_norm mode;
@@ -151,6 +151,10 @@ size_t gm_xattn_scratch_words(const gm_xattn_cfg *c, int T, int N);
 /* Forward.  q [T][d] (queries after Wq), kv [N][2d] (keys | values after Wkv),
  * x [T][d] (GPN query input: the layer-normed decoder state), mem [N][d]
  * (GPN key input: the encoder output) -> out [T][d] (head h at h*dh), sv.
+ * Sparse: scores, threshold and sparse context are the library's fused step
+ * (ga_attend_traced_theta, include/granattn.h) with the levels chosen here,
+ * so a (t, h) row whose scores hold a NaN gets a NaN context (as in
+ * ga_attend and the decoder).  Dense: scores, softmax, dense context per row.
  * stats (may be NULL): density, level mix, expected density added. */
 void gm_xattn_forward(const ga_kernels *kt, const gm_xattn_cfg *c, int T, int N,
                       float *out, const float *q, const float *kv, const float *x,

@@ -1,6 +1,6 @@
 /* model.h — the granattn translation model (libgmodel): a pre-LayerNorm
  * Transformer encoder-decoder whose cross-attention is the sparsified
- * attention with learned granularity of ../shared/SPEC.md.
+ * attention with learned granularity of docs/SPEC.md.
  *
  * Architecture (all sizes from gm_config):
  *   shared subword embedding E [vocab][d] (also the output projection, tied),
@@ -11,12 +11,14 @@
  *                   h  = LN(x);  x += drop(GpnCrossAttn(h, memory))
  *                   x += drop(FFN(LN(x)))
  *   logits = LN_dec(x) E^T;  loss = label-smoothed cross-entropy.
- *   GpnCrossAttn: Q = h Wq^T, [K|V] = memory Wkv^T, H heads; the GPN (SPEC §3)
+ *   GpnCrossAttn: Q = h Wq^T, [K|V] = memory Wkv^T, H heads; the GPN (docs/SPEC.md §3)
  *   gets e_i = memory row i and x_t = h row t; one level per (t, i) pair shared
- *   by the heads; keep/threshold/context with the kernel table (SPEC §2);
+ *   by the heads; scores/threshold/context through the library's fused step
+ *   (the same composition in training, ga_attend_traced_theta, and in
+ *   decoding, ga_attend_run / ga_attend_run_levels) (docs/SPEC.md §2);
  *   training backward: straight-through GPN gradient + the expected-density
  *   regulariser R = lambda * mean_{layers, pairs, heads} sum_l pi_l kappa_l
- *   (SPEC §4).  cfg.dense = 1: plain softmax cross-attention, GPN unused.
+ *   (docs/SPEC.md §4).  cfg.dense = 1: plain softmax cross-attention, GPN unused.
  *   cfg.level_source = GM_LEVELS_RANDOM: random level per pair, GPN unused
  *   (see gm_level_source).
  *
@@ -29,6 +31,8 @@
  *   gm_zero_grads(m);
  *   gm_forward_backward(m, &batch, 1, step_seed, pool, &stats);  // grads +=
  *   ... AdamW on gm_params / gm_grads ...
+ * (gm_train_step of train_step.h is this step with clipping and AdamW, the
+ * one `granattn train` and bench/model_step.c take.)
  * The gradient is that of  loss = CE_sum / tokens + R  for that batch (tokens
  * = non-pad target tokens of the batch).  train = 0: no dropout, no Gumbel,
  * no backward (dev loss).  Sentences of the batch are split over the pool's
@@ -51,20 +55,35 @@
  * Inference (greedy / beam search):
  *   gm_memory: one encoded source sentence (encoder output and, per decoder
  *              layer, the cross-attention K/V [H][S][dh] and GPN P [g][S],
- *              computed once);
+ *              computed once) and the prepared cross-attention step
+ *              (ga_attend_plan for max_src keys, one query; made once by
+ *              gm_memory_create, reused for every sentence and token) and
+ *              gm_decode_step's scratch (sized on the first step for the
+ *              hypothesis count, then reused: a step allocates only when it
+ *              has more hypotheses than any before, or inside the table's
+ *              sgemm);
  *   gm_cache:  one hypothesis' decoder self-attention K/V cache;
  *   gm_decode_step: n hypotheses advance by one token each (each with its own
  *              memory and cache, possibly at different positions); returns
  *              log-probabilities [n][vocab].  Cross-attention runs the fused
- *              inference path (argmax levels, ga_attend; the random
- *              baseline: gm_random_levels + the table's scores / threshold /
- *              sparse_context per head, with ga_attend's semantics).
+ *              inference path through the memory's plan (argmax GPN levels:
+ *              ga_attend_run; the random baseline: gm_random_levels, then
+ *              ga_attend_run_levels), without per-token validation of the
+ *              attention configuration or allocation of its workspace.
  *   Beam search reorders hypotheses with gm_cache_copy.
  * Memory/caches are owned by the caller; a memory may be shared by many
  * caches; different (memory, cache) sets may be used concurrently from
- * different threads with the same model (the model is read-only there).
+ * different threads with the same model (the model is read-only there).  A
+ * memory holds the cross-attention workspace and (as mem[0] of a step) the
+ * step's scratch: it must not be used by two gm_decode_step calls at the
+ * same time.
  *
- * Errors: functions returning ga_status leave a message in ga_last_error().
+ * Errors (the one convention of everything under model/): a function that
+ * can fail returns a ga_status (GA_OK = 0), NULL (constructors) or -1 (the
+ * CLI-side modules, util.h), and leaves a one-line message in
+ * gm_last_error() (thread-local; gu_error() of util.h is the same buffer).
+ * Failures of the kernel library inside the model are copied in with the
+ * library's message.  Nothing aborts.
  */
 #ifndef GMODEL_H
 #define GMODEL_H
@@ -94,21 +113,20 @@ typedef enum gm_act { GM_ACT_RELU = 0, GM_ACT_GELU = 1 } gm_act;
  * parameters get exactly zero gradient) and lambda is ignored (no
  * regulariser); density and level statistics are still reported, with the
  * expected density taken under level_probs. */
-#define GM_HAVE_LEVEL_SOURCE 1
 typedef enum { GM_LEVELS_GPN = 0, GM_LEVELS_RANDOM = 1 } gm_level_source;
 
 typedef struct gm_config {
     int vocab;            /* 8000 */
-    int d;                /* model width, 256 */
-    int H;                /* heads, 4 (d % H == 0) */
+    int d;                /* model width, 256 (= H * dh of ga_config_default) */
+    int H;                /* heads, 4 (d % H == 0) (ga_config_default) */
     int ff;               /* FFN hidden width, 1024 */
     int n_enc, n_dec;     /* layers, 3 and 3 */
     gm_act act;           /* FFN activation, RELU */
-    int g;                /* GPN hidden width, 16 */
-    int L;                /* granularity levels, 3 */
-    float tau[GA_MAX_LEVELS]; /* (0.10, 0.01, 0): non-increasing, tau[l] < 1 */
-    ga_norm mode;         /* GA_NORM_SEED */
-    int dense;            /* 1: dense cross-attention baseline (no GPN) */
+    int g;                /* GPN hidden width, 16 (ga_config_default) */
+    int L;                /* granularity levels, 3 (ga_config_default) */
+    float tau[GA_MAX_LEVELS]; /* (0.10, 0.01, 0) (ga_config_default): non-increasing, tau[l] < 1 */
+    ga_norm mode;         /* GA_NORM_SEED (ga_config_default) */
+    int dense;            /* 1: dense cross-attention baseline (no GPN); 0 (ga_config_default) */
     float lambda;         /* expected-density regulariser weight, 0.01 */
     float dropout;        /* 0.1 (embeddings and every residual branch) */
     float label_smoothing;/* 0.1 */
@@ -119,6 +137,19 @@ typedef struct gm_config {
     float level_probs[GA_MAX_LEVELS]; /* RANDOM: P(level l), l < L: >= 0, sum 1 (+-1e-4); all 0 */
 } gm_config;
 
+/* ---------------------------------------------------------------- errors */
+/* The message of the last failure of this thread ("" if none). */
+const char *gm_last_error(void);
+/* Sets the message (printf-style) and returns st. */
+ga_status gm_set_error(ga_status st, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* ---------------------------------------------------------------- config */
+/* The defaults noted above; the cross-attention fields (d = H * dh, H, g, L,
+ * tau, mode, dense) are the kernel library's ga_config_default. */
 void gm_config_default(gm_config *cfg);
 ga_status gm_config_check(const gm_config *cfg);
 /* The kernel library's view of the cross-attention (H, dh, g, L, tau, mode, dense). */
@@ -201,6 +232,10 @@ ga_status gm_forward_backward(gm_model *m, const gm_batch *batch, int train,
 typedef struct gm_memory gm_memory;  /* one encoded source sentence */
 typedef struct gm_cache gm_cache;    /* one hypothesis' self-attention cache */
 
+/* A memory for sources of up to max_src tokens, for model m (its kernel
+ * table and attention configuration: gm_decode_step rejects a memory of a
+ * model whose table or attention configuration differ).  NULL + message on
+ * error (max_src outside [1, max_len], out of memory). */
 gm_memory *gm_memory_create(const gm_model *m, int max_src);
 void gm_memory_free(gm_memory *mem);
 /* Encodes src[0..S) (no padding; S <= max_src and <= max_len). */
@@ -223,7 +258,9 @@ typedef struct gm_step_stats {
 /* For h < n: feeds token tok[h] at position gm_cache_len(cache[h]) given
  * memory mem[h], appends to cache[h], writes log-probabilities of the next
  * token to logp[h][0..vocab).  stats may be NULL (added to otherwise).
- * Single-threaded (call it from several threads for parallel decoding). */
+ * Single-threaded (call it from several threads for parallel decoding, with
+ * different memories).  EINVAL when a memory was made by gm_memory_create
+ * for another kernel table or attention configuration. */
 ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
                          gm_cache *const *cache, const int32_t *tok, float *logp,
                          gm_step_stats *stats);

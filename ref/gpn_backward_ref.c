@@ -1,4 +1,4 @@
-/* gpn_backward_ref.c — scalar reference of the GPN head backward (SPEC §4).
+/* gpn_backward_ref.c — scalar reference of the GPN head backward (docs/SPEC.md §4).
  *
  * Per key i, from the forward probabilities pi and dpi = dLoss/dpi:
  *   dz_l = pi_l * (dpi_l - sum_k pi_k dpi_k)          (l < L)

@@ -1,4 +1,4 @@
-/* gpn_levels_ref.c — scalar reference of the GPN level decision (SPEC §3).
+/* gpn_levels_ref.c — scalar reference of the GPN level decision (docs/SPEC.md §3).
  *
  * Per key i:
  *   u_j = relu(P[j][i] + r[j])           (float sum, then relu; NaN stays NaN)

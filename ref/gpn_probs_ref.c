@@ -1,4 +1,4 @@
-/* gpn_probs_ref.c — scalar reference of the GPN probabilities (training, SPEC §3).
+/* gpn_probs_ref.c — scalar reference of the GPN probabilities (training, docs/SPEC.md §3).
  *
  * Per key i: the logits z_l exactly as in gpn_levels_ref.c, then
  *   pi[l][i] = exp(z_l - max z) / sum_k exp(z_k - max z)   (in double)

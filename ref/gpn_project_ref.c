@@ -1,4 +1,4 @@
-/* gpn_project_ref.c — scalar reference of the GPN projections (SPEC §3).
+/* gpn_project_ref.c — scalar reference of the GPN projections (docs/SPEC.md §3).
  *
  *   keys:  P[j][i] = b1[j] + sum_k U[j][k] * E[i][k]
  *          E [N][d], U [g][d], b1 [g] -> P [g][ldp] (transposed), ldp >= N

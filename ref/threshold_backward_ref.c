@@ -1,5 +1,5 @@
 /* threshold_backward_ref.c — scalar reference of the attention-weight backward
- * through the threshold (SPEC §4), both normalisation modes.
+ * through the threshold (docs/SPEC.md §4), both normalisation modes.
  *
  * With d_i = s[i] - m (float), p_i = (float)exp((double)d_i), a_i = p_i / Z and
  * keep_i = d_i >= theta8[levels[i]] (exactly as in `threshold`):

@@ -1,4 +1,4 @@
-/* threshold_ref.c — scalar reference of threshold + compress (SPEC §2).
+/* threshold_ref.c — scalar reference of threshold + compress (docs/SPEC.md §2).
  *
  *   d_i    = s[i] - m                     (float subtraction)
  *   keep_i = d_i >= theta8[levels[i]]     (float compare, bit-reproducible)

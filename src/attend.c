@@ -1,8 +1,11 @@
-/* attend.c — the fused decode step ga_attend (SPEC §2-§3) over a kernel table.
+/* attend.c — the fused decode step over a kernel table (docs/SPEC.md §2-§3): the
+ * prepared step (ga_attend_plan_create / ga_attend_run / ga_attend_run_levels
+ * / ga_attend_plan_destroy) and the one-shot ga_attend built on it.
  *
  * For T queries and H heads:
- *   phase 1 (sparse only), one task per query t:
+ *   phase 1 (sparse, learned levels only), one task per query t:
  *       levels[t] = gpn_levels(P, R[t])            uint8 [N], shared by all heads
+ *     (caller-given levels [T][N] replace this phase: fixed or random baselines)
  *   phase 2, one task per (block of up to QB queries, head h):
  *       S, m      = scores(K_h, Q_block,h) + bias   S [rows][N]  (K_h read once per block)
  *     then per query t of the block:
@@ -14,18 +17,42 @@
  * Every (t, h) output is computed by exactly one task with a fixed operation
  * order, so results are bitwise identical for any number of threads.
  *
+ * The plan (XNNPACK's create / run split): create validates the
+ * configuration and the size products once, computes theta8 once and
+ * allocates every buffer a run needs for up to max_N keys and max_T queries
+ * (the per-worker workspaces, in the pool's scratch or in the plan when there
+ * is no pool; the GPN NaN flags [max_T]; the levels [max_T][max_N] for runs
+ * that do not return them).  A run only checks its sizes against the plan
+ * and its pointers, then computes; it never allocates.
+ *
  * Per-worker workspace: see workspace_bytes().
  */
+#include <limits.h>
+#include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
+struct ga_attend_plan {
+    const ga_kernels *kt;
+    ga_pool *pool;        /* NULL: runs on the calling thread */
+    ga_config cfg;        /* validated copy */
+    int max_N, max_T;
+    float theta8[GA_MAX_LEVELS];
+    float scale;          /* 1 / sqrt(dh) */
+    size_t ws_bytes;      /* per-worker workspace for (max_N, min(max_T, QB)) */
+    void *owned;          /* serial workspace | gpn NaN flags [max_T] | levels [max_T][max_N] */
+    void *serial_ws;      /* workspace when pool == NULL */
+    int *gpn_nan;         /* [max_T], sparse only */
+    uint8_t *lev;         /* [max_T][max_N], or NULL (sparse only, see plan_init) */
+};
+
 typedef struct job {
     const ga_kernels *kt;
     const ga_config *cfg;
-    float theta8[GA_MAX_LEVELS];
+    const float *theta8;
     float scale;
     int N, T, H, dh, g, L;
     int unpadded; /* dense: keys whose bias is not -inf */
@@ -33,11 +60,14 @@ typedef struct job {
     int ldp;
     float *C;
     int *kept;
-    uint8_t *lev;     /* [T][N] */
-    int *gpn_nan;     /* [T] */
+    const uint8_t *lev; /* [T][N] levels read by the threshold */
+    uint8_t *lev_out;   /* [T][N] where phase 1 writes them (== lev), or NULL */
+    int *gpn_nan;       /* [T] GPN NaN flags, NULL for caller-given levels */
     ga_pool *pool;
-    size_t ws_bytes;  /* per-worker workspace size */
-    void *serial_ws;  /* workspace when pool == NULL */
+    size_t ws_bytes;    /* per-worker workspace size */
+    void *serial_ws;    /* workspace when pool == NULL */
+    const ga_attend_trace *tr; /* traced run: S, m, idx, p live here, Z and
+                                  count are recorded (no workspace used) */
 } job;
 
 /* Queries per block: a task computes the scores of up to QB queries of one
@@ -48,7 +78,8 @@ enum { QB = 16 };
 /* Workspace of one worker for blocks of `rows` queries (rows <= QB):
  *   S [rows][N] | m [QB] | Zs [QB] | idx [N + GA_KEEP_PAD] | p [rows][N + GA_KEEP_PAD]
  * (p holds one row for the sparse step; the dense step keeps the softmax
- * weights of every row of the block there for one SGEMM). */
+ * weights of every row of the block there for one SGEMM).  Monotonic in N
+ * and rows, so the plan's size for (max_N, min(max_T, QB)) serves every run. */
 static size_t workspace_bytes(int N, int rows)
 {
     size_t n = (size_t)N, pad = n + GA_KEEP_PAD;
@@ -68,10 +99,11 @@ static void levels_task(void *arg, int t, int worker)
     job *jb = arg;
     jb->gpn_nan[t] = jb->kt->gpn_levels(jb->P, jb->ldp, jb->R + (size_t)t * jb->g,
                                         jb->W2, jb->b2, jb->N, jb->g, jb->L,
-                                        jb->lev + (size_t)t * jb->N);
+                                        jb->lev_out + (size_t)t * jb->N);
 }
 
-/* Context of query t, head h, from its scores s [N] and row max m. */
+/* Context of query t, head h, from its scores s [N] and row max m
+ * (idx, p [N + GA_KEEP_PAD]: threshold outputs, or softmax weights p [N]). */
 static void query_head(job *jb, int t, int h, const float *s, float m, int32_t *idx,
                        float *p)
 {
@@ -82,7 +114,7 @@ static void query_head(job *jb, int t, int h, const float *s, float m, int32_t *
     int count;
     float Z;
 
-    if (!jb->cfg->dense && jb->gpn_nan[t]) { /* NaN GPN logits: whole query NaN */
+    if (!jb->cfg->dense && jb->gpn_nan && jb->gpn_nan[t]) { /* NaN GPN logits: whole query NaN */
         Z = NAN;
         count = 0;
     } else if (jb->cfg->dense) {
@@ -105,6 +137,11 @@ static void query_head(job *jb, int t, int h, const float *s, float m, int32_t *
     }
     if (jb->kept)
         jb->kept[(size_t)t * jb->H + h] = count;
+    if (jb->tr) {
+        size_t ht = (size_t)h * jb->T + t;
+        jb->tr->Z[ht] = Z;
+        jb->tr->count[ht] = count;
+    }
 }
 
 /* Dense step for a block of rows >= 2 queries of head h: softmax of every
@@ -145,13 +182,22 @@ static void block_task(void *arg, int task, int worker)
     int N = jb->N, dh = jb->dh;
     int t0 = b * QB, rows = jb->T - t0 < QB ? jb->T - t0 : QB;
 
-    char *ws = jb->pool ? ga_pool_scratch(jb->pool, worker, jb->ws_bytes)
-                        : jb->serial_ws;
-    float *S = (float *)ws;
-    float *m = S + (size_t)rows * N;
-    float *Zs = m + QB;
-    int32_t *idx = (int32_t *)(Zs + QB);
-    float *p = (float *)(idx + N + GA_KEEP_PAD);
+    const ga_attend_trace *tr = jb->tr;
+    float *S, *m, *Zs = NULL, *p = NULL;
+    int32_t *idx = NULL;
+    if (tr) { /* traced (sparse): S [H][T][N], m [H][T] rows of this block */
+        S = tr->S + ((size_t)h * jb->T + t0) * N;
+        m = tr->m + (size_t)h * jb->T + t0;
+    } else {
+        /* the plan grew every worker's scratch to ws_bytes: no allocation here */
+        char *ws = jb->pool ? ga_pool_scratch(jb->pool, worker, jb->ws_bytes)
+                            : jb->serial_ws;
+        S = (float *)ws;
+        m = S + (size_t)rows * N;
+        Zs = m + QB;
+        idx = (int32_t *)(Zs + QB);
+        p = (float *)(idx + N + GA_KEEP_PAD);
+    }
 
     jb->kt->scores(jb->K + (size_t)h * N * dh, N, dh,
                    jb->Q + ((size_t)t0 * jb->H + h) * dh, rows, jb->H * dh,
@@ -160,8 +206,14 @@ static void block_task(void *arg, int task, int worker)
         dense_block(jb, t0, rows, h, S, m, Zs, p, N + GA_KEEP_PAD);
         return;
     }
-    for (int r = 0; r < rows; r++)
+    for (int r = 0; r < rows; r++) {
+        if (tr) { /* idx, p [H][T][N + GA_KEEP_PAD] */
+            size_t at = ((size_t)h * jb->T + t0 + r) * ((size_t)N + GA_KEEP_PAD);
+            idx = tr->idx + at;
+            p = tr->p + at;
+        }
         query_head(jb, t0 + r, h, S + (size_t)r * N, m[r], idx, p);
+    }
 }
 
 static void run(job *jb, void (*fn)(void *, int, int), int ntasks)
@@ -173,6 +225,317 @@ static void run(job *jb, void (*fn)(void *, int, int), int ntasks)
             fn(jb, i, 0);
     }
 }
+
+/* ------------------------------------------------------- size products */
+
+/* a * b for a, b >= 0, or -1 when the product exceeds INT_MAX (or an
+ * operand is already -1). */
+static long long mul_int(long long a, long long b)
+{
+    if (a < 0 || b < 0)
+        return -1;
+    if (a != 0 && b > INT_MAX / a)
+        return -1;
+    return a * b;
+}
+
+/* EINVAL + message unless the product of n factors (each >= 0) fits in an int. */
+static ga_status check_prod(const char *fn, const char *what, int n, const long long *f)
+{
+    long long p = 1;
+    for (int i = 0; i < n; i++)
+        p = mul_int(p, f[i]);
+    if (p >= 0)
+        return GA_OK;
+    char buf[96];
+    int len = 0;
+    for (int i = 0; i < n && len < (int)sizeof buf; i++)
+        len += snprintf(buf + len, sizeof buf - (size_t)len, "%s%lld", i ? " * " : "", f[i]);
+    return ga_set_error(GA_EINVAL, "%s: %s = %s does not fit in an int (max %d)", fn, what,
+                        buf, INT_MAX);
+}
+
+/* Every size product the step forms for N keys and T queries of cfg (sizes
+ * >= 0, cfg valid) fits in an int: the row stride H*dh of Q and C, one
+ * head's K/V N*dh, whole K/V H*N*dh, kept T*H, Q/C T*H*dh, the workspace
+ * rows min(T,QB)*(N+GA_KEEP_PAD), and when sparse the levels T*N, R T*g and
+ * W2 L*g.  (P's g*ldp depends on the run's ldp: check_ldp.)  Pure
+ * arithmetic: nothing is read or allocated. */
+static ga_status check_sizes(const char *fn, const ga_config *cfg, int N, int T)
+{
+    const long long H = cfg->H, dh = cfg->dh, n = N, t = T, g = cfg->g, L = cfg->L;
+    const long long rows = T < QB ? T : QB;
+    ga_status st;
+#define PROD(what, ...)                                                                  \
+    do {                                                                                 \
+        const long long f_[] = {__VA_ARGS__};                                            \
+        if ((st = check_prod(fn, what, (int)(sizeof f_ / sizeof f_[0]), f_)) != GA_OK)  \
+            return st;                                                                   \
+    } while (0)
+    PROD("H * dh", H, dh);
+    PROD("N * dh", n, dh);
+    PROD("H * N * dh", H, n, dh);
+    PROD("T * H", t, H);
+    PROD("T * H * dh", t, H, dh);
+    PROD("min(T, 16) * (N + GA_KEEP_PAD)", rows, n + GA_KEEP_PAD);
+    if (!cfg->dense) {
+        PROD("T * N", t, n);
+        PROD("T * g", t, g);
+        PROD("L * g", L, g);
+    }
+#undef PROD
+    return GA_OK;
+}
+
+static ga_status check_ldp(const char *fn, int g, int ldp)
+{
+    const long long f[] = {g, ldp};
+    return check_prod(fn, "g * ldp", 2, f);
+}
+
+/* --------------------------------------------------------------- plan */
+
+/* Validates and prepares a plan.  need_lev: allocate levels [max_T][max_N]
+ * for learned-level runs that do not return their levels (ga_attend passes 0
+ * when its caller gives a levels array). */
+static ga_attend_plan *plan_init(const char *fn, const ga_kernels *kt, ga_pool *pool,
+                                 const ga_config *cfg, int max_N, int max_T, int need_lev,
+                                 ga_status *st_out)
+{
+    ga_status st = GA_OK;
+    ga_attend_plan *pl = NULL;
+    if (!kt) {
+        st = ga_set_error(GA_EINVAL, "%s: kernel table is NULL", fn);
+        goto out;
+    }
+    if ((st = ga_config_check(cfg)) != GA_OK)
+        goto out;
+    if (max_N < 0 || max_T < 0) {
+        st = ga_set_error(GA_EINVAL, "%s: max_N = %d, max_T = %d: sizes must be >= 0", fn,
+                          max_N, max_T);
+        goto out;
+    }
+    if ((st = check_sizes(fn, cfg, max_N, max_T)) != GA_OK)
+        goto out;
+
+    pl = calloc(1, sizeof *pl);
+    if (!pl) {
+        st = ga_set_error(GA_ENOMEM, "%s: cannot allocate the plan", fn);
+        goto out;
+    }
+    pl->kt = kt;
+    pl->pool = pool;
+    pl->cfg = *cfg;
+    pl->max_N = max_N;
+    pl->max_T = max_T;
+    pl->scale = 1.0f / sqrtf((float)cfg->dh);
+    if (!cfg->dense)
+        ga_theta_from_tau(cfg, pl->theta8);
+    pl->ws_bytes = workspace_bytes(max_N, max_T < QB ? max_T : QB);
+
+    size_t serial_bytes = pool ? 0 : pl->ws_bytes;
+    size_t nan_bytes = cfg->dense ? 0 : sizeof(int) * (size_t)max_T;
+    size_t lev_bytes = cfg->dense || !need_lev ? 0 : (size_t)max_T * (size_t)max_N;
+    size_t total = serial_bytes + nan_bytes + lev_bytes;
+    if (total) {
+        pl->owned = aligned_alloc(64, (total + 63) / 64 * 64);
+        if (!pl->owned) {
+            st = ga_set_error(GA_ENOMEM, "%s: cannot allocate %zu bytes", fn, total);
+            goto out;
+        }
+    }
+    char *cur = pl->owned;
+    pl->serial_ws = serial_bytes ? cur : NULL;
+    pl->gpn_nan = nan_bytes ? (int *)(cur + serial_bytes) : NULL;
+    pl->lev = lev_bytes ? (uint8_t *)(cur + serial_bytes + nan_bytes) : NULL;
+
+    if (pool)
+        for (int w = 0; w < ga_pool_threads(pool); w++)
+            if (!ga_pool_scratch(pool, w, pl->ws_bytes)) {
+                st = ga_set_error(GA_ENOMEM, "%s: cannot allocate the workspace", fn);
+                goto out;
+            }
+out:
+    if (st != GA_OK && pl) {
+        ga_attend_plan_destroy(pl);
+        pl = NULL;
+    }
+    if (st_out)
+        *st_out = st;
+    return pl;
+}
+
+ga_attend_plan *ga_attend_plan_create(const ga_kernels *kt, ga_pool *pool,
+                                      const ga_config *cfg, int max_N, int max_T,
+                                      ga_status *st)
+{
+    return plan_init("ga_attend_plan_create", kt, pool, cfg, max_N, max_T, 1, st);
+}
+
+void ga_attend_plan_destroy(ga_attend_plan *plan)
+{
+    if (!plan)
+        return;
+    free(plan->owned);
+    free(plan);
+}
+
+/* The common run: `given` != NULL selects caller-given levels (read-only),
+ * otherwise the learned GPN path (P..b2, levels_out optional). */
+static ga_status plan_run(const char *fn, ga_attend_plan *pl, int N, int T, const float *Q,
+                          const float *K, const float *V, const float *bias, const float *P,
+                          int ldp, const float *R, const float *W2, const float *b2,
+                          const uint8_t *given, float *C, int *kept, uint8_t *levels_out,
+                          const ga_attend_trace *tr)
+{
+    if (!pl)
+        return ga_set_error(GA_EINVAL, "%s: plan is NULL", fn);
+    const ga_config *cfg = &pl->cfg;
+    if (N < 0 || T < 0 || N > pl->max_N || T > pl->max_T)
+        return ga_set_error(GA_EINVAL,
+                            "%s: N = %d, T = %d: need 0 <= N <= max_N = %d and "
+                            "0 <= T <= max_T = %d of the plan",
+                            fn, N, T, pl->max_N, pl->max_T);
+    if (T == 0)
+        return GA_OK;
+    if (!Q || !C)
+        return ga_set_error(GA_EINVAL, "%s: Q and C must not be NULL", fn);
+    if (N > 0 && (!K || !V))
+        return ga_set_error(GA_EINVAL, "%s: K and V must not be NULL when N > 0", fn);
+    if (!cfg->dense && N > 0) {
+        if (given) {
+            for (size_t i = 0, n = (size_t)T * N; i < n; i++)
+                if (given[i] >= cfg->L)
+                    return ga_set_error(GA_EINVAL,
+                                        "%s: levels[%zu] = %d: must be < L = %d", fn, i,
+                                        given[i], cfg->L);
+        } else {
+            if (!P || !R || !W2 || !b2)
+                return ga_set_error(GA_EINVAL,
+                                    "%s: P, R, W2 and b2 are required unless cfg->dense", fn);
+            if (ldp < N)
+                return ga_set_error(GA_EINVAL, "%s: ldp = %d < N = %d", fn, ldp, N);
+            ga_status st = check_ldp(fn, cfg->g, ldp);
+            if (st != GA_OK)
+                return st;
+            if (!levels_out && !pl->lev)
+                return ga_set_error(GA_EINVAL, "%s: this plan has no level buffer: "
+                                    "levels must not be NULL", fn);
+        }
+    }
+
+    if (tr && (cfg->dense || !given))
+        return ga_set_error(GA_EINVAL, "%s: traced runs are sparse with given levels only", fn);
+    if (tr && (!tr->S || !tr->m || !tr->Z || !tr->count || !tr->idx || !tr->p))
+        return ga_set_error(GA_EINVAL, "%s: every trace array must be non-NULL", fn);
+
+    job jb = {
+        .kt = pl->kt, .cfg = cfg, .theta8 = pl->theta8, .scale = pl->scale, .N = N, .T = T,
+        .H = cfg->H, .dh = cfg->dh, .g = cfg->g, .L = cfg->L, .Q = Q, .K = K, .V = V,
+        .bias = bias, .P = P, .R = R, .W2 = W2, .b2 = b2, .ldp = ldp, .C = C, .kept = kept,
+        .pool = pl->pool, .ws_bytes = pl->ws_bytes, .serial_ws = pl->serial_ws, .tr = tr,
+    };
+
+    if (N == 0) { /* nothing to attend to: zero context, nothing kept */
+        memset(C, 0, sizeof(float) * (size_t)T * jb.H * jb.dh);
+        if (kept)
+            memset(kept, 0, sizeof(int) * (size_t)T * jb.H);
+        if (tr) /* what scores + threshold give for no keys */
+            for (size_t i = 0, n = (size_t)T * jb.H; i < n; i++) {
+                tr->m[i] = -INFINITY;
+                tr->Z[i] = 0.0f;
+                tr->count[i] = 0;
+            }
+        return GA_OK;
+    }
+
+    if (cfg->dense) {
+        jb.unpadded = N;
+        if (bias)
+            for (int i = 0; i < N; i++)
+                jb.unpadded -= bias[i] == -INFINITY;
+    } else if (given) {
+        jb.lev = given;
+    } else {
+        jb.lev_out = levels_out ? levels_out : pl->lev;
+        jb.lev = jb.lev_out;
+        jb.gpn_nan = pl->gpn_nan;
+        run(&jb, levels_task, T);
+    }
+    run(&jb, block_task, (T + QB - 1) / QB * jb.H);
+    return GA_OK;
+}
+
+ga_status ga_attend_run(ga_attend_plan *plan, int N, int T, const float *Q, const float *K,
+                        const float *V, const float *bias, const float *P, int ldp,
+                        const float *R, const float *W2, const float *b2, float *C, int *kept,
+                        uint8_t *levels)
+{
+    return plan_run("ga_attend_run", plan, N, T, Q, K, V, bias, P, ldp, R, W2, b2, NULL, C,
+                    kept, levels, NULL);
+}
+
+ga_status ga_attend_run_levels(ga_attend_plan *plan, int N, int T, const float *Q,
+                               const float *K, const float *V, const float *bias,
+                               const uint8_t *levels, float *C, int *kept)
+{
+    if (plan && !plan->cfg.dense && N > 0 && T > 0 && !levels)
+        return ga_set_error(GA_EINVAL, "ga_attend_run_levels: levels must not be NULL");
+    /* the dense baseline reads no levels: pass a dummy non-NULL marker */
+    static const uint8_t none;
+    return plan_run("ga_attend_run_levels", plan, N, T, Q, K, V, bias, NULL, 0, NULL, NULL,
+                    NULL, levels ? levels : &none, C, kept, NULL, NULL);
+}
+
+ga_status ga_attend_run_traced(const ga_attend_plan *plan, int N, int T, const float *Q,
+                               const float *K, const float *V, const float *bias,
+                               const uint8_t *levels, float *C, int *kept,
+                               const ga_attend_trace *trace)
+{
+    if (!trace)
+        return ga_set_error(GA_EINVAL, "ga_attend_run_traced: trace is NULL");
+    if (plan && !plan->cfg.dense && N > 0 && T > 0 && !levels)
+        return ga_set_error(GA_EINVAL, "ga_attend_run_traced: levels must not be NULL");
+    /* a traced run reads the plan only (no workspace, no flags, no level
+     * buffer), hence the const plan: the cast does not lead to a write */
+    return plan_run("ga_attend_run_traced", (ga_attend_plan *)plan, N, T, Q, K, V, bias, NULL,
+                    0, NULL, NULL, NULL, levels, C, kept, NULL, trace);
+}
+
+ga_status ga_attend_traced_theta(const ga_kernels *kt, int H, int dh, ga_norm mode,
+                                 const float theta8[GA_MAX_LEVELS], int N, int T,
+                                 const float *Q, const float *K, const float *V,
+                                 const float *bias, const uint8_t *levels, float *C, int *kept,
+                                 const ga_attend_trace *trace)
+{
+    if (!kt || !theta8 || !trace || H < 1 || dh < 1 ||
+        (mode != GA_NORM_SEED && mode != GA_NORM_RENORM))
+        return ga_set_error(GA_EINVAL, "ga_attend_traced_theta: bad kt, theta8, trace, H = %d, "
+                            "dh = %d or mode", H, dh);
+    if (N < 0 || T < 0)
+        return ga_set_error(GA_EINVAL, "ga_attend_traced_theta: N = %d, T = %d", N, T);
+    if (N > 0 && T > 0 && !levels)
+        return ga_set_error(GA_EINVAL, "ga_attend_traced_theta: levels must not be NULL");
+    /* the same composition as a traced plan run, from the unchecked parts */
+    ga_attend_plan pl = {0};
+    pl.kt = kt;
+    pl.cfg.H = H;
+    pl.cfg.dh = dh;
+    pl.cfg.L = GA_MAX_LEVELS; /* levels are the caller's (< 8; theta8 covers all 8) */
+    pl.cfg.g = 1;
+    pl.cfg.mode = mode;
+    pl.max_N = N;
+    pl.max_T = T;
+    memcpy(pl.theta8, theta8, sizeof pl.theta8);
+    pl.scale = 1.0f / sqrtf((float)dh);
+    ga_status st;
+    if ((st = check_sizes("ga_attend_traced_theta", &pl.cfg, N, T)) != GA_OK)
+        return st;
+    return plan_run("ga_attend_traced_theta", &pl, N, T, Q, K, V, bias, NULL, 0, NULL, NULL,
+                    NULL, levels, C, kept, NULL, trace);
+}
+
+/* ------------------------------------------------------------ one shot */
 
 ga_status ga_attend(const ga_kernels *kt, ga_pool *pool, const ga_config *cfg,
                     int N, int T, const float *Q, const float *K, const float *V,
@@ -190,6 +553,8 @@ ga_status ga_attend(const ga_kernels *kt, ga_pool *pool, const ga_config *cfg,
     if ((long long)T * cfg->H > 0x7fffffff)
         return ga_set_error(GA_EINVAL, "ga_attend: T * H = %lld is too large",
                             (long long)T * cfg->H);
+    if ((st = check_sizes("ga_attend", cfg, N, T)) != GA_OK)
+        return st;
     if (T == 0)
         return GA_OK;
     if (!Q || !C)
@@ -202,58 +567,23 @@ ga_status ga_attend(const ga_kernels *kt, ga_pool *pool, const ga_config *cfg,
                                 "ga_attend: P, R, W2 and b2 are required unless cfg->dense");
         if (ldp < N)
             return ga_set_error(GA_EINVAL, "ga_attend: ldp = %d < N = %d", ldp, N);
+        if ((st = check_ldp("ga_attend", cfg->g, ldp)) != GA_OK)
+            return st;
     }
-
-    job jb = {
-        .kt = kt, .cfg = cfg, .N = N, .T = T, .H = cfg->H, .dh = cfg->dh,
-        .g = cfg->g, .L = cfg->L, .Q = Q, .K = K, .V = V, .bias = bias, .P = P,
-        .R = R, .W2 = W2, .b2 = b2, .ldp = ldp, .C = C, .kept = kept, .pool = pool,
-    };
-    jb.scale = 1.0f / sqrtf((float)cfg->dh);
-
-    if (N == 0) { /* nothing to attend to: zero context, nothing kept */
-        memset(C, 0, sizeof(float) * (size_t)T * jb.H * jb.dh);
+    if (N == 0) { /* nothing to attend to: zero context, nothing kept (no plan needed) */
+        memset(C, 0, sizeof(float) * (size_t)T * cfg->H * cfg->dh);
         if (kept)
-            memset(kept, 0, sizeof(int) * (size_t)T * jb.H);
+            memset(kept, 0, sizeof(int) * (size_t)T * cfg->H);
         return GA_OK;
     }
 
-    void *owned = NULL;
-    size_t lev_bytes = 0, nan_bytes = 0;
-    if (!cfg->dense) {
-        ga_theta_from_tau(cfg, jb.theta8);
-        lev_bytes = levels ? 0 : (size_t)T * N;
-        nan_bytes = sizeof(int) * (size_t)T;
-    } else {
-        jb.unpadded = N;
-        if (bias)
-            for (int i = 0; i < N; i++)
-                jb.unpadded -= bias[i] == -INFINITY;
-    }
-    jb.ws_bytes = workspace_bytes(N, T < QB ? T : QB);
-    size_t serial_bytes = pool ? 0 : jb.ws_bytes;
-    size_t total = serial_bytes + nan_bytes + lev_bytes;
-    if (total) {
-        owned = aligned_alloc(64, (total + 63) / 64 * 64);
-        if (!owned)
-            return ga_set_error(GA_ENOMEM, "ga_attend: cannot allocate %zu bytes", total);
-    }
-    /* owned = serial workspace | gpn NaN flags [T] | levels [T][N] */
-    char *cur = owned;
-    jb.serial_ws = serial_bytes ? cur : NULL;
-    jb.gpn_nan = nan_bytes ? (int *)(cur + serial_bytes) : NULL;
-    jb.lev = levels ? levels : (lev_bytes ? (uint8_t *)(cur + serial_bytes + nan_bytes) : NULL);
-
-    if (pool)
-        for (int w = 0; w < ga_pool_threads(pool); w++)
-            if (!ga_pool_scratch(pool, w, jb.ws_bytes)) {
-                free(owned);
-                return ga_set_error(GA_ENOMEM, "ga_attend: cannot allocate workspace");
-            }
-
-    if (!cfg->dense)
-        run(&jb, levels_task, T);
-    run(&jb, block_task, (T + QB - 1) / QB * jb.H);
-    free(owned);
-    return GA_OK;
+    /* a plan for exactly (N, T); the levels buffer only when the caller
+     * does not take the levels */
+    ga_attend_plan *pl = plan_init("ga_attend", kt, pool, cfg, N, T, levels == NULL, &st);
+    if (!pl)
+        return st;
+    st = plan_run("ga_attend", pl, N, T, Q, K, V, bias, P, ldp, R, W2, b2, NULL, C, kept,
+                  levels, NULL);
+    ga_attend_plan_destroy(pl);
+    return st;
 }

@@ -1,6 +1,6 @@
 /* ref_attend.c — naive reference of the fused decode step (ga_attend),
  * written as plain loops without the kernel table or the other references,
- * so that it checks the composition independently (SPEC §2-§3).
+ * so that it checks the composition independently (docs/SPEC.md §2-§3).
  *
  * For each query t (levels shared by all heads):
  *   u_j = relu(P[j][i] + R[t][j]),  z_l = b2[l] + sum_j W2[l][j] u_j,

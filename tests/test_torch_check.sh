@@ -9,7 +9,7 @@
 # case dumps one training batch (forward + backward with dropout 0, no Gumbel,
 # one thread; plus teacher-forced gm_decode_step log-probabilities) and runs
 # check.py, which recomputes logits, loss, levels/keep decisions and every
-# parameter gradient in float64 PyTorch (autograd, SPEC §4 straight-through
+# parameter gradient in float64 PyTorch (autograd, docs/SPEC.md §4 straight-through
 # estimator) and compares: loss rel 1e-5, decode log-probs 1e-4 * max|lp|,
 # each gradient tensor max|g_c - g_t| <= 1e-4 * max|g_t| + 1e-9 (see
 # check.py for the justification).

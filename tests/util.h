@@ -30,7 +30,7 @@
 #define TEST_TIMEOUT 300.0
 
 /* The kernel lists come from include/granattn_ops.h (GA_KERNEL_LIST: the 17
- * attention kernels of SPEC §5; GA_TABLE_LIST: those plus sgemm, tested in
+ * attention kernels of docs/SPEC.md §5; GA_TABLE_LIST: those plus sgemm, tested in
  * test_sgemm.c), entries X(ret, name, (params)).  Their lengths: */
 #define GA_T_COUNT_ONE(ret, name, params) +1
 enum {

@@ -7,7 +7,7 @@ project-local virtual environment .venv-eval (Debian's /usr/bin/python3 with
 sacrebleu into it with pip, and re-runs itself with that interpreter.  Later
 runs find it there.  Scores use sacreBLEU's defaults (13a tokenisation, exp
 smoothing; chrF with char order 6, beta 2), the settings of the reference
-point in NOTES.md (Apertium: BLEU 13.1, chrF 39.4 on the test split).
+point in docs/NOTES.md (Apertium: BLEU 13.1, chrF 39.4 on the test split).
 
 Usage:
   tools/eval_bleu.py --hyp hyp.txt --ref data/corpus/test.es
@@ -31,7 +31,7 @@ VENV = os.path.join(ROOT, ".venv-eval")
 VENV_PY = os.path.join(VENV, "bin", "python3")
 SYSTEM_PY = "/usr/bin/python3"
 PAD, BOS, EOS = 0, 2, 3
-# NOTES.md: `apertium -u eng-spa` on the 1 384-sentence test split.
+# docs/NOTES.md: `apertium -u eng-spa` on the 1 384-sentence test split.
 APERTIUM_TEST = (13.1, 39.4)
 APERTIUM_TEST_SENTENCES = 1384
 

@@ -44,7 +44,7 @@ import lib_results as lr  # noqa: E402
 
 DEBIAN_PYTHON = "/usr/bin/python3"   # Debian's python3-torch is installed for this one
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-G_HIDDEN = 16                        # SPEC §1 defaults
+G_HIDDEN = 16                        # docs/SPEC.md §1 defaults
 TAU = (0.10, 0.01, 0.0)
 BLOCK_T = 32
 

@@ -9,7 +9,7 @@
 #   1. tools/corpus/bible.py     -> data/corpus/{train,dev,test}.{en,es,ref}
 #   2. tools/corpus/spm.py train -> data/spm/spm.{model,vocab}
 #   3. tools/corpus/spm.py splits-> data/tok/{split}.{en,es}.ids, {split}.bin
-# then verifies the counts against NOTES.md and the token files against the
+# then verifies the counts against docs/NOTES.md and the token files against the
 # corpus, and prints a summary.  --force redoes every step.
 # Run from anywhere; paths are relative to the repository root.
 set -euo pipefail

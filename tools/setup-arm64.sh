@@ -10,7 +10,7 @@
 #   meson setup build-arm64 --cross-file .deps/arm64/cross-aarch64.ini -Dbench=false
 #   meson test -C build-arm64
 #
-# What it sets up (see ../shared/NOTES.md, "Cross-building and testing NEON"):
+# What it sets up (see docs/NOTES.md, "Cross-building and testing NEON under qemu"):
 #   * amd64 tools: cross gcc/g++, qemu-user(-static), binfmt-support,
 #     pkg-config, meson, ninja;
 #   * the arm64 architecture in dpkg and the arm64 libraries the library

@@ -19,7 +19,7 @@ loss.backward(); clip_grad_norm_(clip); set the step's lr; AdamW.step()
 model decays).  The update is skipped when the gradient norm is not finite,
 as the C trainer does.
 
-The model (model/model.h; SPEC §2–4 for the cross-attention) on padded
+The model (model/model.h; docs/SPEC.md §2–4 for the cross-attention) on padded
 batches [B][S] / [B][T]: key-padding bias -inf on padded source keys, a causal
 bias in decoder self-attention (padding is at the end, so padded target rows
 never reach a real row); only the non-pad target rows go through the tied

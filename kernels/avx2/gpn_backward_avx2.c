@@ -1,4 +1,4 @@
-/* gpn_backward_avx2.c — backward of the GPN head (SPEC §4), AVX2 + FMA.
+/* gpn_backward_avx2.c — backward of the GPN head (docs/SPEC.md §4), AVX2 + FMA.
  *
  * Per key i, from the forward probabilities pi and dpi = dLoss/dpi:
  *   dz_l = pi_l * (dpi_l - sum_k pi_k dpi_k);   u = relu(P[:,i] + r)

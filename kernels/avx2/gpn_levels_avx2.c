@@ -1,4 +1,4 @@
-/* gpn_levels_avx2.c — GPN level choice per key (SPEC §3, inference), AVX2.
+/* gpn_levels_avx2.c — GPN level choice per key (docs/SPEC.md §3, inference), AVX2.
  *
  * Per key i:  u = relu(P[:,i] + r)  (g values),  z = W2 u + b2  (L logits),
  *             levels[i] = argmax_l z_l, running strict ">" from level 0, so

@@ -1,4 +1,4 @@
-/* gpn_probs_avx2.c — GPN probabilities and levels (SPEC §3, training), AVX2.
+/* gpn_probs_avx2.c — GPN probabilities and levels (docs/SPEC.md §3, training), AVX2.
  *
  * As gpn_levels (u = relu(P[:,i] + r), z = W2 u + b2, levels[i] = running
  * strict-">" argmax from level 0), plus pi[l][i] = softmax_l(z):

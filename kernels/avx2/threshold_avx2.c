@@ -1,4 +1,4 @@
-/* threshold_avx2.c — keep decision + compress (SPEC §2), AVX2 + FMA.
+/* threshold_avx2.c — keep decision + compress (docs/SPEC.md §2), AVX2 + FMA.
  *
  * keep_i = (s[i] - m >= theta8[levels[i]]); for the kept keys in increasing
  * i: idx[k] = i, p[k] = exp(s[i] - m).  Returns the kept count; *Z is

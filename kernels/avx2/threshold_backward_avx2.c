@@ -1,5 +1,5 @@
 /* threshold_backward_avx2.c — attention-weight backward through the
- * threshold (SPEC §4), both modes, AVX2 + FMA.
+ * threshold (docs/SPEC.md §4), both modes, AVX2 + FMA.
  *
  * With d_i = s_i - m, p_i = exp(d_i), a_i = p_i / Z and
  * keep_i = (d_i >= theta8[levels[i]]) exactly as in `threshold`:

@@ -39,7 +39,7 @@ GA_AVX512_INLINE __mmask16 ga_avx512_mask(int n)
  * Float FMA, j in order (the order depends only on g, so results are
  * reproducible).  The reference sums in double, so a level can differ from
  * it only where two logits lie within a few float roundings of each other
- * (SPEC §5's boundary band; the tests keep their inputs out of it and test
+ * (docs/SPEC.md §5's boundary band; the tests keep their inputs out of it and test
  * exact ties separately).  An earlier version summed in double to match the
  * reference bitwise; it was 1.7x slower than the AVX2 kernel.
  * L is a constant at every call site. */

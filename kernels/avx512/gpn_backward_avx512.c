@@ -1,4 +1,4 @@
-/* gpn_backward_avx512.c — GPN head backward (SPEC §4), AVX-512.
+/* gpn_backward_avx512.c — GPN head backward (docs/SPEC.md §4), AVX-512.
  *
  * Per key i, from the forward pi and dpi = dLoss/dpi:
  *   dz_l = pi_l * (dpi_l - sum_k pi_k dpi_k)            (l < L)

@@ -1,4 +1,4 @@
-/* threshold_avx512.c — threshold + compress (SPEC §2), AVX-512.
+/* threshold_avx512.c — threshold + compress (docs/SPEC.md §2), AVX-512.
  *
  *   d_i = s[i] - m (float),  keep_i = d_i >= theta8[levels[i]]
  *   kept keys in increasing i: idx[k] = i, p[k] = exp(d_i); returns the count

@@ -1,5 +1,5 @@
 /* threshold_backward_avx512.c — attention-weight backward through the
- * threshold (SPEC §4), both normalisation modes, AVX-512.
+ * threshold (docs/SPEC.md §4), both normalisation modes, AVX-512.
  *
  * d_i = s[i] - m (float), p_i = exp(d_i), a_i = p_i / Z,
  * keep_i = d_i >= theta8[levels[i]] (the same float compare as `threshold`):

@@ -1,4 +1,4 @@
-/* gpn_backward_neon.c — GPN head backward (SPEC §4), AArch64 NEON.
+/* gpn_backward_neon.c — GPN head backward (docs/SPEC.md §4), AArch64 NEON.
  *
  * Per key i, from the forward probabilities pi and dpi = dLoss/dpi:
  *   dz_l = pi_l * (dpi_l - sum_k pi_k dpi_k)          (l < L)

@@ -1,4 +1,4 @@
-/* gpn_levels_neon.c — GPN level decision (inference, SPEC §3), AArch64 NEON.
+/* gpn_levels_neon.c — GPN level decision (inference, docs/SPEC.md §3), AArch64 NEON.
  *
  * Per key i (4 keys per vector, lanes across keys since P is [g][ldp]):
  *   u_j = relu(P[j][i] + r[j]),  z_l = b2[l] + sum_j W2[l][j] u_j

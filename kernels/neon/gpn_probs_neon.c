@@ -1,4 +1,4 @@
-/* gpn_probs_neon.c — GPN probabilities and levels (training, SPEC §3),
+/* gpn_probs_neon.c — GPN probabilities and levels (training, docs/SPEC.md §3),
  * AArch64 NEON.
  *
  * Per key i (4 keys per vector, lanes across keys): the logits z_l exactly as

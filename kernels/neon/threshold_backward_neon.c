@@ -1,5 +1,5 @@
 /* threshold_backward_neon.c — attention-weight backward through the threshold
- * (SPEC §4), both normalisation modes, AArch64 NEON.
+ * (docs/SPEC.md §4), both normalisation modes, AArch64 NEON.
  *
  * Per 4 keys, with d = s - m (float), keep = d >= theta8[levels[i]] (the
  * same table lookup and compare as threshold_neon.c), p = exp(d) (SLEEF expf)

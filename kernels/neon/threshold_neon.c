@@ -1,4 +1,4 @@
-/* threshold_neon.c — threshold + compress (SPEC §2), AArch64 NEON.
+/* threshold_neon.c — threshold + compress (docs/SPEC.md §2), AArch64 NEON.
  *
  * Per 4 keys, branchless:
  *   d     = s - m                       (float subtraction, as the reference)

@@ -1,4 +1,4 @@
-/* gpn_project.c — the GPN projections (SPEC §3) and their backward, written
+/* gpn_project.c — the GPN projections (docs/SPEC.md §3) and their backward, written
  * once against the SIMD vocabulary (simd.h), compiled per ISA.
  *
  * gpn_project_keys:   P[j][i] = b1[j] + sum_k U[j][k] * E[i][k]

@@ -1,4 +1,4 @@
-/* sparse_context.c — context from gathered rows (SPEC §2) and its backward,
+/* sparse_context.c — context from gathered rows (docs/SPEC.md §2) and its backward,
  * written once against the SIMD vocabulary (simd.h), compiled per ISA.
  *
  * sparse_context:  c[j] = scale * sum_{k < count} p[k] * V[idx[k]][j]

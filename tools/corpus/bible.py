@@ -5,7 +5,7 @@ Source: the Debian SWORD modules engWEB2015eb (World English Bible, package
 sword-text-web) and spaRV1909eb (Reina-Valera 1909, sword-text-sparv), dumped
 with raw `mod2imp MODULE` (libsword-utils).  The markup rules live in
 osis.py; the pairing, misalignment drops and split follow the section "The
-real translation corpus" of /work/shared/NOTES.md.
+real translation corpus" of docs/NOTES.md.
 
 Writes, under --out (default data/corpus):
   {train,dev,test}.en / .es   one verse per line, aligned line by line
@@ -31,7 +31,8 @@ import osis  # noqa: E402  (local module, path set above)
 MODULES = {"en": "engWEB2015eb", "es": "spaRV1909eb"}
 
 # Chapters whose versification differs from the given verse to the chapter's
-# end (NOTES.md); (book, chapter, first verse, last verse or None = to end).
+# end (docs/NOTES.md); (book, chapter, first verse, last verse or None = to
+# end).
 MISALIGNED = (
     ("Numbers", 13, 1, None), ("Numbers", 30, 1, None),
     ("I Samuel", 24, 1, None), ("I Kings", 22, 43, None),
@@ -41,7 +42,7 @@ MISALIGNED = (
     ("Romans", 14, 23, None), ("II Corinthians", 13, 13, None),
 )
 
-# The counts NOTES.md gives for this procedure.
+# The counts docs/NOTES.md gives for this procedure.
 EXPECTED = {"web_verses": 37457, "pairs_by_reference": 31077,
             "aligned_pairs": 30886, "train": 25286, "dev": 1506,
             "test": 1384}
@@ -175,7 +176,7 @@ def word_stats(lines):
 
 
 def diagnose(en, es, pairs, aligned):
-    """Print where the verses go, to explain any difference from NOTES.md."""
+    """Print where the verses go, to explain differences from docs/NOTES.md."""
     only_en = [r for r in en if r not in es]
     only_es = [r for r in es if r not in en]
     books_only_en = sorted({r[0] for r in only_en} - {r[0] for r in es},
@@ -239,14 +240,14 @@ def check(counts):
     ok = True
     for key, want in EXPECTED.items():
         if counts[key] != want:
-            print("MISMATCH %s: got %d, NOTES.md says %d" % (
+            print("MISMATCH %s: got %d, docs/NOTES.md says %d" % (
                 key, counts[key], want), file=sys.stderr)
             ok = False
     return ok
 
 
 def verify(out_dir):
-    """Check counts.json against NOTES.md and the split files against it.
+    """Check counts.json against docs/NOTES.md and the split files against it.
 
     Returns True when everything matches; prints each problem to stderr.
     """
@@ -282,16 +283,16 @@ def main():
                         help="read MODULE.imp dumps from this directory "
                              "instead of running mod2imp")
     parser.add_argument("--check", action="store_true",
-                        help="exit 1 unless the counts match NOTES.md")
+                        help="exit 1 unless the counts match docs/NOTES.md")
     parser.add_argument("--diagnose", action="store_true",
                         help="print where verses are lost on the way")
     parser.add_argument("--verify", action="store_true",
                         help="build nothing: check OUT/counts.json against "
-                             "NOTES.md and the split files against it")
+                             "docs/NOTES.md and the split files against it")
     args = parser.parse_args()
     if args.verify:
         ok = verify(args.out)
-        print("corpus counts %s" % ("match NOTES.md" if ok else "DIFFER"))
+        print("corpus counts %s" % ("match docs/NOTES.md" if ok else "DIFFER"))
         return 0 if ok else 1
     counts = build(args)
     for key in ("web_verses", "rv1909_verses", "pairs_by_reference",

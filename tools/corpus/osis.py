@@ -5,7 +5,7 @@ This module has no side effects and no dependencies beyond the standard
 library, so that the unit tests (test_corpus.py) can exercise every rule on
 small hand-written snippets.  bible.py drives it on the two real modules.
 
-Rules (see tools/corpus/README.md and /work/shared/NOTES.md):
+Rules (see tools/corpus/README.md and docs/NOTES.md):
 
 * everything after the end-of-book marker `<div … eID=… type="book"/>` is
   dropped (WEB appends a glossary to Revelation 22:21);

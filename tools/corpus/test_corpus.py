@@ -60,7 +60,7 @@ class TestParseImp(unittest.TestCase):
 
 
 class TestCleanOsis(unittest.TestCase):
-    """Each markup rule of NOTES.md on a small snippet."""
+    """Each markup rule of docs/NOTES.md on a small snippet."""
 
     def test_w_keeps_word_and_punctuation(self):
         self.assertEqual(osis.clean_osis(

@@ -13,10 +13,10 @@ autograd for the gradient of the training objective
 
 (the regulariser only with the GPN choosing levels and lambda > 0), where the
 hard level choice enters the forward as the straight-through one-hot
-y = onehot(argmax z) + pi - pi.detach() (SPEC §4): keep_i = sum_l y_l kappa_il
+y = onehot(argmax z) + pi - pi.detach() (docs/SPEC.md §4): keep_i = sum_l y_l kappa_il
 with kappa_il = [s_i - m >= theta_l] (no gradient into s through it).
 
-Details matched to model/layers.c / transformer.c: sentences are packed
+Details matched to model/layers.c, forward.c, backward.c: sentences are packed
 (no padding inside the model); x = E[tok] * sqrt(d) + sinusoidal position
 (pe[p][2k] = sin(p / 10000^(2k/d)), pe[p][2k+1] = cos(...)); pre-LN with
 eps = 1e-5 (biased variance); self-attention softmax(q k^T / sqrt(dh)) (causal
@@ -183,7 +183,7 @@ class Model:
             self.density_sum += H * T
         else:
             if self.gpn:
-                # GPN (SPEC §3)
+                # GPN (docs/SPEC.md §3)
                 Pk = mem @ self.P(pre + "gpn.U").T + self.P(pre + "gpn.b1")   # [N][g]
                 r = h @ self.P(pre + "gpn.W").T                               # [T][g]
                 u = torch.relu(Pk[None, :, :] + r[:, None, :])                 # [T][N][g]
