@@ -22,10 +22,16 @@
  *   gav_flags_t, gav_flags_none, gav_flags_nan(f, v), gav_flags_any(f)
  *   gav_prefetch(p)
  *   gav_reduce_rows(a[GAV_W]) lane r = horizontal sum of a[r]
- *   GAV_WSUM_NV, GAV_NACC, GAV_WSUM_PREFETCH, GAV_DOT_SPLIT   tuning (below)
  * Composites (here, unless the ISA header defines GAV_HAVE_<NAME>):
- *   gav_load_tail, gav_store_tail, gav_dot_rows_ptr, gav_dot_rows, gav_dot,
- *   gav_axpy, gav_sum, gav_wsum.
+ *   gav_load_tail, gav_store_tail       tail of n <= GAV_W lanes
+ *   gav_dot_rows_ptr, gav_dot_rows      row dot: GAV_W rows . x -> one vector
+ *   gav_dot, gav_sum, gav_axpy          one row: dot, sum, y += a x
+ *   gav_dot_axpy                        one pass: x . y and acc += a y
+ *   gav_wsum                            weighted row sum (gathered or strided)
+ * Tuning (per ISA): GAV_WSUM_NV vectors per gav_wsum column block, GAV_NACC
+ * accumulators it may use, GAV_WSUM_PREFETCH rows of gathered prefetch,
+ * GAV_DOT_SPLIT accumulators per row in gav_dot_rows_ptr, GAV_CTX_BWD_FUSED
+ * one-pass context backward.
  * Every operation reads and writes only inside the ranges stated for it (0
  * bytes past any end) and needs no alignment; summation orders depend only
  * on the sizes, so results are bitwise reproducible.
