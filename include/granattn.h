@@ -30,9 +30,29 @@
  *   - Thresholds are passed as an 8-entry table of *effective* log-domain
  *     thresholds theta8[level] (see ga_theta_from_tau): finite, with
  *     -FLT_MAX standing for "keep every finite score" (tau = 0), so that
- *     -inf padding scores are never kept.
+ *     -inf padding scores are never kept.  Keep rule: keep_i =
+ *     (s_i - m >= theta) for theta > -FLT_MAX; keep_i = (s_i > -inf) for
+ *     theta == -FLT_MAX, even when the float s_i - m overflows to -inf (e.g.
+ *     s_i = -3e38, m = 3e38: kept, with weight exp(-inf) = 0).
  *   - Row max m: NaN if any score is NaN; -inf when N == 0 or every score is
  *     -inf (all padded).
+ *   - Padded keys.  A key with bias -inf is excluded, whatever its K row, V
+ *     row or GPN column hold (NaN, +-inf, values whose q.k overflows):
+ *     `scores` gives it exactly -inf (never NaN), it is never kept, its
+ *     weight is exactly 0, and it influences no output of any kernel or of
+ *     ga_attend; its gradients are exactly 0.  The kernels that see only
+ *     weights apply the same rule to every term of weight exactly 0:
+ *     dense_context (a[i] == 0), sparse_context (p[k] == 0),
+ *     scores_backward's dq (ds[i] == 0), softmax_backward (a[i] == 0: ds[i]
+ *     = 0 and da[i] is not used), gpn_backward (dpi[.][i] == 0 at every
+ *     level: key i is skipped, dP[.][i] = 0).
+ *   - Overflow.  A result whose exact value is finite is finite: `scores`,
+ *     sparse_context, dense_context and scores_backward's dq detect a
+ *     non-finite float result (an overflowing partial sum, or a zero-weight
+ *     term with a non-finite row) and recompute it exactly (double
+ *     accumulation, as the scalar reference), so the fast path is unchanged.
+ *     A non-finite exact result (a NaN/inf input that is not excluded, or a
+ *     value beyond FLT_MAX) stays NaN/inf.
  *   - Determinism: every kernel gives bitwise-identical outputs for the same
  *     inputs on repeated calls (no data races, no thread-count dependence).
  *   - relu(NaN) = NaN everywhere (so NaN GPN inputs reach the logits).
@@ -117,6 +137,9 @@ typedef struct ga_kernels {
 
     /* ---- scores ---- */
     /* For t < T, i < N: S[t][i] = scale * (Q[t] . K[i]) + (bias ? bias[i] : 0)
+     * with S[t][i] = -inf exactly when bias[i] == -inf (K[i] is then not
+     * used); S is finite whenever the exact value is (q.k may overflow float
+     * before the scale: such scores are recomputed exactly).
      * m[t] = max_i S[t][i] (NaN if any S[t][i] is NaN; -inf if N == 0).
      * K [N][dh], Q [T][ldq] (ldq >= dh), bias [N] or NULL (0 or -inf for
      * padding) -> S [T][lds] (lds >= N), m [T]. */
@@ -124,7 +147,9 @@ typedef struct ga_kernels {
                    float scale, const float *bias, float *S, int lds, float *m);
 
     /* ---- threshold + compress (SPEC §2) ---- */
-    /* keep_i = (s[i] - m >= theta8[levels[i]]); for kept keys in increasing i
+    /* keep_i = (s[i] - m >= theta8[levels[i]]), and keep_i = (s[i] > -inf)
+     * where theta8 is -FLT_MAX (tau = 0: every finite score, even when
+     * s[i] - m overflows); for kept keys in increasing i
      * order: idx[k] = i, p[k] = exp(s[i] - m).  Returns the kept count and
      * writes *Z: seed mode Z = sum_all exp(s[i]-m); renorm Z = sum_kept p.
      * Special cases (checked once per call, not per element):
@@ -139,6 +164,9 @@ typedef struct ga_kernels {
 
     /* ---- contexts ---- */
     /* c[j] = scale * sum_{k<count} p[k] * V[idx[k]][j]; count == 0 -> c = 0.
+     * A term with p[k] == 0 is excluded (its V row does not influence c);
+     * c is finite whenever the exact value is (p V may overflow float before
+     * the scale 1/Z: such a c is recomputed exactly).
      * V [*][dh] (rows idx[k] valid), idx [count], p [count] -> c [dh]. */
     void (*sparse_context)(const float *V, int dh, const int32_t *idx,
                            const float *p, int count, float scale, float *c);
@@ -146,11 +174,15 @@ typedef struct ga_kernels {
      * m == -inf or N == 0 -> a = 0, returns 0; m NaN/+inf -> a = NaN, returns NaN.
      * s [N] -> a [N]. */
     float (*softmax)(const float *s, int N, float m, float *a);
-    /* c[j] = sum_i a[i] * V[i][j].   V [N][dh], a [N] -> c [dh]. */
+    /* c[j] = sum_i a[i] * V[i][j].   V [N][dh], a [N] -> c [dh].
+     * A row with a[i] == 0 (padding) is excluded; c is finite whenever the
+     * exact value is (recomputed exactly if a float partial sum overflows). */
     void (*dense_context)(const float *V, int N, int dh, const float *a, float *c);
 
     /* ---- backward (SPEC §4); "accum" outputs are added to, others overwritten ---- */
     /* dq[j] += scale * sum_i ds[i] K[i][j];  dK[i][j] += scale * ds[i] q[j].
+     * A key with ds[i] == 0 (padding) is excluded from dq (its K row is not
+     * used); the sum is finite whenever its exact value is.
      * Either output may be NULL (not computed).  K [N][dh], q [dh], ds [N]. */
     void (*scores_backward)(const float *K, int N, int dh, const float *q,
                             float scale, const float *ds, float *dq, float *dK);
@@ -162,9 +194,12 @@ typedef struct ga_kernels {
      *   renorm: ds[i] = keep_i * (p_i/Z) * (gv[i] - cdc)
      * If dpi != NULL, the straight-through GPN gradient plus the regulariser:
      *   G_i = (p_i/Z) * gv[i] (seed)  or  (p_i/Z) * (gv[i] - cdc) (renorm)
-     *   dpi[l][i] += (G_i + reg) * [s_i - m >= theta8[l]]   for l < L.
-     * Dropped keys get exactly ds = 0 (selected, not multiplied by keep_i,
-     * so a NaN/inf gv of a dropped key does not leak into ds).
+     *   dpi[l][i] += (G_i + reg) * [keep rule of level l]   for l < L.
+     * Dropped keys: renorm gives exactly ds = 0; seed gives ds = -(p_i/Z) cdc
+     * (the gradient through Z, which every key is part of).  In both modes
+     * gv of a dropped key is selected away, not multiplied by keep_i, so a
+     * NaN/inf gv of a dropped key does not leak into ds.  A padded key
+     * (s = -inf, p = 0) gets ds = 0 and leaves dpi unchanged.
      * Special cases, checked in this order: m == -inf or Z == 0 -> ds = 0;
      * m NaN, m == +inf or Z NaN -> ds = NaN; dpi is unchanged in both.
      * -> ds [N] (overwritten), dpi [L][ldpi] (accum). */
@@ -172,7 +207,9 @@ typedef struct ga_kernels {
                                const uint8_t *levels, const float *theta8, int L,
                                ga_norm mode, const float *gv, float cdc,
                                float *ds, float *dpi, int ldpi, float reg);
-    /* ds[i] = a[i] * (da[i] - sum_j a[j] da[j]).   a, da [N] -> ds [N]. */
+    /* ds[i] = a[i] * (da[i] - sum_j a[j] da[j]).   a, da [N] -> ds [N].
+     * A key with a[i] == 0 (padding) is excluded: ds[i] = 0 and da[i] (even
+     * NaN/inf) is not part of the sum. */
     void (*softmax_backward)(const float *a, const float *da, int N, float *ds);
     /* Backward of sparse_context with weights w_k = scale * p[k]:
      * dV[idx[k]][j] += w_k * dc[j] (accum; dV may be NULL);
@@ -191,6 +228,9 @@ typedef struct ga_kernels {
      *   dW2[l][j] += sum_i dz_l u_j;   db2[l] += sum_i dz_l   (accum)
      *   du_j = [P[j][i] + r[j] > 0] * sum_l W2[l][j] dz_l
      *   dP[j][i] = du_j (overwritten);  dr[j] += sum_i du_j   (accum)
+     * A key whose dpi is 0 at every level (padding: the threshold backward
+     * never adds to it) is excluded: dz = 0, dP[.][i] = 0, and its pi and P
+     * column (even NaN/inf) reach no output.
      * -> dP [g][lddp] (lddp >= N), dr [g], dW2 [L][g], db2 [L]. */
     void (*gpn_backward)(const float *P, int ldp, const float *r, const float *W2,
                          int N, int g, int L, const float *pi, const float *dpi,
@@ -291,12 +331,25 @@ const char *ga_pool_describe(const ga_pool *pool);
  *   dense: the keys whose bias is not -inf); levels [T][N] or NULL (written
  *   by the sparse step only; the dense baseline leaves it untouched).
  * A head whose output is NaN or zero (see below) reports kept = 0.
- * Defined behaviour: N == 0 or all keys padded -> C = 0, kept = 0.  NaN in a
- * query's scores (q, K, bias) or in its GPN logits -> that query's C is NaN
- * (every head for GPN NaN, the affected head for score NaN).  NaN in a V row
- * reaches C only when that row is kept (dropped rows are never read).
+ * Defined behaviour: N == 0 or all keys padded -> C = 0, kept = 0.  Padded
+ * keys (bias -inf) are excluded: their K rows, V rows and GPN columns (P)
+ * do not influence C, kept or the NaN rules, whatever they hold.  NaN in a
+ * query's scores (q, K or bias of a key that is not padded) or in the GPN
+ * logits of a key that is not padded -> that query's C is NaN (every head
+ * for GPN NaN, the affected head for score NaN).  NaN in a V row reaches C
+ * only when that row is kept with a nonzero weight (dropped rows are never
+ * read; dense: a zero weight excludes its row).  C is finite whenever its
+ * exact value is (no float overflow of intermediate sums).
  * pool NULL: runs on the calling thread with temporary buffers.
- * Results are bitwise identical for every thread count. */
+ * Results are bitwise identical for every thread count.
+ * Block rule: queries are processed in blocks of 16.  Sparse (seed,
+ * renorm): a query's C, kept and levels are bitwise identical whichever
+ * other queries share its block (T = 1 calls give the same bits).  Dense:
+ * a block of >= 2 queries computes C = A V as one SGEMM, a lone query uses
+ * dense_context, so a query's C may differ in the last bits with the other
+ * queries of its block (each within the float rounding of sum_i a_i V_i,
+ * i.e. |error| <= (N + 1) * 2^-24 * sum_i a_i |V_ij| per element); kept
+ * is identical. */
 ga_status ga_attend(const ga_kernels *kt, ga_pool *pool, const ga_config *cfg,
                     int N, int T, const float *Q, const float *K, const float *V,
                     const float *bias, const float *P, int ldp, const float *R,

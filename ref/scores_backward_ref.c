@@ -3,6 +3,8 @@
  *
  *   dq[j]    += scale * sum_i ds[i] * K[i][j]     (accum; dq may be NULL)
  *   dK[i][j] += scale * ds[i] * q[j]              (accum; dK may be NULL)
+ * A key with ds[i] == 0 (padding) is excluded from dq: its K row (even NaN
+ * or inf) is not used.
  * K [N][dh], q [dh], ds [N] -> dq [dh], dK [N][dh].
  * Sums in double, each output rounded to float once.
  */
@@ -15,7 +17,8 @@ void ga_ref_scores_backward(const float *K, int N, int dh, const float *q,
         for (int j = 0; j < dh; j++) {
             double acc = 0.0;
             for (int i = 0; i < N; i++)
-                acc += (double)ds[i] * K[(size_t)i * dh + j];
+                if (ds[i] != 0.0f)
+                    acc += (double)ds[i] * K[(size_t)i * dh + j];
             dq[j] = (float)(dq[j] + (double)scale * acc);
         }
     }
