@@ -23,27 +23,21 @@
 
 #include "avx512.h"
 
-void ga_avx512_threshold_backward(const float *s, int N, float m, float Z,
-                                  const uint8_t *levels, const float *theta8,
-                                  int L, ga_norm mode, const float *gv, float cdc,
-                                  float *ds, float *dpi, int ldpi, float reg)
+static inline __attribute__((always_inline)) void
+run(const float *s, int N, float m, float Z, const uint8_t *levels, const float *th8, int L,
+    ga_norm mode, const float *gv, float cdc, float *ds, float *dpi, int ldpi, float reg,
+    const int wide)
 {
-    ga_row rc = ga_row_case_z(N, m, Z);
-    if (rc != GA_ROW_OK) {
-        ga_fill_f32(ds, N, rc == GA_ROW_EMPTY ? 0.0f : NAN);
-        return;
-    }
-    float open[GA_MAX_LEVELS];
-    ga_theta_open(theta8, open);
     const __m512 ninf = _mm512_set1_ps(-INFINITY);
     const __m512 vm = _mm512_set1_ps(m), vz = _mm512_set1_ps(Z);
     const __m512 vcdc = _mm512_set1_ps(cdc), vreg = _mm512_set1_ps(reg);
-    const __m512 theta = _mm512_maskz_loadu_ps(0x00FF, open); /* lanes 0..7 */
+    const __m512 theta = _mm512_maskz_loadu_ps(0x00FF, th8); /* lanes 0..7 */
 
     for (int i = 0; i < N; i += 16) {
         __mmask16 k = ga512_mask(N - i);
         __m512 sv = _mm512_maskz_loadu_ps(k, s + i);
-        __mmask16 fin = _mm512_mask_cmp_ps_mask(k, sv, ninf, _CMP_GT_OQ);
+        /* wide (m > 2^100): every mask also needs s > -inf (ga_keep) */
+        __mmask16 fin = wide ? _mm512_mask_cmp_ps_mask(k, sv, ninf, _CMP_GT_OQ) : k;
         __m512 d = _mm512_sub_ps(sv, vm);
         __m512i lv = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, levels + i));
         __m512 th = _mm512_permutexvar_ps(lv, theta);
@@ -64,11 +58,30 @@ void ga_avx512_threshold_backward(const float *s, int N, float m, float Z,
             __m512 add = _mm512_add_ps(G, vreg);
             for (int l = 0; l < L; l++) {
                 __mmask16 kl = _mm512_mask_cmp_ps_mask(
-                    fin, d, _mm512_set1_ps(open[l]), _CMP_GE_OQ);
+                    fin, d, _mm512_set1_ps(th8[l]), _CMP_GE_OQ);
                 float *row = dpi + (size_t)l * ldpi + i;
                 __m512 cur = _mm512_maskz_loadu_ps(kl, row);
                 _mm512_mask_storeu_ps(row, kl, _mm512_add_ps(cur, add));
             }
         }
+    }
+}
+
+void ga_avx512_threshold_backward(const float *s, int N, float m, float Z,
+                                  const uint8_t *levels, const float *theta8,
+                                  int L, ga_norm mode, const float *gv, float cdc,
+                                  float *ds, float *dpi, int ldpi, float reg)
+{
+    ga_row rc = ga_row_case_z(N, m, Z);
+    if (rc != GA_ROW_OK) {
+        ga_fill_f32(ds, N, rc == GA_ROW_EMPTY ? 0.0f : NAN);
+        return;
+    }
+    if (ga_theta_wide(m)) {
+        float open[GA_MAX_LEVELS];
+        ga_theta_open(theta8, open);
+        run(s, N, m, Z, levels, open, L, mode, gv, cdc, ds, dpi, ldpi, reg, 1);
+    } else {
+        run(s, N, m, Z, levels, theta8, L, mode, gv, cdc, ds, dpi, ldpi, reg, 0);
     }
 }

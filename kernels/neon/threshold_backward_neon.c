@@ -19,19 +19,12 @@
 
 #include "neon.h"
 
-void ga_neon_threshold_backward(const float *s, int N, float m, float Z,
-                                const uint8_t *levels, const float *theta8, int L,
-                                ga_norm mode, const float *gv, float cdc,
-                                float *ds, float *dpi, int ldpi, float reg)
+static inline __attribute__((always_inline)) void
+run(const float *s, int N, float m, float Z, const uint8_t *levels, const float *th8, int L,
+    ga_norm mode, const float *gv, float cdc, float *ds, float *dpi, int ldpi, float reg,
+    const int wide)
 {
-    ga_row rc = ga_row_case_z(N, m, Z);
-    if (rc != GA_ROW_OK) {
-        ga_fill_f32(ds, N, rc == GA_ROW_EMPTY ? 0.0f : NAN);
-        return;
-    }
-    float open[GA_MAX_LEVELS];
-    ga_theta_open(theta8, open);
-    const uint8x16x2_t table = ga_neon_theta_table(open);
+    const uint8x16x2_t table = ga_neon_theta_table(th8);
     const float32x4_t ninf = vdupq_n_f32(-INFINITY);
     const float32x4_t vm = vdupq_n_f32(m), vz = vdupq_n_f32(Z);
     const float32x4_t vcdc = vdupq_n_f32(cdc), vreg = vdupq_n_f32(reg);
@@ -52,8 +45,11 @@ void ga_neon_threshold_backward(const float *s, int N, float m, float Z,
             ga_neon_levels_tail(levels + i, n, lv);
         }
         float32x4_t d = vsubq_f32(sv, vm);
-        uint32x4_t fin = vcgtq_f32(sv, ninf);
-        uint32x4_t keep = vandq_u32(fin, vcgeq_f32(d, ga_neon_theta4(table, lv)));
+        /* wide (m > 2^100): every mask also needs s > -inf (ga_keep) */
+        uint32x4_t fin = wide ? vcgtq_f32(sv, ninf) : vdupq_n_u32(~0u);
+        uint32x4_t keep = vcgeq_f32(d, ga_neon_theta4(table, lv));
+        if (wide)
+            keep = vandq_u32(fin, keep);
         float32x4_t a = vdivq_f32(Sleef_expf4_u10advsimd(d), vz);
 
         float32x4_t dsv, G;
@@ -72,7 +68,9 @@ void ga_neon_threshold_backward(const float *s, int N, float m, float Z,
         if (dpi) {
             float32x4_t add = vaddq_f32(G, vreg);
             for (int l = 0; l < L; l++) {
-                uint32x4_t kl = vandq_u32(fin, vcgeq_f32(d, vdupq_n_f32(open[l])));
+                uint32x4_t kl = vcgeq_f32(d, vdupq_n_f32(th8[l]));
+                if (wide)
+                    kl = vandq_u32(fin, kl);
                 float *dst = dpi + (size_t)l * ldpi + i;
                 float32x4_t old = n == 4 ? vld1q_f32(dst) : ga_neon_load_tail(dst, n, 0.0f);
                 float32x4_t upd = vbslq_f32(kl, vaddq_f32(old, add), old);
@@ -82,5 +80,24 @@ void ga_neon_threshold_backward(const float *s, int N, float m, float Z,
                     ga_neon_store_tail(dst, n, upd);
             }
         }
+    }
+}
+
+void ga_neon_threshold_backward(const float *s, int N, float m, float Z,
+                                const uint8_t *levels, const float *theta8, int L,
+                                ga_norm mode, const float *gv, float cdc,
+                                float *ds, float *dpi, int ldpi, float reg)
+{
+    ga_row rc = ga_row_case_z(N, m, Z);
+    if (rc != GA_ROW_OK) {
+        ga_fill_f32(ds, N, rc == GA_ROW_EMPTY ? 0.0f : NAN);
+        return;
+    }
+    if (ga_theta_wide(m)) {
+        float open[GA_MAX_LEVELS];
+        ga_theta_open(theta8, open);
+        run(s, N, m, Z, levels, open, L, mode, gv, cdc, ds, dpi, ldpi, reg, 1);
+    } else {
+        run(s, N, m, Z, levels, theta8, L, mode, gv, cdc, ds, dpi, ldpi, reg, 0);
     }
 }
