@@ -48,27 +48,16 @@ struct Dist {
 };
 bool parse_dist(const std::string &s, Dist *out);
 
-// Benchmark families: the fused step and one per kernel-table entry.
+// Benchmark families: the fused step and one per kernel-table entry, the
+// latter generated from GA_KERNEL_LIST (include/granattn_ops.h): Fam::<entry>
+// (e.g. Fam::scores_backward).  A new list entry needs a line in kFams and a
+// case in run_case (families.cc); the compiler points at both.
 enum class Fam {
     Attend,
     AttendBlock,
-    GpnProjectKeys,
-    GpnProjectQuery,
-    GpnLevels,
-    GpnProbs,
-    Scores,
-    Threshold,
-    SparseContext,
-    Softmax,
-    DenseContext,
-    ScoresBackward,
-    ThresholdBackward,
-    SoftmaxBackward,
-    SparseContextBackward,
-    DenseContextBackward,
-    GpnBackward,
-    GpnProjectKeysBackward,
-    GpnProjectQueryBackward,
+#define GAB_FAM_ENUM(ret, name, params) name,
+    GA_KERNEL_LIST(GAB_FAM_ENUM)
+#undef GAB_FAM_ENUM
     Count
 };
 

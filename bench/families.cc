@@ -33,30 +33,41 @@ struct FamInfo {
 };
 constexpr unsigned kAttendFields =
     F_N | F_DH | F_H | F_MIX | F_DIST | F_MODE | F_THREADS | F_PLACE | F_CACHE;
-const FamInfo kFams[] = {
+// Kernel families: name = the GA_KERNEL_LIST entry, fields = the axes that
+// apply to it.
+#define KFAM(name, fields) {Fam::name, #name, fields}
+constexpr FamInfo kFams[] = {
     {Fam::Attend, "attend", kAttendFields},
     {Fam::AttendBlock, "attend_block", kAttendFields},
     // d = H*dh is the model width the GPN projects from.
-    {Fam::GpnProjectKeys, "gpn_project_keys", F_N | F_DH | F_H | F_CACHE},
-    {Fam::GpnProjectQuery, "gpn_project_query", F_DH | F_H | F_CACHE},
-    {Fam::GpnLevels, "gpn_levels", F_N | F_MIX | F_CACHE},
-    {Fam::GpnProbs, "gpn_probs", F_N | F_MIX | F_CACHE},
-    {Fam::Scores, "scores", F_N | F_DH | F_CACHE},
-    {Fam::Threshold, "threshold", F_N | F_MIX | F_DIST | F_MODE | F_CACHE},
-    {Fam::SparseContext, "sparse_context", F_N | F_DH | F_MIX | F_DIST | F_CACHE},
-    {Fam::Softmax, "softmax", F_N | F_CACHE},
-    {Fam::DenseContext, "dense_context", F_N | F_DH | F_CACHE},
-    {Fam::ScoresBackward, "scores_backward", F_N | F_DH | F_CACHE},
-    {Fam::ThresholdBackward, "threshold_backward", F_N | F_MIX | F_DIST | F_MODE | F_CACHE},
-    {Fam::SoftmaxBackward, "softmax_backward", F_N | F_CACHE},
-    {Fam::SparseContextBackward, "sparse_context_backward",
-     F_N | F_DH | F_MIX | F_DIST | F_CACHE},
-    {Fam::DenseContextBackward, "dense_context_backward", F_N | F_DH | F_CACHE},
-    {Fam::GpnBackward, "gpn_backward", F_N | F_MIX | F_CACHE},
-    {Fam::GpnProjectKeysBackward, "gpn_project_keys_backward", F_N | F_DH | F_H | F_CACHE},
-    {Fam::GpnProjectQueryBackward, "gpn_project_query_backward", F_DH | F_H | F_CACHE},
+    KFAM(gpn_project_keys, F_N | F_DH | F_H | F_CACHE),
+    KFAM(gpn_project_query, F_DH | F_H | F_CACHE),
+    KFAM(gpn_levels, F_N | F_MIX | F_CACHE),
+    KFAM(gpn_probs, F_N | F_MIX | F_CACHE),
+    KFAM(scores, F_N | F_DH | F_CACHE),
+    KFAM(threshold, F_N | F_MIX | F_DIST | F_MODE | F_CACHE),
+    KFAM(sparse_context, F_N | F_DH | F_MIX | F_DIST | F_CACHE),
+    KFAM(softmax, F_N | F_CACHE),
+    KFAM(dense_context, F_N | F_DH | F_CACHE),
+    KFAM(scores_backward, F_N | F_DH | F_CACHE),
+    KFAM(threshold_backward, F_N | F_MIX | F_DIST | F_MODE | F_CACHE),
+    KFAM(softmax_backward, F_N | F_CACHE),
+    KFAM(sparse_context_backward, F_N | F_DH | F_MIX | F_DIST | F_CACHE),
+    KFAM(dense_context_backward, F_N | F_DH | F_CACHE),
+    KFAM(gpn_backward, F_N | F_MIX | F_CACHE),
+    KFAM(gpn_project_keys_backward, F_N | F_DH | F_H | F_CACHE),
+    KFAM(gpn_project_query_backward, F_DH | F_H | F_CACHE),
 };
+#undef KFAM
 static_assert(sizeof kFams / sizeof kFams[0] == (size_t)Fam::Count, "one entry per family");
+constexpr bool fams_in_order()
+{
+    for (size_t i = 0; i < sizeof kFams / sizeof kFams[0]; i++)
+        if (kFams[i].fam != (Fam)i)
+            return false;
+    return true;
+}
+static_assert(fams_in_order(), "kFams must follow the order of enum Fam (GA_KERNEL_LIST)");
 
 const char *place_str(ga_place p)
 {
@@ -423,8 +434,8 @@ static void run_kernel(benchmark::State &st, const Case &c)
     // skips the benchmark (nothing inside the loops allocates).
     try {
         const bool need_gpn = (fam_fields(c.fam) & F_MIX) != 0;
-        if (c.fam != Fam::GpnProjectKeys && c.fam != Fam::GpnProjectQuery &&
-            c.fam != Fam::GpnProjectKeysBackward && c.fam != Fam::GpnProjectQueryBackward)
+        if (c.fam != Fam::gpn_project_keys && c.fam != Fam::gpn_project_query &&
+            c.fam != Fam::gpn_project_keys_backward && c.fam != Fam::gpn_project_query_backward)
             prepare(&in, c, need_gpn);
         g_repeat = slowdown_for(fam_name(c.fam));
         run_kernel_loop(st, c, kt, in, &w);
@@ -448,7 +459,7 @@ static void run_kernel_loop(benchmark::State &st, const Case &c, const ga_kernel
     const double f4 = sizeof(float);
     Work &w = *wk;
     switch (c.fam) {
-    case Fam::GpnProjectKeys: {
+    case Fam::gpn_project_keys: {
         const int d = c.H * dh;
         auto G = get_gpn(N, d);
         const float *E = get_encoder(N, d);
@@ -460,7 +471,7 @@ static void run_kernel_loop(benchmark::State &st, const Case &c, const ga_kernel
         w.ws = w.bytes;
         break;
     }
-    case Fam::GpnProjectQuery: {
+    case Fam::gpn_project_query: {
         const int d = c.H * dh;
         auto G = get_gpn(0, d);
         std::vector<float> r(g);
@@ -471,7 +482,7 @@ static void run_kernel_loop(benchmark::State &st, const Case &c, const ga_kernel
         w.ws = w.bytes;
         break;
     }
-    case Fam::GpnLevels: {
+    case Fam::gpn_levels: {
         std::vector<uint8_t> lev(std::max(N, 1));
         timed(st, [&] {
             benchmark::DoNotOptimize(
@@ -484,7 +495,7 @@ static void run_kernel_loop(benchmark::State &st, const Case &c, const ga_kernel
         set_mix(st, lev.data(), (size_t)N);
         break;
     }
-    case Fam::GpnProbs: {
+    case Fam::gpn_probs: {
         std::vector<uint8_t> lev(std::max(N, 1));
         std::vector<float> pi((size_t)L * std::max(N, 1));
         timed(st, [&] {
@@ -498,7 +509,7 @@ static void run_kernel_loop(benchmark::State &st, const Case &c, const ga_kernel
         set_mix(st, lev.data(), (size_t)N);
         break;
     }
-    case Fam::Scores: {
+    case Fam::scores: {
         std::vector<float> S(std::max(N, 1));
         float m;
         timed(st, [&] {
@@ -511,7 +522,7 @@ static void run_kernel_loop(benchmark::State &st, const Case &c, const ga_kernel
         w.ws = w.bytes;
         break;
     }
-    case Fam::Threshold: {
+    case Fam::threshold: {
         std::vector<int32_t> idx((size_t)N + GA_KEEP_PAD);
         std::vector<float> p((size_t)N + GA_KEEP_PAD);
         float Z;
@@ -532,7 +543,7 @@ static void run_kernel_loop(benchmark::State &st, const Case &c, const ga_kernel
         set_mix(st, in.lev.data(), (size_t)N);
         break;
     }
-    case Fam::SparseContext: {
+    case Fam::sparse_context: {
         std::vector<float> cv(dh);
         const float sc = in.Z > 0 ? 1.0f / in.Z : 1.0f;
         timed(st, [&] { kt->sparse_context(in.V, dh, in.idx.data(), in.p.data(), in.count, sc, cv.data()); });
@@ -544,7 +555,7 @@ static void run_kernel_loop(benchmark::State &st, const Case &c, const ga_kernel
         set_mix(st, in.lev.data(), (size_t)N);
         break;
     }
-    case Fam::Softmax: {
+    case Fam::softmax: {
         std::vector<float> a(std::max(N, 1));
         timed(st, [&] { benchmark::DoNotOptimize(kt->softmax(in.s.data(), N, in.m, a.data())); });
         w.items = N;
@@ -553,7 +564,7 @@ static void run_kernel_loop(benchmark::State &st, const Case &c, const ga_kernel
         w.ws = w.bytes;
         break;
     }
-    case Fam::DenseContext: {
+    case Fam::dense_context: {
         std::vector<float> cv(dh);
         timed(st, [&] { kt->dense_context(in.V, N, dh, in.a.data(), cv.data()); });
         w.items = N;
@@ -562,7 +573,7 @@ static void run_kernel_loop(benchmark::State &st, const Case &c, const ga_kernel
         w.ws = w.bytes;
         break;
     }
-    case Fam::ScoresBackward: {
+    case Fam::scores_backward: {
         std::vector<float> ds = random_vec(N, 1e-3, 11), dq(dh, 0.0f);
         std::vector<float> dK((size_t)std::max(N, 1) * dh, 0.0f);
         timed(st, [&] { kt->scores_backward(in.K, N, dh, in.q, in.scale, ds.data(), dq.data(), dK.data()); });
@@ -573,7 +584,7 @@ static void run_kernel_loop(benchmark::State &st, const Case &c, const ga_kernel
         w.ws = ((double)N * dh * 2 + N) * f4;
         break;
     }
-    case Fam::ThresholdBackward: {
+    case Fam::threshold_backward: {
         std::vector<float> gv = random_vec(N, 1.0, 12), ds(std::max(N, 1));
         std::vector<float> dpi((size_t)L * std::max(N, 1), 0.0f);
         timed(st, [&] {
@@ -590,7 +601,7 @@ static void run_kernel_loop(benchmark::State &st, const Case &c, const ga_kernel
         set_mix(st, in.lev.data(), (size_t)N);
         break;
     }
-    case Fam::SoftmaxBackward: {
+    case Fam::softmax_backward: {
         std::vector<float> da = random_vec(N, 1.0, 13), ds(std::max(N, 1));
         timed(st, [&] { kt->softmax_backward(in.a.data(), da.data(), N, ds.data()); });
         w.items = N;
@@ -599,7 +610,7 @@ static void run_kernel_loop(benchmark::State &st, const Case &c, const ga_kernel
         w.ws = w.bytes;
         break;
     }
-    case Fam::SparseContextBackward: {
+    case Fam::sparse_context_backward: {
         std::vector<float> dc = random_vec(dh, 1.0, 14), gk(std::max(in.count, 1));
         std::vector<float> dV((size_t)std::max(N, 1) * dh, 0.0f);
         const float sc = in.Z > 0 ? 1.0f / in.Z : 1.0f;
@@ -616,7 +627,7 @@ static void run_kernel_loop(benchmark::State &st, const Case &c, const ga_kernel
         set_mix(st, in.lev.data(), (size_t)N);
         break;
     }
-    case Fam::DenseContextBackward: {
+    case Fam::dense_context_backward: {
         std::vector<float> dc = random_vec(dh, 1.0, 15), ga(std::max(N, 1));
         std::vector<float> dV((size_t)std::max(N, 1) * dh, 0.0f);
         timed(st, [&] { kt->dense_context_backward(in.V, N, dh, in.a.data(), dc.data(), dV.data(), ga.data()); });
@@ -626,7 +637,7 @@ static void run_kernel_loop(benchmark::State &st, const Case &c, const ga_kernel
         w.ws = (double)N * dh * 2 * f4 + 8.0 * N;
         break;
     }
-    case Fam::GpnBackward: {
+    case Fam::gpn_backward: {
         std::vector<uint8_t> lev(std::max(N, 1));
         std::vector<float> pi((size_t)L * std::max(N, 1));
         ga_kernels_ref()->gpn_probs(in.P, N, in.r, in.W2, in.b2, N, g, L, pi.data(), N, lev.data());
@@ -646,7 +657,7 @@ static void run_kernel_loop(benchmark::State &st, const Case &c, const ga_kernel
         set_mix(st, lev.data(), (size_t)N);
         break;
     }
-    case Fam::GpnProjectKeysBackward: {
+    case Fam::gpn_project_keys_backward: {
         const int d = c.H * dh;
         auto G = get_gpn(N, d);
         const float *E = get_encoder(N, d);
@@ -664,7 +675,7 @@ static void run_kernel_loop(benchmark::State &st, const Case &c, const ga_kernel
         w.ws = ((double)N * d * 2 + (double)g * N + 2.0 * g * d) * f4;
         break;
     }
-    case Fam::GpnProjectQueryBackward: {
+    case Fam::gpn_project_query_backward: {
         const int d = c.H * dh;
         auto G = get_gpn(0, d);
         std::vector<float> dr = random_vec(g, 1e-3, 18), dW((size_t)g * d, 0.0f), dx(d, 0.0f);

@@ -28,6 +28,23 @@ namespace {
 
 const char *const kAllIsas[] = {"scalar", "avx2", "avx512", "neon"};
 
+// The kernel families' names, wrapped at 72 columns with a 2-space indent.
+std::string kernel_family_list()
+{
+    std::string out, line = " ";
+    for (int f = 0; f < (int)gab::Fam::Count; f++) {
+        if (gab::fam_is_attend((gab::Fam)f))
+            continue;
+        std::string w = gab::fam_name((gab::Fam)f);
+        if (line.size() + 1 + w.size() > 72) {
+            out += line + "\n";
+            line = " ";
+        }
+        line += " " + w;
+    }
+    return out + line + ".\n";
+}
+
 void usage(FILE *f)
 {
     std::fprintf(f,
@@ -103,11 +120,8 @@ void usage(FILE *f)
 "  /real_time to the name of runs timed in wall-clock time (attend_block,\n"
 "  and attend with threads > 1); the others report CPU time.\n"
 "  Families: attend (one query, all heads), attend_block (T = 32 queries),\n"
-"  and one per kernel: gpn_project_keys gpn_project_query gpn_levels\n"
-"  gpn_probs scores threshold sparse_context softmax dense_context\n"
-"  scores_backward threshold_backward softmax_backward\n"
-"  sparse_context_backward dense_context_backward gpn_backward\n"
-"  gpn_project_keys_backward gpn_project_query_backward.\n"
+"  and one per kernel-table entry (GA_KERNEL_LIST, granattn_ops.h):\n"
+"%s"
 "  Kernel families time one call on one head (head 0, query 0 of the\n"
 "  attend data); gpn_project_* use the model width d = H*dh.\n"
 "\n"
@@ -132,7 +146,7 @@ void usage(FILE *f)
 "  cold_sets         number of rotated K/V sets (cache:cold only)\n"
 "\n"
 "Exit status: 0 ok, 1 runtime failure, 2 bad command line.\n",
-                 2 * kG + 2 * kL * kG + kL);
+                 kernel_family_list().c_str(), 2 * kG + 2 * kL * kG + kL);
 }
 
 [[noreturn]] void die_usage(const std::string &msg)

@@ -63,6 +63,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "granattn_ops.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -113,150 +115,12 @@ typedef struct ga_kernels {
     ga_isa isa;
     const char *name;
 
-    /* ---- GPN (SPEC §3) ---- */
-    /* P[j][i] = b1[j] + sum_k U[j][k] * E[i][k]
-     * E [N][d], U [g][d], b1 [g] -> P [g][ldp], ldp >= N. */
-    void (*gpn_project_keys)(const float *E, int N, int d, const float *U,
-                             const float *b1, int g, float *P, int ldp);
-    /* r[j] = sum_k W[j][k] * x[k];   x [d], W [g][d] -> r [g]. */
-    void (*gpn_project_query)(const float *x, int d, const float *W, int g,
-                              float *r);
-    /* Per key i: u = relu(P[:,i] + r) (g values), z = W2 u + b2 (L logits),
-     * levels[i] = argmax z, ties to the lower level.  The argmax is a running
-     * strict ">" from level 0 upward, so a NaN logit never wins and a NaN z_0
-     * keeps level 0.  Returns nonzero iff any logit of any key is NaN.
-     * P [g][ldp], r [g], W2 [L][g], b2 [L] -> levels [N]; 1 <= L <= 8. */
-    int (*gpn_levels)(const float *P, int ldp, const float *r, const float *W2,
-                      const float *b2, int N, int g, int L, uint8_t *levels);
-    /* As gpn_levels, plus pi[l][i] = softmax_l(z) (training).
-     * A key with a NaN logit gets pi = NaN at every level.
-     * -> pi [L][ldpi] (ldpi >= N), levels [N].  Returns the NaN flag. */
-    int (*gpn_probs)(const float *P, int ldp, const float *r, const float *W2,
-                     const float *b2, int N, int g, int L, float *pi, int ldpi,
-                     uint8_t *levels);
-
-    /* ---- scores ---- */
-    /* For t < T, i < N: S[t][i] = scale * (Q[t] . K[i]) + (bias ? bias[i] : 0)
-     * with S[t][i] = -inf exactly when bias[i] == -inf (K[i] is then not
-     * used); S is finite whenever the exact value is (q.k may overflow float
-     * before the scale: such scores are recomputed exactly).
-     * m[t] = max_i S[t][i] (NaN if any S[t][i] is NaN; -inf if N == 0).
-     * K [N][dh], Q [T][ldq] (ldq >= dh), bias [N] or NULL (0 or -inf for
-     * padding) -> S [T][lds] (lds >= N), m [T]. */
-    void (*scores)(const float *K, int N, int dh, const float *Q, int T, int ldq,
-                   float scale, const float *bias, float *S, int lds, float *m);
-
-    /* ---- threshold + compress (SPEC §2) ---- */
-    /* keep_i = (s[i] - m >= theta8[levels[i]]), and keep_i = (s[i] > -inf)
-     * where theta8 is -FLT_MAX (tau = 0: every finite score, even when
-     * s[i] - m overflows); for kept keys in increasing i
-     * order: idx[k] = i, p[k] = exp(s[i] - m).  Returns the kept count and
-     * writes *Z: seed mode Z = sum_all exp(s[i]-m); renorm Z = sum_kept p.
-     * Special cases (checked once per call, not per element):
-     *   N == 0 or m == -inf  -> returns 0, *Z = 0;
-     *   m NaN or m == +inf   -> returns 0, *Z = NaN.
-     * No data-dependent branch per element in SIMD variants.
-     * s [N], levels [N] (each < 8), theta8 [8] (effective, finite)
-     * -> idx [N+GA_KEEP_PAD], p [N+GA_KEEP_PAD], *Z. */
-    int (*threshold)(const float *s, int N, float m, const uint8_t *levels,
-                     const float *theta8, ga_norm mode, int32_t *idx, float *p,
-                     float *Z);
-
-    /* ---- contexts ---- */
-    /* c[j] = scale * sum_{k<count} p[k] * V[idx[k]][j]; count == 0 -> c = 0.
-     * A term with p[k] == 0 is excluded (its V row does not influence c);
-     * c is finite whenever the exact value is (p V may overflow float before
-     * the scale 1/Z: such a c is recomputed exactly).
-     * V [*][dh] (rows idx[k] valid), idx [count], p [count] -> c [dh]. */
-    void (*sparse_context)(const float *V, int dh, const int32_t *idx,
-                           const float *p, int count, float scale, float *c);
-    /* a[i] = exp(s[i] - m) / Z with Z = sum_i exp(s[i] - m); returns Z.
-     * m == -inf or N == 0 -> a = 0, returns 0; m NaN/+inf -> a = NaN, returns NaN.
-     * s [N] -> a [N]. */
-    float (*softmax)(const float *s, int N, float m, float *a);
-    /* c[j] = sum_i a[i] * V[i][j].   V [N][dh], a [N] -> c [dh].
-     * A row with a[i] == 0 (padding) is excluded; c is finite whenever the
-     * exact value is (recomputed exactly if a float partial sum overflows). */
-    void (*dense_context)(const float *V, int N, int dh, const float *a, float *c);
-
-    /* ---- backward (SPEC §4); "accum" outputs are added to, others overwritten ---- */
-    /* dq[j] += scale * sum_i ds[i] K[i][j];  dK[i][j] += scale * ds[i] q[j].
-     * A key with ds[i] == 0 (padding) is excluded from dq (its K row is not
-     * used); the sum is finite whenever its exact value is.
-     * Either output may be NULL (not computed).  K [N][dh], q [dh], ds [N]. */
-    void (*scores_backward)(const float *K, int N, int dh, const float *q,
-                            float scale, const float *ds, float *dq, float *dK);
-    /* Attention-weight backward through the threshold, both modes.
-     * Inputs: forward s [N], m, Z (the mode's Z), levels [N], theta8, L, mode;
-     * gv [N] = V[i] . dc for every key; cdc = c . dc.
-     * With p_i = exp(s_i - m), keep_i as in `threshold`:
-     *   seed:   ds[i] = (p_i/Z) * (keep_i * gv[i] - cdc)
-     *   renorm: ds[i] = keep_i * (p_i/Z) * (gv[i] - cdc)
-     * If dpi != NULL, the straight-through GPN gradient plus the regulariser:
-     *   G_i = (p_i/Z) * gv[i] (seed)  or  (p_i/Z) * (gv[i] - cdc) (renorm)
-     *   dpi[l][i] += (G_i + reg) * [keep rule of level l]   for l < L.
-     * Dropped keys: renorm gives exactly ds = 0; seed gives ds = -(p_i/Z) cdc
-     * (the gradient through Z, which every key is part of).  In both modes
-     * gv of a dropped key is selected away, not multiplied by keep_i, so a
-     * NaN/inf gv of a dropped key does not leak into ds.  A padded key
-     * (s = -inf, p = 0) gets ds = 0 and leaves dpi unchanged.
-     * Special cases, checked in this order: m == -inf or Z == 0 -> ds = 0;
-     * m NaN, m == +inf or Z NaN -> ds = NaN; dpi is unchanged in both.
-     * -> ds [N] (overwritten), dpi [L][ldpi] (accum). */
-    void (*threshold_backward)(const float *s, int N, float m, float Z,
-                               const uint8_t *levels, const float *theta8, int L,
-                               ga_norm mode, const float *gv, float cdc,
-                               float *ds, float *dpi, int ldpi, float reg);
-    /* ds[i] = a[i] * (da[i] - sum_j a[j] da[j]).   a, da [N] -> ds [N].
-     * A key with a[i] == 0 (padding) is excluded: ds[i] = 0 and da[i] (even
-     * NaN/inf) is not part of the sum. */
-    void (*softmax_backward)(const float *a, const float *da, int N, float *ds);
-    /* Backward of sparse_context with weights w_k = scale * p[k]:
-     * dV[idx[k]][j] += w_k * dc[j] (accum; dV may be NULL);
-     * gk[k] = V[idx[k]] . dc (overwritten; gk may be NULL).
-     * idx must not repeat (threshold never repeats an index). */
-    void (*sparse_context_backward)(const float *V, int dh, const int32_t *idx,
-                                    const float *p, int count, float scale,
-                                    const float *dc, float *dV, float *gk);
-    /* Backward of dense_context: dV[i][j] += a[i] * dc[j] (accum; may be NULL);
-     * ga[i] = V[i] . dc (overwritten; may be NULL). */
-    void (*dense_context_backward)(const float *V, int N, int dh, const float *a,
-                                   const float *dc, float *dV, float *ga);
-    /* GPN head backward, given the forward probabilities pi [L][ldpi] and
-     * dpi [L][ldpi] = dLoss/dpi:
-     *   dz_l = pi_l * (dpi_l - sum_k pi_k dpi_k);  u = relu(P[:,i] + r)
-     *   dW2[l][j] += sum_i dz_l u_j;   db2[l] += sum_i dz_l   (accum)
-     *   du_j = [P[j][i] + r[j] > 0] * sum_l W2[l][j] dz_l
-     *   dP[j][i] = du_j (overwritten);  dr[j] += sum_i du_j   (accum)
-     * A key whose dpi is 0 at every level (padding: the threshold backward
-     * never adds to it) is excluded: dz = 0, dP[.][i] = 0, and its pi and P
-     * column (even NaN/inf) reach no output.
-     * -> dP [g][lddp] (lddp >= N), dr [g], dW2 [L][g], db2 [L]. */
-    void (*gpn_backward)(const float *P, int ldp, const float *r, const float *W2,
-                         int N, int g, int L, const float *pi, const float *dpi,
-                         int ldpi, float *dP, int lddp, float *dr, float *dW2,
-                         float *db2);
-    /* Backward of gpn_project_keys: with dP [g][lddp]:
-     *   dU[j][k] += sum_i dP[j][i] E[i][k];  db1[j] += sum_i dP[j][i];
-     *   dE[i][k] += sum_j dP[j][i] U[j][k]        (all accum; each may be NULL). */
-    void (*gpn_project_keys_backward)(const float *E, int N, int d,
-                                      const float *U, int g, const float *dP,
-                                      int lddp, float *dU, float *db1, float *dE);
-    /* Backward of gpn_project_query: dW[j][k] += dr[j] x[k];
-     * dx[k] += sum_j W[j][k] dr[j]   (accum; each may be NULL). */
-    void (*gpn_project_query_backward)(const float *x, int d, const float *W,
-                                       int g, const float *dr, float *dW, float *dx);
-
-    /* ---- dense linear algebra (used by the model) ---- */
-    /* Row-major SGEMM: C = alpha * op(A) op(B) + beta * C, with op(A) [M][K]
-     * and op(B) [K][N]; op(X) = X (trans = 0) or X^T (trans = 1).
-     * A is [M][lda] (trans 0) or [K][lda] (trans 1); B is [K][ldb] or [N][ldb];
-     * C [M][ldc].  beta == 0 overwrites C without reading it (NaN in C is not
-     * propagated); alpha == 0 or K == 0 only scales C.  Single-threaded;
-     * callers split the work (e.g. over M) across a pool. */
-    void (*sgemm)(int transA, int transB, int M, int N, int K, float alpha,
-                  const float *A, int lda, const float *B, int ldb, float beta,
-                  float *C, int ldc);
+    /* One member per entry of GA_TABLE_LIST (granattn_ops.h, which
+     * documents each entry), in that order:
+     * gpn_project_keys ... gpn_project_query_backward, then sgemm. */
+#define GA_KERNEL_MEMBER(ret, name, params) ret(*name) params;
+    GA_TABLE_LIST(GA_KERNEL_MEMBER)
+#undef GA_KERNEL_MEMBER
 } ga_kernels;
 
 /* Table of one variant, or NULL (message in ga_last_error()) when the ISA is

@@ -23,26 +23,12 @@ static int supported[GA_ISA_COUNT];
 static const char *reason[GA_ISA_COUNT];
 static ga_kernels tables[GA_ISA_COUNT];
 
+/* The scalar table: ga_ref_<name> for every GA_TABLE_LIST entry. */
 static void fill_ref(ga_kernels *t)
 {
-    t->gpn_project_keys = ga_ref_gpn_project_keys;
-    t->gpn_project_query = ga_ref_gpn_project_query;
-    t->gpn_levels = ga_ref_gpn_levels;
-    t->gpn_probs = ga_ref_gpn_probs;
-    t->scores = ga_ref_scores;
-    t->threshold = ga_ref_threshold;
-    t->sparse_context = ga_ref_sparse_context;
-    t->softmax = ga_ref_softmax;
-    t->dense_context = ga_ref_dense_context;
-    t->scores_backward = ga_ref_scores_backward;
-    t->threshold_backward = ga_ref_threshold_backward;
-    t->softmax_backward = ga_ref_softmax_backward;
-    t->sparse_context_backward = ga_ref_sparse_context_backward;
-    t->dense_context_backward = ga_ref_dense_context_backward;
-    t->gpn_backward = ga_ref_gpn_backward;
-    t->gpn_project_keys_backward = ga_ref_gpn_project_keys_backward;
-    t->gpn_project_query_backward = ga_ref_gpn_project_query_backward;
-    t->sgemm = ga_ref_sgemm;
+#define GA_REF_ENTRY(ret, name, params) t->name = ga_ref_##name;
+    GA_TABLE_LIST(GA_REF_ENTRY)
+#undef GA_REF_ENTRY
 }
 
 #if defined(__x86_64__)

@@ -1,70 +1,24 @@
 /* internal.h — declarations shared inside the library (not installed).
  *
  * ref/ defines ga_ref_<op> for every entry of ga_kernels (same signature and
- * semantics as the table entry documented in include/granattn.h).
- * kernels/<isa>/table_<isa>.c defines ga_fill_<isa>(), which overrides the
- * entries that ISA implements in a table pre-filled with the references
- * (BLIS style: the reference is always there, optimised variants override).
+ * semantics as the entry documented in include/granattn_ops.h).
+ * kernels/simd/table.c, compiled once per ISA, defines ga_fill_<isa>(), which
+ * installs that ISA's ga_<isa>_<op> for every GA_KERNEL_LIST entry into a
+ * table pre-filled with the references (BLIS style: the reference is always
+ * there, optimised variants override).
  */
 #ifndef GA_INTERNAL_H
 #define GA_INTERNAL_H
 
 #include "granattn.h"
 
-/* ---- scalar references (ref/) ---- */
-void ga_ref_gpn_project_keys(const float *E, int N, int d, const float *U,
-                             const float *b1, int g, float *P, int ldp);
-void ga_ref_gpn_project_query(const float *x, int d, const float *W, int g, float *r);
-int ga_ref_gpn_levels(const float *P, int ldp, const float *r, const float *W2,
-                      const float *b2, int N, int g, int L, uint8_t *levels);
-int ga_ref_gpn_probs(const float *P, int ldp, const float *r, const float *W2,
-                     const float *b2, int N, int g, int L, float *pi, int ldpi,
-                     uint8_t *levels);
-void ga_ref_scores(const float *K, int N, int dh, const float *Q, int T, int ldq,
-                   float scale, const float *bias, float *S, int lds, float *m);
-int ga_ref_threshold(const float *s, int N, float m, const uint8_t *levels,
-                     const float *theta8, ga_norm mode, int32_t *idx, float *p,
-                     float *Z);
-void ga_ref_sparse_context(const float *V, int dh, const int32_t *idx,
-                           const float *p, int count, float scale, float *c);
-float ga_ref_softmax(const float *s, int N, float m, float *a);
-void ga_ref_dense_context(const float *V, int N, int dh, const float *a, float *c);
-void ga_ref_scores_backward(const float *K, int N, int dh, const float *q,
-                            float scale, const float *ds, float *dq, float *dK);
-void ga_ref_threshold_backward(const float *s, int N, float m, float Z,
-                               const uint8_t *levels, const float *theta8, int L,
-                               ga_norm mode, const float *gv, float cdc,
-                               float *ds, float *dpi, int ldpi, float reg);
-void ga_ref_softmax_backward(const float *a, const float *da, int N, float *ds);
-void ga_ref_sparse_context_backward(const float *V, int dh, const int32_t *idx,
-                                    const float *p, int count, float scale,
-                                    const float *dc, float *dV, float *gk);
-void ga_ref_dense_context_backward(const float *V, int N, int dh, const float *a,
-                                   const float *dc, float *dV, float *ga);
-void ga_ref_gpn_backward(const float *P, int ldp, const float *r, const float *W2,
-                         int N, int g, int L, const float *pi, const float *dpi,
-                         int ldpi, float *dP, int lddp, float *dr, float *dW2,
-                         float *db2);
-void ga_ref_gpn_project_keys_backward(const float *E, int N, int d,
-                                      const float *U, int g, const float *dP,
-                                      int lddp, float *dU, float *db1, float *dE);
-void ga_ref_gpn_project_query_backward(const float *x, int d, const float *W,
-                                       int g, const float *dr, float *dW, float *dx);
+/* ---- scalar references (ref/<name>_ref.c): ga_ref_<name> for every entry
+ * of GA_TABLE_LIST (include/granattn_ops.h), same signature and semantics. */
+#define GA_REF_DECL(ret, name, params) ret ga_ref_##name params;
+GA_TABLE_LIST(GA_REF_DECL)
+#undef GA_REF_DECL
 
-void ga_ref_sgemm(int transA, int transB, int M, int N, int K, float alpha,
-                  const float *A, int lda, const float *B, int ldb, float beta,
-                  float *C, int ldc);
-
-/* Naive reference of the whole fused step (ref/attend_step_ref.c): same
- * arguments and results as ga_attend, written as plain loops with double
- * accumulation and without the kernel table, for tests. */
-ga_status ga_ref_attend(const ga_config *cfg, int N, int T, const float *Q,
-                        const float *K, const float *V, const float *bias,
-                        const float *P, int ldp, const float *R,
-                        const float *W2, const float *b2, float *C, int *kept,
-                        uint8_t *levels);
-
-/* ---- per-ISA overrides (kernels/<isa>/table_<isa>.c) ---- */
+/* ---- per-ISA tables (kernels/simd/table.c, compiled once per ISA) ---- */
 void ga_fill_avx2(ga_kernels *t);
 void ga_fill_avx512(ga_kernels *t);
 void ga_fill_neon(ga_kernels *t);

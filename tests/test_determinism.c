@@ -313,7 +313,7 @@ Test(determinism, every_kernel_repeatable, .timeout = TEST_TIMEOUT)
         const char *name;
         det_fn fn;
     } K[] = {
-#define ENTRY(f) {#f, det_##f},
+#define ENTRY(ret, f, params) {#f, det_##f},
         GA_TABLE_LIST(ENTRY)
 #undef ENTRY
     };
@@ -323,6 +323,8 @@ Test(determinism, every_kernel_repeatable, .timeout = TEST_TIMEOUT)
     tvariants v;
     tcheck c;
     variants_get(&v, "determinism kernels");
+    for (int kk = 0; kk < nk; kk++)
+        variants_cover(&v, K[kk].name);
     tc_init(&c, "determinism");
     /* largest output: gpn_project_keys_backward at N = 1001 (N*D + ...) or
      * threshold_backward (2 * (L + 1) * N floats) */

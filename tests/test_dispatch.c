@@ -39,17 +39,17 @@ Test(dispatch, reference_table_is_complete, .timeout = TEST_TIMEOUT)
     cr_expect_str_eq(r->name, "scalar");
     cr_expect(ga_kernels_for(GA_ISA_SCALAR) == r, "ga_kernels_for(scalar) is the reference table");
     /* each entry is the ga_ref_<op> function of ref/ */
-#define CHECK_REF(f) cr_expect(r->f == ga_ref_##f, "reference table entry " #f " is not ga_ref_" #f);
+#define CHECK_REF(ret, f, params) cr_expect(r->f == ga_ref_##f, "reference table entry " #f " is not ga_ref_" #f);
     GA_TABLE_LIST(CHECK_REF)
 #undef CHECK_REF
     int n = 0;
-#define COUNT(f) n++;
+#define COUNT(ret, f, params) n++;
     GA_TABLE_LIST(COUNT)
 #undef COUNT
     cr_expect_eq(n, GA_TABLE_COUNT, "the table lists %d kernels", n);
     cr_expect_eq(sizeof(ga_kernels),
                  offsetof(ga_kernels, gpn_project_keys) + GA_TABLE_COUNT * sizeof(void (*)(void)),
-                 "ga_kernels has entries that GA_TABLE_LIST (util.h) does not test");
+                 "ga_kernels has entries that GA_TABLE_LIST (granattn_ops.h) does not test");
 }
 
 Test(dispatch, isa_names_roundtrip, .timeout = TEST_TIMEOUT)
@@ -215,7 +215,7 @@ Test(dispatch, no_silent_fallback, .timeout = TEST_TIMEOUT)
         const ga_kernels *k = v.k[vi];
         char missing[512] = "";
         int n = 0;
-#define CHECK_OVERRIDE(f)                                                      \
+#define CHECK_OVERRIDE(ret, f, params)                                         \
     cr_expect(k->f != NULL, "%s: entry " #f " is NULL", k->name);           \
     if (k->f == r->f) {                                                        \
         n++;                                                                   \

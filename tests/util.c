@@ -81,6 +81,7 @@ void variants_get(tvariants *v, const char *test)
                      ga_isa_name(isa), ga_isa_unsupported_reason(isa));
         }
     }
+    cov_record(test, v);
     if (skipped[0])
         cr_log_info("%s: ran %s; skipped %s", test, ran, skipped);
     else

@@ -29,18 +29,24 @@
  * two minutes natively (GA_TEST_QUICK=1 shrinks the largest sizes for qemu). */
 #define TEST_TIMEOUT 300.0
 
-/* The 17 entries of ga_kernels, in declaration order (X-macro). */
-#define GA_KERNEL_LIST(X)                                                      \
-    X(gpn_project_keys) X(gpn_project_query) X(gpn_levels) X(gpn_probs)        \
-    X(scores) X(threshold) X(sparse_context) X(softmax) X(dense_context)       \
-    X(scores_backward) X(threshold_backward) X(softmax_backward)               \
-    X(sparse_context_backward) X(dense_context_backward) X(gpn_backward)       \
-    X(gpn_project_keys_backward) X(gpn_project_query_backward)
-#define GA_KERNEL_COUNT 17
-/* The whole table: the 17 kernels of SPEC §5 plus sgemm (dense linear
- * algebra for the model; tested in test_sgemm.c). */
-#define GA_TABLE_LIST(X) GA_KERNEL_LIST(X) X(sgemm)
-#define GA_TABLE_COUNT 18
+/* The kernel lists come from include/granattn_ops.h (GA_KERNEL_LIST: the 17
+ * attention kernels of SPEC §5; GA_TABLE_LIST: those plus sgemm, tested in
+ * test_sgemm.c), entries X(ret, name, (params)).  Their lengths: */
+#define GA_T_COUNT_ONE(ret, name, params) +1
+enum {
+    GA_KERNEL_COUNT = 0 GA_KERNEL_LIST(GA_T_COUNT_ONE),
+    GA_TABLE_COUNT = 0 GA_TABLE_LIST(GA_T_COUNT_ONE)
+};
+#undef GA_T_COUNT_ONE
+
+/* Naive reference of the whole fused step (tests/ref_attend.c): same
+ * arguments and results as ga_attend, written as plain loops with double
+ * accumulation and without the kernel table. */
+ga_status ga_ref_attend(const ga_config *cfg, int N, int T, const float *Q,
+                        const float *K, const float *V, const float *bias,
+                        const float *P, int ldp, const float *R,
+                        const float *W2, const float *b2, float *C, int *kept,
+                        uint8_t *levels);
 
 /* ------------------------------------------------------------- tolerances
  *
@@ -121,6 +127,10 @@ typedef struct tvariants {
 /* Every supported variant (scalar first).  Logs one line:
  * "<test>: ran scalar avx2 avx512; skipped neon (not compiled for this architecture)". */
 void variants_get(tvariants *v, const char *test);
+/* Coverage table (coverage.c): variants_get records the kernel its label
+ * names; variants_cover records `kernel` too (a test that runs several). */
+void cov_record(const char *label, const tvariants *v);
+void variants_cover(const tvariants *v, const char *kernel);
 
 /* ----------------------------------------------------------------- checks */
 typedef struct tcheck {

@@ -1,9 +1,11 @@
 /* avx2.h — private header of the AVX2 + FMA variant (kernels/avx2/).
  *
- * Declares ga_avx2_<op> for every entry of ga_kernels (same signatures and
- * semantics as the table entries in include/granattn.h) and a few small
- * inline helpers shared by the kernels: tail masks, masked loads/stores that
- * never touch memory past the end, and horizontal reductions.
+ * Inline helpers shared by the hand-written AVX2 kernels (threshold,
+ * threshold_backward, gpn_levels, gpn_probs, gpn_backward: their algorithm
+ * is specific to the ISA): tail masks, masked loads/stores that never touch
+ * memory past the end, the level loads/stores, the horizontal sum and the
+ * GPN logits of 16 keys.  The streaming kernels are generic
+ * (kernels/simd/, against simd_avx2.h); simd.h declares every ga_avx2_<op>.
  * Every file of this directory is compiled with -mavx2 -mfma.
  */
 #ifndef GA_AVX2_H
@@ -11,49 +13,7 @@
 
 #include <immintrin.h>
 
-#include "internal.h"
-
-/* ---- kernels (one file each, <op>_avx2.c) ---- */
-void ga_avx2_gpn_project_keys(const float *E, int N, int d, const float *U,
-                              const float *b1, int g, float *P, int ldp);
-void ga_avx2_gpn_project_query(const float *x, int d, const float *W, int g,
-                               float *r);
-int ga_avx2_gpn_levels(const float *P, int ldp, const float *r, const float *W2,
-                       const float *b2, int N, int g, int L, uint8_t *levels);
-int ga_avx2_gpn_probs(const float *P, int ldp, const float *r, const float *W2,
-                      const float *b2, int N, int g, int L, float *pi, int ldpi,
-                      uint8_t *levels);
-void ga_avx2_scores(const float *K, int N, int dh, const float *Q, int T, int ldq,
-                    float scale, const float *bias, float *S, int lds, float *m);
-int ga_avx2_threshold(const float *s, int N, float m, const uint8_t *levels,
-                      const float *theta8, ga_norm mode, int32_t *idx, float *p,
-                      float *Z);
-void ga_avx2_sparse_context(const float *V, int dh, const int32_t *idx,
-                            const float *p, int count, float scale, float *c);
-float ga_avx2_softmax(const float *s, int N, float m, float *a);
-void ga_avx2_dense_context(const float *V, int N, int dh, const float *a, float *c);
-void ga_avx2_scores_backward(const float *K, int N, int dh, const float *q,
-                             float scale, const float *ds, float *dq, float *dK);
-void ga_avx2_threshold_backward(const float *s, int N, float m, float Z,
-                                const uint8_t *levels, const float *theta8, int L,
-                                ga_norm mode, const float *gv, float cdc,
-                                float *ds, float *dpi, int ldpi, float reg);
-void ga_avx2_softmax_backward(const float *a, const float *da, int N, float *ds);
-void ga_avx2_sparse_context_backward(const float *V, int dh, const int32_t *idx,
-                                     const float *p, int count, float scale,
-                                     const float *dc, float *dV, float *gk);
-void ga_avx2_dense_context_backward(const float *V, int N, int dh, const float *a,
-                                    const float *dc, float *dV, float *ga);
-void ga_avx2_gpn_backward(const float *P, int ldp, const float *r, const float *W2,
-                          int N, int g, int L, const float *pi, const float *dpi,
-                          int ldpi, float *dP, int lddp, float *dr, float *dW2,
-                          float *db2);
-void ga_avx2_gpn_project_keys_backward(const float *E, int N, int d,
-                                       const float *U, int g, const float *dP,
-                                       int lddp, float *dU, float *db1, float *dE);
-void ga_avx2_gpn_project_query_backward(const float *x, int d, const float *W,
-                                        int g, const float *dr, float *dW,
-                                        float *dx);
+#include "simd.h" /* GA_SIMD_ISA = 1: declares ga_avx2_<op> for every kernel */
 
 /* ---- helpers ---- */
 
@@ -98,33 +58,6 @@ static inline float ga_avx2_hsum(__m256 v)
     x = _mm_add_ps(x, _mm_movehl_ps(x, x));
     x = _mm_add_ss(x, _mm_movehdup_ps(x));
     return _mm_cvtss_f32(x);
-}
-
-/* Max of the 8 lanes (no NaN handling: callers track NaN separately). */
-static inline float ga_avx2_hmax(__m256 v)
-{
-    __m128 x = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    x = _mm_max_ps(x, _mm_movehl_ps(x, x));
-    x = _mm_max_ss(x, _mm_movehdup_ps(x));
-    return _mm_cvtss_f32(x);
-}
-
-/* Eight horizontal sums at once: lane r of the result is the sum of the
- * lanes of a[r].  A hadd tree (6 hadds + 2 cross-lane permutes + 1 add)
- * instead of eight separate reductions. */
-static inline __m256 ga_avx2_hsum8(const __m256 a[8])
-{
-    /* h01 = [a0 01, a0 23, a1 01, a1 23 | a0 45, a0 67, a1 45, a1 67] */
-    __m256 h01 = _mm256_hadd_ps(a[0], a[1]);
-    __m256 h23 = _mm256_hadd_ps(a[2], a[3]);
-    __m256 h45 = _mm256_hadd_ps(a[4], a[5]);
-    __m256 h67 = _mm256_hadd_ps(a[6], a[7]);
-    /* q0 = [a0 0-3, a1 0-3, a2 0-3, a3 0-3 | the same over lanes 4-7] */
-    __m256 q0 = _mm256_hadd_ps(h01, h23);
-    __m256 q1 = _mm256_hadd_ps(h45, h67);
-    __m256 lo = _mm256_permute2f128_ps(q0, q1, 0x20);
-    __m256 hi = _mm256_permute2f128_ps(q0, q1, 0x31);
-    return _mm256_add_ps(lo, hi);
 }
 
 /* ---- GPN helpers (gpn_levels, gpn_probs): lanes run across 8 keys ---- */

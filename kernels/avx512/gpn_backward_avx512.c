@@ -51,7 +51,7 @@ void ga_avx512_gpn_backward(const float *P, int ldp, const float *r,
     for (int l = 0; l < L; l++)
         accb[l] = zero;
     for (int i0 = 0; i0 < N; i0 += 16) {
-        block_dz(pi, dpi, ldpi, L, i0, ga512_mask(N - i0), dz);
+        block_dz(pi, dpi, ldpi, L, i0, ga_avx512_mask(N - i0), dz);
         for (int l = 0; l < L; l++)
             accb[l] = _mm512_add_ps(accb[l], dz[l]);
     }
@@ -68,7 +68,7 @@ void ga_avx512_gpn_backward(const float *P, int ldp, const float *r,
                 accw[l][jj] = zero;
         }
         for (int i0 = 0; i0 < N; i0 += 16) {
-            __mmask16 k = ga512_mask(N - i0);
+            __mmask16 k = ga_avx512_mask(N - i0);
             __mmask16 live = block_dz(pi, dpi, ldpi, L, i0, k, dz);
             for (int jj = 0; jj < nj; jj++) {
                 int j = j0 + jj;

@@ -14,18 +14,18 @@
 
 #include "avx512.h"
 
-GA512_INLINE int probs_run(const float *P, int ldp, const float *r,
+GA_AVX512_INLINE int probs_run(const float *P, int ldp, const float *r,
                            const float *W2, const float *b2, int N, int g,
                            const int L, float *pi, int ldpi, uint8_t *levels)
 {
     __mmask16 nan = 0;
     for (int i0 = 0; i0 < N; i0 += 16) {
-        __mmask16 k = ga512_mask(N - i0);
+        __mmask16 k = ga_avx512_mask(N - i0);
         __m512 z[8], e[8], best;
-        ga512_gpn_logits(P, (size_t)ldp, r, W2, b2, i0, k, g, L, z);
+        ga_avx512_gpn_logits(P, (size_t)ldp, r, W2, b2, i0, k, g, L, z);
         for (int l = 0; l < L; l++)
             nan |= _mm512_mask_cmp_ps_mask(k, z[l], z[l], _CMP_UNORD_Q);
-        __m512i lvl = ga512_argmax(z, L, &best);
+        __m512i lvl = ga_avx512_argmax(z, L, &best);
         _mm512_mask_cvtepi32_storeu_epi8(levels + i0, k, lvl);
 
         /* best is the max logit (z_0 if NaN, so NaN keys stay NaN) */

@@ -72,7 +72,7 @@ run(const float *s, int N, float m, const uint8_t *levels, const float *theta8,
 
     if (mode == GA_NORM_SEED) {
         for (int i = 0; i < N; i += 16) {
-            __mmask16 k = ga512_mask(N - i);
+            __mmask16 k = ga_avx512_mask(N - i);
             __m512 d;
             __mmask16 keep = keep16(s, levels, i, k, vm, theta, wide, &d);
             __m512 e = Sleef_expf16_u10avx512f(d);
@@ -88,7 +88,7 @@ run(const float *s, int N, float m, const uint8_t *levels, const float *theta8,
 
     /* renorm: pack d of the kept keys, then exp over the packed values only */
     for (int i = 0; i < N; i += 16) {
-        __mmask16 k = ga512_mask(N - i);
+        __mmask16 k = ga_avx512_mask(N - i);
         __m512 d;
         __mmask16 keep = keep16(s, levels, i, k, vm, theta, wide, &d);
         __m512i iv = _mm512_add_epi32(_mm512_set1_epi32(i), iota);
@@ -97,7 +97,7 @@ run(const float *s, int N, float m, const uint8_t *levels, const float *theta8,
         count += __builtin_popcount(keep);
     }
     for (int j = 0; j < count; j += 16) {
-        __mmask16 k = ga512_mask(count - j);
+        __mmask16 k = ga_avx512_mask(count - j);
         __m512 e = Sleef_expf16_u10avx512f(_mm512_maskz_loadu_ps(k, p + j));
         _mm512_mask_storeu_ps(p + j, k, e);
         zsum = _mm512_mask_add_ps(zsum, k, zsum, e);

@@ -34,7 +34,7 @@ run(const float *s, int N, float m, float Z, const uint8_t *levels, const float 
     const __m512 theta = _mm512_maskz_loadu_ps(0x00FF, th8); /* lanes 0..7 */
 
     for (int i = 0; i < N; i += 16) {
-        __mmask16 k = ga512_mask(N - i);
+        __mmask16 k = ga_avx512_mask(N - i);
         __m512 sv = _mm512_maskz_loadu_ps(k, s + i);
         /* wide (m > 2^100): every mask also needs s > -inf (ga_keep) */
         __mmask16 fin = wide ? _mm512_mask_cmp_ps_mask(k, sv, ninf, _CMP_GT_OQ) : k;

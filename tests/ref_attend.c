@@ -1,4 +1,4 @@
-/* attend_step_ref.c — naive reference of the fused decode step (ga_attend),
+/* ref_attend.c — naive reference of the fused decode step (ga_attend),
  * written as plain loops without the kernel table or the other references,
  * so that it checks the composition independently (SPEC §2-§3).
  *
@@ -20,7 +20,8 @@
  *   kept 0; m NaN (a NaN score) or +inf -> that head's C = NaN, kept 0.
  * Shapes: Q, C [T][H*dh]; K, V [H][N][dh]; bias [N] or NULL; P [g][ldp];
  *   R [T][g]; W2 [L][g]; b2 [L]; kept [T][H] or NULL; levels [T][N] or NULL.
- * Sums in double.  Temporaries come from malloc.
+ * Sums in double.  Temporaries come from malloc.  Test-only (declared in
+ * tests/util.h): the library and the benchmark do not use it.
  */
 #include <math.h>
 #include <stdlib.h>

@@ -1,0 +1,95 @@
+/* scores.c — attention scores with their row max, and the backward of the
+ * scores for one query; written once against the SIMD vocabulary (simd.h),
+ * compiled per ISA.
+ *
+ * scores:  S[t][i] = scale * (Q[t] . K[i]) + (bias ? bias[i] : 0)
+ *          m[t]    = max_i S[t][i]; NaN if any S[t][i] is NaN; -inf if N == 0
+ *                    (or every score is -inf).
+ *   K [N][dh], Q [T][ldq] (ldq >= dh), bias [N] or NULL -> S [T][lds], m [T].
+ *   Keys go GAV_W at a time: gav_dot_rows gives one vector of GAV_W dot
+ *   products (independent accumulators sharing each load of q, folded by
+ *   the ISA's reduction tree), so scale, bias, the store, the max and the
+ *   NaN check are all vector-wide.  In the last block of fewer than GAV_W
+ *   keys the lanes past N repeat key N-1: computed, never stored, replaced
+ *   by -inf before the max.  For T > 1 keys are walked in chunks of about
+ *   16 KiB that stay in L1 while every query is scored against them, so K
+ *   is read from memory once for the whole block of queries.
+ * scores_backward:
+ *   dq[j]    += scale * sum_i ds[i] * K[i][j]     (accum; dq may be NULL)
+ *   dK[i][j] += scale * ds[i] * q[j]              (accum; dK may be NULL)
+ *   K [N][dh], q [dh], ds [N] -> dq [dh], dK [N][dh].
+ *   dq: gav_wsum (weighted row sum), added with one FMA; dK: one gav_axpy
+ *   per row with w = scale * ds[i].
+ * Alignment: none required.  Bytes read or written past the end: 0.
+ */
+#include <math.h>
+
+#include "simd.h"
+
+/* Scores of query q against keys [i0, i1) into s[i0..i1); returns their
+ * max, or NaN if any of them is NaN (-inf if the range is empty). */
+static float score_range(const float *K, int dh, const float *q, float scale,
+                         const float *bias, int i0, int i1, float *s)
+{
+    const size_t st = (size_t)dh;
+    const gav_t vscale = gav_set1(scale);
+    const gav_t ninf = gav_set1(-INFINITY);
+    gav_t vmax = ninf;
+    gav_flags_t nan = gav_flags_none();
+    int i = i0;
+    for (; i + GAV_W <= i1; i += GAV_W) {
+        gav_t v = gav_mul(gav_dot_rows(K + (size_t)i * st, st, GAV_W, q, dh), vscale);
+        if (bias)
+            v = gav_add(v, gav_load(bias + i));
+        gav_store(s + i, v);
+        vmax = gav_max(vmax, v);
+        nan = gav_flags_nan(nan, v);
+    }
+    if (i < i1) {
+        const int n = i1 - i;
+        const gav_mask_t k = gav_mask(n);
+        gav_t v = gav_mul(gav_dot_rows(K + (size_t)i * st, st, n, q, dh), vscale);
+        if (bias)
+            v = gav_add(v, gav_load_mask(bias + i, k));
+        gav_store_mask(s + i, k, v);
+        v = gav_select(k, v, ninf);
+        vmax = gav_max(vmax, v);
+        nan = gav_flags_nan(nan, v);
+    }
+    return gav_flags_any(nan) ? NAN : gav_hmax(vmax);
+}
+
+void GA_FN(scores)(const float *K, int N, int dh, const float *Q, int T, int ldq,
+                   float scale, const float *bias, float *S, int lds, float *m)
+{
+    if (T == 1) {
+        m[0] = score_range(K, dh, Q, scale, bias, 0, N, S);
+        return;
+    }
+    /* Chunk of keys: about 16 KiB of K, a multiple of GAV_W keys. */
+    int chunk = (int)(GAV_L1_BLOCK_BYTES / sizeof(float)) / (dh > 0 ? dh : 1);
+    chunk -= chunk % GAV_W;
+    if (chunk < GAV_W)
+        chunk = GAV_W;
+    for (int t = 0; t < T; t++)
+        m[t] = -INFINITY;
+    for (int i0 = 0; i0 < N; i0 += chunk) {
+        const int i1 = N - i0 < chunk ? N : i0 + chunk;
+        for (int t = 0; t < T; t++) {
+            float cm = score_range(K, dh, Q + (size_t)t * ldq, scale, bias, i0, i1,
+                                   S + (size_t)t * lds);
+            if (!isnan(m[t]) && (isnan(cm) || cm > m[t])) /* NaN is sticky */
+                m[t] = cm;
+        }
+    }
+}
+
+void GA_FN(scores_backward)(const float *K, int N, int dh, const float *q,
+                            float scale, const float *ds, float *dq, float *dK)
+{
+    if (dq)
+        gav_wsum(K, (size_t)dh, dh, NULL, ds, 1, N, scale, 1, dq);
+    if (dK)
+        for (int i = 0; i < N; i++)
+            gav_axpy(dK + (size_t)i * dh, q, scale * ds[i], dh);
+}

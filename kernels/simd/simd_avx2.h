@@ -1,0 +1,100 @@
+/* simd_avx2.h — the SIMD vocabulary for AVX2 + FMA (8 float lanes).
+ *
+ * Same names in simd_avx2.h, simd_avx512.h and simd_neon.h; kernels/simd/
+ * kernels are written once against them (see simd.h for the list and the
+ * contract of each name).  Included only through simd.h, in files compiled
+ * with -mavx2 -mfma.  Masked loads/stores never touch memory outside the
+ * mask's lanes (vmaskmovps does not fault on masked-off lanes).
+ */
+#ifndef GA_SIMD_AVX2_H
+#define GA_SIMD_AVX2_H
+
+#include <immintrin.h>
+#include <sleef.h>
+
+#define GAV_W 8            /* lanes */
+#define GAV_WSUM_NV 8      /* vectors per column block of gav_wsum (64 columns) */
+#define GAV_NACC 8         /* accumulator budget of gav_wsum (of 16 ymm) */
+#define GAV_WSUM_PREFETCH 8 /* gathered rows prefetched this many rows ahead */
+#define GAV_CTX_BWD_FUSED 1 /* context backward: one pass per row (1) or axpy + row dot (0) */
+#define GAV_DOT_SPLIT 1    /* accumulators per row in gav_dot_rows */
+
+typedef __m256 gav_t;
+typedef __m256i gav_mask_t;  /* all-ones int32 lanes = selected */
+typedef __m256 gav_flags_t;  /* per-lane flags (all-ones = set) */
+
+#define GAV_INLINE static inline __attribute__((always_inline))
+
+GAV_INLINE gav_t gav_zero(void) { return _mm256_setzero_ps(); }
+GAV_INLINE gav_t gav_set1(float x) { return _mm256_set1_ps(x); }
+GAV_INLINE gav_t gav_load(const float *p) { return _mm256_loadu_ps(p); }
+GAV_INLINE void gav_store(float *p, gav_t v) { _mm256_storeu_ps(p, v); }
+/* Lanes [0, n) (n <= 0: none, n >= 8: all). */
+GAV_INLINE gav_mask_t gav_mask(int n)
+{
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane);
+}
+GAV_INLINE gav_t gav_load_mask(const float *p, gav_mask_t m) { return _mm256_maskload_ps(p, m); }
+GAV_INLINE void gav_store_mask(float *p, gav_mask_t m, gav_t v) { _mm256_maskstore_ps(p, m, v); }
+/* Lanes in m from v, the others `fill`. */
+GAV_INLINE gav_t gav_select(gav_mask_t m, gav_t v, gav_t fill)
+{
+    return _mm256_blendv_ps(fill, v, _mm256_castsi256_ps(m));
+}
+GAV_INLINE gav_t gav_add(gav_t a, gav_t b) { return _mm256_add_ps(a, b); }
+GAV_INLINE gav_t gav_sub(gav_t a, gav_t b) { return _mm256_sub_ps(a, b); }
+GAV_INLINE gav_t gav_mul(gav_t a, gav_t b) { return _mm256_mul_ps(a, b); }
+GAV_INLINE gav_t gav_div(gav_t a, gav_t b) { return _mm256_div_ps(a, b); }
+/* max(a, b); a NaN in either gives b (callers track NaN with gav_flags_nan). */
+GAV_INLINE gav_t gav_max(gav_t a, gav_t b) { return _mm256_max_ps(a, b); }
+/* a * b + c, one rounding. */
+GAV_INLINE gav_t gav_fma(gav_t a, gav_t b, gav_t c) { return _mm256_fmadd_ps(a, b, c); }
+/* SLEEF expf, max error 1.0 ulp. */
+GAV_INLINE gav_t gav_exp(gav_t x) { return Sleef_expf8_u10avx2(x); }
+
+/* Sum of the 8 lanes: ((0+4)+(2+6)) + ((1+5)+(3+7)). */
+GAV_INLINE float gav_hsum(gav_t v)
+{
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    x = _mm_add_ss(x, _mm_movehdup_ps(x));
+    return _mm_cvtss_f32(x);
+}
+/* Max of the 8 lanes (no NaN handling). */
+GAV_INLINE float gav_hmax(gav_t v)
+{
+    __m128 x = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    x = _mm_max_ps(x, _mm_movehl_ps(x, x));
+    x = _mm_max_ss(x, _mm_movehdup_ps(x));
+    return _mm_cvtss_f32(x);
+}
+
+GAV_INLINE gav_flags_t gav_flags_none(void) { return _mm256_setzero_ps(); }
+/* Adds the lanes of v that are NaN. */
+GAV_INLINE gav_flags_t gav_flags_nan(gav_flags_t f, gav_t v)
+{
+    return _mm256_or_ps(f, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+}
+GAV_INLINE int gav_flags_any(gav_flags_t f) { return _mm256_movemask_ps(f) != 0; }
+
+GAV_INLINE void gav_prefetch(const void *p) { _mm_prefetch((const char *)p, _MM_HINT_T0); }
+
+/* Lane r of the result = sum of the lanes of a[r], r < 8: a hadd tree
+ * (6 hadds + 2 cross-lane permutes + 1 add) instead of eight reductions. */
+GAV_INLINE gav_t gav_reduce_rows(const gav_t a[GAV_W])
+{
+    /* h01 = [a0 01, a0 23, a1 01, a1 23 | a0 45, a0 67, a1 45, a1 67] */
+    __m256 h01 = _mm256_hadd_ps(a[0], a[1]);
+    __m256 h23 = _mm256_hadd_ps(a[2], a[3]);
+    __m256 h45 = _mm256_hadd_ps(a[4], a[5]);
+    __m256 h67 = _mm256_hadd_ps(a[6], a[7]);
+    /* q0 = [a0 0-3, a1 0-3, a2 0-3, a3 0-3 | the same over lanes 4-7] */
+    __m256 q0 = _mm256_hadd_ps(h01, h23);
+    __m256 q1 = _mm256_hadd_ps(h45, h67);
+    __m256 lo = _mm256_permute2f128_ps(q0, q1, 0x20);
+    __m256 hi = _mm256_permute2f128_ps(q0, q1, 0x31);
+    return _mm256_add_ps(lo, hi);
+}
+
+#endif

@@ -1,0 +1,156 @@
+/* simd_avx512.h — the SIMD vocabulary for AVX-512 F/BW/VL/DQ (16 float lanes).
+ *
+ * Same names in simd_avx2.h, simd_avx512.h and simd_neon.h; kernels/simd/
+ * kernels are written once against them (see simd.h for the list and the
+ * contract of each name).  Included only through simd.h, in files compiled
+ * with the AVX-512 flags.  Masked loads/stores never touch memory outside
+ * the mask's lanes (masked-off lanes do not fault).  Summation orders depend
+ * only on the sizes, never on pointer alignment.
+ */
+#ifndef GA_SIMD_AVX512_H
+#define GA_SIMD_AVX512_H
+
+#include <immintrin.h>
+#include <sleef.h>
+#include <stddef.h>
+
+#define GAV_W 16           /* lanes */
+#define GAV_WSUM_NV 8      /* vectors per column block of gav_wsum (128 columns) */
+#define GAV_NACC 16        /* accumulator budget of gav_wsum (of 32 zmm) */
+#define GAV_WSUM_PREFETCH 0 /* no software prefetch of gathered rows */
+#define GAV_CTX_BWD_FUSED 0 /* context backward: one pass per row (1) or axpy + row dot (0) */
+#define GAV_DOT_SPLIT 1    /* accumulators per row in gav_dot_rows */
+#define GAV_HAVE_DOT_ROWS 1 /* gav_dot_rows is defined here (4-base addressing) */
+
+typedef __m512 gav_t;
+typedef __mmask16 gav_mask_t;
+typedef __mmask16 gav_flags_t;
+
+#define GAV_INLINE static inline __attribute__((always_inline))
+
+GAV_INLINE gav_t gav_zero(void) { return _mm512_setzero_ps(); }
+GAV_INLINE gav_t gav_set1(float x) { return _mm512_set1_ps(x); }
+GAV_INLINE gav_t gav_load(const float *p) { return _mm512_loadu_ps(p); }
+GAV_INLINE void gav_store(float *p, gav_t v) { _mm512_storeu_ps(p, v); }
+/* Lanes [0, n) (n <= 0: none, n >= 16: all). */
+GAV_INLINE gav_mask_t gav_mask(int n)
+{
+    if (n <= 0)
+        return 0;
+    if (n >= 16)
+        return 0xFFFF;
+    return (__mmask16)((1u << n) - 1u);
+}
+GAV_INLINE gav_t gav_load_mask(const float *p, gav_mask_t m) { return _mm512_maskz_loadu_ps(m, p); }
+GAV_INLINE void gav_store_mask(float *p, gav_mask_t m, gav_t v) { _mm512_mask_storeu_ps(p, m, v); }
+GAV_INLINE gav_t gav_select(gav_mask_t m, gav_t v, gav_t fill) { return _mm512_mask_mov_ps(fill, m, v); }
+GAV_INLINE gav_t gav_add(gav_t a, gav_t b) { return _mm512_add_ps(a, b); }
+GAV_INLINE gav_t gav_sub(gav_t a, gav_t b) { return _mm512_sub_ps(a, b); }
+GAV_INLINE gav_t gav_mul(gav_t a, gav_t b) { return _mm512_mul_ps(a, b); }
+GAV_INLINE gav_t gav_div(gav_t a, gav_t b) { return _mm512_div_ps(a, b); }
+/* max(a, b); a NaN in either gives b (callers track NaN with gav_flags_nan). */
+GAV_INLINE gav_t gav_max(gav_t a, gav_t b) { return _mm512_max_ps(a, b); }
+GAV_INLINE gav_t gav_fma(gav_t a, gav_t b, gav_t c) { return _mm512_fmadd_ps(a, b, c); }
+/* SLEEF expf, max error 1.0 ulp. */
+GAV_INLINE gav_t gav_exp(gav_t x) { return Sleef_expf16_u10avx512f(x); }
+GAV_INLINE float gav_hsum(gav_t v) { return _mm512_reduce_add_ps(v); }
+GAV_INLINE float gav_hmax(gav_t v) { return _mm512_reduce_max_ps(v); }
+
+GAV_INLINE gav_flags_t gav_flags_none(void) { return 0; }
+GAV_INLINE gav_flags_t gav_flags_nan(gav_flags_t f, gav_t v)
+{
+    return f | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+}
+GAV_INLINE int gav_flags_any(gav_flags_t f) { return f != 0; }
+
+GAV_INLINE void gav_prefetch(const void *p) { _mm_prefetch((const char *)p, _MM_HINT_T0); }
+
+/* ---- row reductions: a transpose-and-add tree ---- */
+
+/* Per 128-bit chunk: [a0+a2, b0+b2, a1+a3, b1+b3]. */
+GAV_INLINE __m512 gav_fold_pair_(__m512 a, __m512 b)
+{
+    return _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+}
+/* Same one level up, on 64-bit pairs: per chunk [a01, b01, c01, d01]. */
+GAV_INLINE __m512 gav_fold_quad_(__m512 ab, __m512 cd)
+{
+    __m512d x = _mm512_castps_pd(ab), y = _mm512_castps_pd(cd);
+    return _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)),
+                         _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
+}
+/* Adds 128-bit chunks pairwise: [x0+x1, x2+x3, y0+y1, y2+y3]. */
+GAV_INLINE __m512 gav_fold_chunks_(__m512 x, __m512 y)
+{
+    return _mm512_add_ps(_mm512_shuffle_f32x4(x, y, 0x88),  /* x0 x2 y0 y2 */
+                         _mm512_shuffle_f32x4(x, y, 0xDD)); /* x1 x3 y1 y3 */
+}
+/* Lane r of the result = horizontal sum of v[r], r < 16 (15 adds and 30
+ * shuffles for 16 sums). */
+GAV_INLINE gav_t gav_reduce_rows(const gav_t v[GAV_W])
+{
+    __m512 p[8], q[4];
+    for (int r = 0; r < 8; r++)
+        p[r] = gav_fold_pair_(v[2 * r], v[2 * r + 1]);
+    for (int r = 0; r < 4; r++)
+        q[r] = gav_fold_quad_(p[2 * r], p[2 * r + 1]);
+    /* q[r]: chunk c holds the partial sums of rows 4r..4r+3 over chunk c */
+    __m512 lo = gav_fold_chunks_(q[0], q[1]);
+    __m512 hi = gav_fold_chunks_(q[2], q[3]);
+    return gav_fold_chunks_(lo, hi);
+}
+
+/* Row dot (the contract is in simd.h): lane r = A[r] . x, rows A + r * lda,
+ * 1 <= nrows <= 16; lanes >= nrows repeat row nrows-1.  One accumulator per
+ * row, 16-column chunks in order (the last masked), then gav_reduce_rows.
+ * Full blocks address the rows as 4 base pointers + 3 strides, so that no
+ * row pointer has to be kept on the stack. */
+GAV_INLINE gav_t gav_dot_rows(const float *A, size_t lda, int nrows,
+                              const float *x, int n)
+{
+    __m512 acc[16];
+    for (int r = 0; r < 16; r++)
+        acc[r] = _mm512_setzero_ps();
+    if (nrows == 16) {
+        const float *b[4] = {A, A + 4 * lda, A + 8 * lda, A + 12 * lda};
+        const size_t s1 = lda, s2 = 2 * lda, s3 = 3 * lda;
+        int c = 0;
+        for (; c + 16 <= n; c += 16) {
+            __m512 xv = _mm512_loadu_ps(x + c);
+            for (int g = 0; g < 4; g++) {
+                const float *p = b[g] + c;
+                __m512 *a = acc + 4 * g;
+                a[0] = _mm512_fmadd_ps(_mm512_loadu_ps(p), xv, a[0]);
+                a[1] = _mm512_fmadd_ps(_mm512_loadu_ps(p + s1), xv, a[1]);
+                a[2] = _mm512_fmadd_ps(_mm512_loadu_ps(p + s2), xv, a[2]);
+                a[3] = _mm512_fmadd_ps(_mm512_loadu_ps(p + s3), xv, a[3]);
+            }
+        }
+        if (c < n) {
+            __mmask16 k = gav_mask(n - c);
+            __m512 xv = _mm512_maskz_loadu_ps(k, x + c);
+            for (int g = 0; g < 4; g++) {
+                const float *p = b[g] + c;
+                __m512 *a = acc + 4 * g;
+                a[0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, p), xv, a[0]);
+                a[1] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, p + s1), xv, a[1]);
+                a[2] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, p + s2), xv, a[2]);
+                a[3] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, p + s3), xv, a[3]);
+            }
+        }
+    } else {
+        const float *row[16];
+        for (int r = 0; r < 16; r++)
+            row[r] = A + (size_t)(r < nrows ? r : nrows - 1) * lda;
+        for (int c = 0; c < n; c += 16) {
+            __mmask16 k = gav_mask(n - c);
+            __m512 xv = _mm512_maskz_loadu_ps(k, x + c);
+            for (int r = 0; r < 16; r++)
+                acc[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, row[r] + c), xv,
+                                         acc[r]);
+        }
+    }
+    return gav_reduce_rows(acc);
+}
+
+#endif
