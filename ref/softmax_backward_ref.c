@@ -7,12 +7,19 @@
  */
 #include "internal.h"
 
-void ga_ref_softmax_backward(const float *a, const float *da, int N, float *ds)
+/* sum_j a[j] da[j] over a[j] != 0 (also the SIMD variants' exact fallback). */
+double ga_ref_softmax_backward_dot(const float *a, const float *da, int N)
 {
     double dot = 0.0;
     for (int j = 0; j < N; j++)
         if (a[j] != 0.0f)
             dot += (double)a[j] * da[j];
+    return dot;
+}
+
+void ga_ref_softmax_backward(const float *a, const float *da, int N, float *ds)
+{
+    double dot = ga_ref_softmax_backward_dot(a, da, N);
     for (int i = 0; i < N; i++)
         ds[i] = a[i] == 0.0f ? 0.0f : (float)((double)a[i] * ((double)da[i] - dot));
 }

@@ -18,6 +18,15 @@
 GA_TABLE_LIST(GA_REF_DECL)
 #undef GA_REF_DECL
 
+/* Pieces of the references that the SIMD variants reuse as exact fallbacks
+ * (issue 9: a finite exact result stays finite, zero weights are excluded):
+ *   ga_ref_scores_backward_dq: dq[j] += scale * sum_{ds[i] != 0} ds[i] K[i][j]
+ *     for columns j in [j0, j1) only (double sum, one rounding per output);
+ *   ga_ref_softmax_backward_dot: sum_{a[j] != 0} a[j] da[j] in double. */
+void ga_ref_scores_backward_dq(const float *K, int N, int dh, int j0, int j1,
+                               float scale, const float *ds, float *dq);
+double ga_ref_softmax_backward_dot(const float *a, const float *da, int N);
+
 /* ---- per-ISA tables (kernels/simd/table.c, compiled once per ISA) ---- */
 void ga_fill_avx2(ga_kernels *t);
 void ga_fill_avx512(ga_kernels *t);

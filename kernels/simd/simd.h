@@ -16,6 +16,7 @@
  *   gav_load_mask(p, m)       lanes in m from p, others 0; reads only lanes in m
  *   gav_store_mask(p, m, v)   writes only the lanes in m
  *   gav_select(m, v, fill)    lanes in m from v, others from fill
+ *   gav_select_eq(a, b, x, y) lanes with a == b from x, others from y
  *   gav_add, gav_sub, gav_mul, gav_div, gav_max, gav_fma(a, b, c) = a*b + c
  *   gav_exp                   SLEEF expf (1.0 ulp)
  *   gav_hsum, gav_hmax        horizontal sum / max of the lanes (fixed tree)
@@ -25,7 +26,7 @@
  *   GAV_WSUM_NV, GAV_NACC, GAV_WSUM_PREFETCH, GAV_DOT_SPLIT   tuning (below)
  * Composites (here, unless the ISA header defines GAV_HAVE_<NAME>):
  *   gav_load_tail, gav_store_tail, gav_dot_rows_ptr, gav_dot_rows, gav_dot,
- *   gav_axpy, gav_sum, gav_wsum.
+ *   gav_axpy, gav_sum, gav_wsum, gav_all_finite.
  * Every operation reads and writes only inside the ranges stated for it (0
  * bytes past any end) and needs no alignment; summation orders depend only
  * on the sizes, so results are bitwise reproducible.
@@ -169,6 +170,24 @@ GAV_INLINE float gav_dot_axpy(const float *x, const float *y, int n, float a,
             gav_store_mask(acc + k, m, gav_fma(va, y0, gav_load_mask(acc + k, m)));
     }
     return want_dot ? gav_hsum(gav_add(s0, s1)) : 0.0f;
+}
+
+/* 1 if x[0..n) are all finite (x - x is NaN exactly for inf and NaN): the
+ * check behind the exact fallbacks of issue 9 (finite exact results stay
+ * finite), one pass over an output row. */
+GAV_INLINE int gav_all_finite(const float *x, int n)
+{
+    gav_flags_t f = gav_flags_none();
+    int k = 0;
+    for (; k + GAV_W <= n; k += GAV_W) {
+        gav_t v = gav_load(x + k);
+        f = gav_flags_nan(f, gav_sub(v, v));
+    }
+    if (k < n) {
+        gav_t v = gav_load_tail(x + k, n - k);
+        f = gav_flags_nan(f, gav_sub(v, v));
+    }
+    return !gav_flags_any(f);
 }
 
 /* Sum of x[0..n). */
