@@ -30,9 +30,29 @@
  *   - Thresholds are passed as an 8-entry table of *effective* log-domain
  *     thresholds theta8[level] (see ga_theta_from_tau): finite, with
  *     -FLT_MAX standing for "keep every finite score" (tau = 0), so that
- *     -inf padding scores are never kept.
+ *     -inf padding scores are never kept.  Keep rule: keep_i =
+ *     (s_i - m >= theta) for theta > -FLT_MAX; keep_i = (s_i > -inf) for
+ *     theta == -FLT_MAX, even when the float s_i - m overflows to -inf (e.g.
+ *     s_i = -3e38, m = 3e38: kept, with weight exp(-inf) = 0).
  *   - Row max m: NaN if any score is NaN; -inf when N == 0 or every score is
  *     -inf (all padded).
+ *   - Padded keys.  A key with bias -inf is excluded, whatever its K row, V
+ *     row or GPN column hold (NaN, +-inf, values whose q.k overflows):
+ *     `scores` gives it exactly -inf (never NaN), it is never kept, its
+ *     weight is exactly 0, and it influences no output of any kernel or of
+ *     ga_attend; its gradients are exactly 0.  The kernels that see only
+ *     weights apply the same rule to every term of weight exactly 0:
+ *     dense_context (a[i] == 0), sparse_context (p[k] == 0),
+ *     scores_backward's dq (ds[i] == 0), softmax_backward (a[i] == 0: ds[i]
+ *     = 0 and da[i] is not used), gpn_backward (dpi[.][i] == 0 at every
+ *     level: key i is skipped, dP[.][i] = 0).
+ *   - Overflow.  A result whose exact value is finite is finite: `scores`,
+ *     sparse_context, dense_context and scores_backward's dq detect a
+ *     non-finite float result (an overflowing partial sum, or a zero-weight
+ *     term with a non-finite row) and recompute it exactly (double
+ *     accumulation, as the scalar reference), so the fast path is unchanged.
+ *     A non-finite exact result (a NaN/inf input that is not excluded, or a
+ *     value beyond FLT_MAX) stays NaN/inf.
  *   - Determinism: every kernel gives bitwise-identical outputs for the same
  *     inputs on repeated calls (no data races, no thread-count dependence).
  *   - relu(NaN) = NaN everywhere (so NaN GPN inputs reach the logits).
@@ -175,10 +195,15 @@ const char *ga_pool_describe(const ga_pool *pool);
  *   dense: the keys whose bias is not -inf); levels [T][N] or NULL (written
  *   by the sparse step only; the dense baseline leaves it untouched).
  * A head whose output is NaN or zero (see below) reports kept = 0.
- * Defined behaviour: N == 0 or all keys padded -> C = 0, kept = 0.  NaN in a
- * query's scores (q, K, bias) or in its GPN logits -> that query's C is NaN
- * (every head for GPN NaN, the affected head for score NaN).  NaN in a V row
- * reaches C only when that row is kept (dropped rows are never read).
+ * Defined behaviour: N == 0 or all keys padded -> C = 0, kept = 0.  Padded
+ * keys (bias -inf) are excluded: their K rows, V rows and GPN columns (P)
+ * do not influence C, kept or the NaN rules, whatever they hold.  NaN in a
+ * query's scores (q, K or bias of a key that is not padded) or in the GPN
+ * logits of a key that is not padded -> that query's C is NaN (every head
+ * for GPN NaN, the affected head for score NaN).  NaN in a V row reaches C
+ * only when that row is kept with a nonzero weight (dropped rows are never
+ * read; dense: a zero weight excludes its row).  C is finite whenever its
+ * exact value is (no float overflow of intermediate sums).
  * pool NULL: runs on the calling thread with temporary buffers.
  * Results are bitwise identical for every thread count.
  * Errors: GA_EINVAL for a NULL kt, an invalid cfg (ga_config_check), N or T
@@ -188,7 +213,16 @@ const char *ga_pool_describe(const ga_pool *pool);
  *   (all checked before anything is read or allocated); GA_ENOMEM when a
  *   buffer cannot be allocated.  Same results, bitwise, as
  *   ga_attend_plan_create(kt, pool, cfg, N, T) + ga_attend_run (it is built
- *   on them). */
+ *   on them).
+ *
+ * Block rule: queries are processed in blocks of 16.  Sparse (seed,
+ * renorm): a query's C, kept and levels are bitwise identical whichever
+ * other queries share its block (T = 1 calls give the same bits).  Dense:
+ * a block of >= 2 queries computes C = A V as one SGEMM, a lone query uses
+ * dense_context, so a query's C may differ in the last bits with the other
+ * queries of its block (each within the float rounding of sum_i a_i V_i,
+ * i.e. |error| <= (N + 1) * 2^-24 * sum_i a_i |V_ij| per element); kept
+ * is identical. */
 ga_status ga_attend(const ga_kernels *kt, ga_pool *pool, const ga_config *cfg,
                     int N, int T, const float *Q, const float *K, const float *V,
                     const float *bias, const float *P, int ldp, const float *R,

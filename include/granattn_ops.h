@@ -47,13 +47,18 @@
       int ldpi, uint8_t *levels))                                              \
     /* ---- scores ---- */                                                     \
     /* For t < T, i < N: S[t][i] = scale * (Q[t] . K[i]) + (bias ? bias[i] : 0) \
+     * with S[t][i] = -inf exactly when bias[i] == -inf (K[i] is then not      \
+     * used); S is finite whenever the exact value is (q.k may overflow float  \
+     * before the scale: such scores are recomputed exactly).                  \
      * m[t] = max_i S[t][i] (NaN if any S[t][i] is NaN; -inf if N == 0).       \
      * K [N][dh], Q [T][ldq] (ldq >= dh), bias [N] or NULL (0 or -inf for      \
      * padding) -> S [T][lds] (lds >= N), m [T]. */                            \
     X(void, scores, (const float *K, int N, int dh, const float *Q, int T,     \
       int ldq, float scale, const float *bias, float *S, int lds, float *m))   \
     /* ---- threshold + compress (docs/SPEC.md §2) ---- */                     \
-    /* keep_i = (s[i] - m >= theta8[levels[i]]); for kept keys in increasing i \
+    /* keep_i = (s[i] - m >= theta8[levels[i]]), and keep_i = (s[i] > -inf)    \
+     * where theta8 is -FLT_MAX (tau = 0: every finite score, even when        \
+     * s[i] - m overflows); for kept keys in increasing i                      \
      * order: idx[k] = i, p[k] = exp(s[i] - m).  Returns the kept count and    \
      * writes *Z: seed mode Z = sum_all exp(s[i]-m); renorm Z = sum_kept p.    \
      * Special cases (checked once per call, not per element):                 \
@@ -66,6 +71,9 @@
       const float *theta8, ga_norm mode, int32_t *idx, float *p, float *Z))    \
     /* ---- contexts ---- */                                                   \
     /* c[j] = scale * sum_{k<count} p[k] * V[idx[k]][j]; count == 0 -> c = 0.  \
+     * A term with p[k] == 0 is excluded (its V row does not influence c);     \
+     * c is finite whenever the exact value is (p V may overflow float before  \
+     * the scale 1/Z: such a c is recomputed exactly).                         \
      * V [*][dh] (rows idx[k] valid), idx [count], p [count] -> c [dh]. */     \
     X(void, sparse_context, (const float *V, int dh, const int32_t *idx,       \
       const float *p, int count, float scale, float *c))                       \
@@ -73,11 +81,15 @@
      * m == -inf or N == 0 -> a = 0, returns 0; m NaN/+inf -> a = NaN, returns NaN. \
      * s [N] -> a [N]. */                                                      \
     X(float, softmax, (const float *s, int N, float m, float *a))              \
-    /* c[j] = sum_i a[i] * V[i][j].   V [N][dh], a [N] -> c [dh]. */           \
+    /* c[j] = sum_i a[i] * V[i][j].   V [N][dh], a [N] -> c [dh].              \
+     * A row with a[i] == 0 (padding) is excluded; c is finite whenever the    \
+     * exact value is (recomputed exactly if a float partial sum overflows). */ \
     X(void, dense_context, (const float *V, int N, int dh, const float *a,     \
       float *c))                                                               \
     /* ---- backward (docs/SPEC.md §4); "accum" outputs are added to, others overwritten ---- */ \
     /* dq[j] += scale * sum_i ds[i] K[i][j];  dK[i][j] += scale * ds[i] q[j].  \
+     * A key with ds[i] == 0 (padding) is excluded from dq (its K row is not   \
+     * used); the sum is finite whenever its exact value is.                   \
      * Either output may be NULL (not computed).  K [N][dh], q [dh], ds [N]. */ \
     X(void, scores_backward, (const float *K, int N, int dh, const float *q,   \
       float scale, const float *ds, float *dq, float *dK))                     \
@@ -89,9 +101,12 @@
      *   renorm: ds[i] = keep_i * (p_i/Z) * (gv[i] - cdc)                      \
      * If dpi != NULL, the straight-through GPN gradient plus the regulariser: \
      *   G_i = (p_i/Z) * gv[i] (seed)  or  (p_i/Z) * (gv[i] - cdc) (renorm)    \
-     *   dpi[l][i] += (G_i + reg) * [s_i - m >= theta8[l]]   for l < L.        \
-     * Dropped keys get exactly ds = 0 (selected, not multiplied by keep_i,    \
-     * so a NaN/inf gv of a dropped key does not leak into ds).                \
+     *   dpi[l][i] += (G_i + reg) * [keep rule of level l]   for l < L.        \
+     * Dropped keys: renorm gives exactly ds = 0; seed gives ds = -(p_i/Z) cdc \
+     * (the gradient through Z, which every key is part of).  In both modes    \
+     * gv of a dropped key is selected away, not multiplied by keep_i, so a    \
+     * NaN/inf gv of a dropped key does not leak into ds.  A padded key        \
+     * (s = -inf, p = 0) gets ds = 0 and leaves dpi unchanged.                 \
      * Special cases, checked in this order: m == -inf or Z == 0 -> ds = 0;    \
      * m NaN, m == +inf or Z NaN -> ds = NaN; dpi is unchanged in both.        \
      * -> ds [N] (overwritten), dpi [L][ldpi] (accum). */                      \
@@ -99,7 +114,9 @@
       const uint8_t *levels, const float *theta8, int L, ga_norm mode,         \
       const float *gv, float cdc, float *ds, float *dpi, int ldpi,             \
       float reg))                                                              \
-    /* ds[i] = a[i] * (da[i] - sum_j a[j] da[j]).   a, da [N] -> ds [N]. */    \
+    /* ds[i] = a[i] * (da[i] - sum_j a[j] da[j]).   a, da [N] -> ds [N].       \
+     * A key with a[i] == 0 (padding) is excluded: ds[i] = 0 and da[i] (even   \
+     * NaN/inf) is not part of the sum. */                                     \
     X(void, softmax_backward, (const float *a, const float *da, int N,         \
       float *ds))                                                              \
     /* Backward of sparse_context with weights w_k = scale * p[k]:             \
@@ -119,6 +136,9 @@
      *   dW2[l][j] += sum_i dz_l u_j;   db2[l] += sum_i dz_l   (accum)         \
      *   du_j = [P[j][i] + r[j] > 0] * sum_l W2[l][j] dz_l                     \
      *   dP[j][i] = du_j (overwritten);  dr[j] += sum_i du_j   (accum)         \
+     * A key whose dpi is 0 at every level (padding: the threshold backward    \
+     * never adds to it) is excluded: dz = 0, dP[.][i] = 0, and its pi and P   \
+     * column (even NaN/inf) reach no output.                                  \
      * -> dP [g][lddp] (lddp >= N), dr [g], dW2 [L][g], db2 [L]. */            \
     X(void, gpn_backward, (const float *P, int ldp, const float *r,            \
       const float *W2, int N, int g, int L, const float *pi,                   \

@@ -9,6 +9,9 @@
  *   dr[j]     += sum_i du_j               (accum)
  *   dW2[l][j] += sum_i dz_l u_j           (accum)
  *   db2[l]    += sum_i dz_l               (accum)
+ * A key whose dpi is 0 at every level (a padded key: the threshold backward
+ * never adds to it) is excluded: dz = 0, dP[:][i] = 0, and its pi and P
+ * column (even NaN or inf) do not reach any output.
  * P [g][ldp], r [g], W2 [L][g], pi, dpi [L][ldpi] -> dP [g][lddp], dr [g],
  * dW2 [L][g], db2 [L].  1 <= L <= 8.
  * Sums over keys run in double; dz is recomputed where needed (clarity over
@@ -16,10 +19,24 @@
  */
 #include "internal.h"
 
-/* dz[l] for key i (L values, double). */
+/* 1 if key i has dpi == 0 at every level (excluded). */
+static int key_idle(const float *dpi, int ldpi, int L, int i)
+{
+    for (int l = 0; l < L; l++)
+        if (dpi[(size_t)l * ldpi + i] != 0.0f)
+            return 0;
+    return 1;
+}
+
+/* dz[l] for key i (L values, double); 0 for an excluded key. */
 static void key_dz(const float *pi, const float *dpi, int ldpi, int L, int i,
                    double dz[GA_MAX_LEVELS])
 {
+    if (key_idle(dpi, ldpi, L, i)) {
+        for (int l = 0; l < L; l++)
+            dz[l] = 0.0;
+        return;
+    }
     double dot = 0.0;
     for (int k = 0; k < L; k++)
         dot += (double)pi[(size_t)k * ldpi + i] * dpi[(size_t)k * ldpi + i];
@@ -41,7 +58,7 @@ void ga_ref_gpn_backward(const float *P, int ldp, const float *r, const float *W
         for (int i = 0; i < N; i++) {
             float pre = P[(size_t)j * ldp + i] + r[j];
             double du = 0.0;
-            if (pre > 0.0f) {
+            if (pre > 0.0f && !key_idle(dpi, ldpi, L, i)) {
                 key_dz(pi, dpi, ldpi, L, i, dz);
                 for (int l = 0; l < L; l++)
                     du += (double)W2[(size_t)l * g + j] * dz[l];
@@ -64,6 +81,8 @@ void ga_ref_gpn_backward(const float *P, int ldp, const float *r, const float *W
         for (int j = 0; j < g; j++) {
             double dw_sum = 0.0;
             for (int i = 0; i < N; i++) {
+                if (key_idle(dpi, ldpi, L, i))
+                    continue;
                 float u = P[(size_t)j * ldp + i] + r[j];
                 if (u < 0.0f)
                     u = 0.0f; /* relu as in the forward (NaN propagates) */

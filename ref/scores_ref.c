@@ -1,6 +1,9 @@
 /* scores_ref.c — scalar reference of the attention scores and their row max.
  *
  *   S[t][i] = scale * (Q[t] . K[i]) + (bias ? bias[i] : 0)
+ *   S[t][i] = -inf exactly for a padded key (bias[i] == -inf), whatever its
+ *             K row holds (NaN, inf, a q.k that overflows): padded keys are
+ *             excluded, not computed.
  *   m[t]    = max_i S[t][i]; NaN if any S[t][i] is NaN (checked explicitly,
  *             fmax would hide it); -inf if N == 0 or every score is -inf.
  * K [N][dh], Q [T][ldq] (ldq >= dh), bias [N] or NULL -> S [T][lds], m [T].
@@ -25,6 +28,8 @@ void ga_ref_scores(const float *K, int N, int dh, const float *Q, int T, int ldq
             double v = (double)scale * dot;
             if (bias)
                 v += bias[i];
+            if (bias && bias[i] == -INFINITY)
+                v = -INFINITY; /* padded: excluded whatever K[i] holds */
             s[i] = (float)v;
             if (isnan(s[i]))
                 any_nan = 1;

@@ -12,15 +12,11 @@
 
 float ga_ref_softmax(const float *s, int N, float m, float *a)
 {
-    if (N == 0 || m == -INFINITY) {
-        for (int i = 0; i < N; i++)
-            a[i] = 0.0f;
-        return 0.0f;
-    }
-    if (isnan(m) || m == INFINITY) {
-        for (int i = 0; i < N; i++)
-            a[i] = NAN;
-        return NAN;
+    ga_row rc = ga_row_case(N, m);
+    if (rc != GA_ROW_OK) {
+        float v = rc == GA_ROW_EMPTY ? 0.0f : NAN;
+        ga_fill_f32(a, N, v);
+        return v;
     }
     double Z = 0.0;
     for (int i = 0; i < N; i++)

@@ -1,8 +1,11 @@
 /* sparse_context_ref.c — scalar reference of the gathered (sparse) context.
  *
  *   c[j] = scale * sum_{k < count} p[k] * V[idx[k]][j];   count == 0 -> c = 0
+ * A term with p[k] == 0 is excluded: its V row (even NaN or inf) does not
+ * influence c.
  * V [*][dh] (rows idx[k] valid), idx [count], p [count] -> c [dh].
- * Sums in double, rounded to float once.
+ * Sums in double, rounded to float once: a finite exact result stays finite
+ * (the SIMD variants fall back to this code when their float sums overflow).
  */
 #include "internal.h"
 
@@ -16,7 +19,8 @@ void ga_ref_sparse_context(const float *V, int dh, const int32_t *idx,
         }
         double acc = 0.0;
         for (int k = 0; k < count; k++)
-            acc += (double)p[k] * V[(size_t)idx[k] * dh + j];
+            if (p[k] != 0.0f)
+                acc += (double)p[k] * V[(size_t)idx[k] * dh + j];
         c[j] = (float)((double)scale * acc);
     }
 }

@@ -2,6 +2,8 @@
  *
  *   d_i    = s[i] - m                     (float subtraction)
  *   keep_i = d_i >= theta8[levels[i]]     (float compare, bit-reproducible)
+ *            except theta8 == -FLT_MAX (tau = 0): keep_i = s[i] > -inf, so a
+ *            finite score is kept even when d_i overflows to -inf (ga_keep)
  *   p_i    = (float)exp((double)d_i)
  * Kept keys in increasing i: idx[k] = i, p[k] = p_i; returns the kept count.
  *   seed:   *Z = sum over all keys of p_i (padding -inf keys give 0)
@@ -18,19 +20,16 @@ int ga_ref_threshold(const float *s, int N, float m, const uint8_t *levels,
                      const float *theta8, ga_norm mode, int32_t *idx, float *p,
                      float *Z)
 {
-    if (N == 0 || m == -INFINITY) {
-        *Z = 0.0f;
-        return 0;
-    }
-    if (isnan(m) || m == INFINITY) {
-        *Z = NAN;
+    ga_row rc = ga_row_case(N, m);
+    if (rc != GA_ROW_OK) {
+        *Z = rc == GA_ROW_EMPTY ? 0.0f : NAN;
         return 0;
     }
     int count = 0;
     double sum_all = 0.0, sum_kept = 0.0;
     for (int i = 0; i < N; i++) {
         float d = s[i] - m;
-        int keep = d >= theta8[levels[i]];
+        int keep = ga_keep(s[i], m, theta8[levels[i]]);
         float pi = (float)exp((double)d);
         sum_all += pi;
         if (keep) {

@@ -16,6 +16,10 @@
  *      C_block = A V_h as one sgemm, so V_h is also read once per block)
  * Every (t, h) output is computed by exactly one task with a fixed operation
  * order, so results are bitwise identical for any number of threads.
+ * Block rule: a sparse result does not depend on which queries share its
+ * block (bitwise); a dense result may differ within rounding, since a block
+ * of >= 2 queries takes the SGEMM path and a single query dense_context.
+ * Padded keys (bias -inf): see gpn_nan_unpadded() and dense_block().
  *
  * The plan (XNNPACK's create / run split): create validates the
  * configuration and the size products once, computes theta8 once and
@@ -55,7 +59,7 @@ typedef struct job {
     const float *theta8;
     float scale;
     int N, T, H, dh, g, L;
-    int unpadded; /* dense: keys whose bias is not -inf */
+    int unpadded; /* keys whose bias is not -inf */
     const float *Q, *K, *V, *bias, *P, *R, *W2, *b2;
     int ldp;
     float *C;
@@ -93,13 +97,51 @@ static void fill(float *c, int n, float v)
         c[j] = v;
 }
 
+/* ---- padded keys and the GPN NaN flag (issue 9) ----
+ * A padded key (bias -inf) never influences C, so a NaN in its GPN column
+ * must not make the query NaN.  gpn_levels flags a NaN logit of ANY key;
+ * only when that flag is set and some key is padded (rare), the flag is
+ * recomputed over the unpadded keys alone, by re-running gpn_levels on each
+ * run of consecutive unpadded keys (it rewrites the same levels for them:
+ * every key's logits are computed independently). */
+static int gpn_nan_unpadded(const job *jb, int t)
+{
+    const float *r = jb->R + (size_t)t * jb->g;
+    uint8_t *lev = jb->lev_out + (size_t)t * jb->N;
+    int nan = 0;
+    for (int i = 0; i < jb->N && !nan;) {
+        if (jb->bias[i] == -INFINITY) {
+            i++;
+            continue;
+        }
+        int i1 = i;
+        while (i1 < jb->N && jb->bias[i1] != -INFINITY)
+            i1++;
+        nan = jb->kt->gpn_levels(jb->P + i, jb->ldp, r, jb->W2, jb->b2, i1 - i, jb->g,
+                                 jb->L, lev + i);
+        i = i1;
+    }
+    return nan;
+}
+
+/* 1 if c[0..n) are all finite (the check of the dense block's fallback). */
+static int row_finite(const float *c, int n)
+{
+    float acc = 0.0f;
+    for (int j = 0; j < n; j++)
+        acc += c[j] * 0.0f; /* NaN iff some c[j] is inf or NaN */
+    return acc == 0.0f;
+}
+
 static void levels_task(void *arg, int t, int worker)
 {
     (void)worker;
     job *jb = arg;
-    jb->gpn_nan[t] = jb->kt->gpn_levels(jb->P, jb->ldp, jb->R + (size_t)t * jb->g,
-                                        jb->W2, jb->b2, jb->N, jb->g, jb->L,
-                                        jb->lev_out + (size_t)t * jb->N);
+    int nan = jb->kt->gpn_levels(jb->P, jb->ldp, jb->R + (size_t)t * jb->g, jb->W2, jb->b2,
+                                 jb->N, jb->g, jb->L, jb->lev_out + (size_t)t * jb->N);
+    if (nan && jb->unpadded < jb->N)
+        nan = gpn_nan_unpadded(jb, t);
+    jb->gpn_nan[t] = nan;
 }
 
 /* Context of query t, head h, from its scores s [N] and row max m
@@ -166,6 +208,11 @@ static void dense_block(job *jb, int t0, int rows, int h, const float *S, const 
         } else if (Zs[r] == 0.0f) {
             fill(c, dh, 0.0f);
             count = 0;
+        } else if (!row_finite(c, dh)) {
+            /* Rare (issue 9): a non-finite V row of a zero-weight (padded)
+             * key, or an overflow in the float sum: dense_context excludes
+             * zero weights and keeps every finite exact result finite. */
+            kt->dense_context(jb->V + (size_t)h * N * dh, N, dh, A + (size_t)r * lda, c);
         }
         if (jb->kept)
             jb->kept[(size_t)(t0 + r) * jb->H + h] = count;
@@ -449,14 +496,15 @@ static ga_status plan_run(const char *fn, ga_attend_plan *pl, int N, int T, cons
         return GA_OK;
     }
 
-    if (cfg->dense) {
-        jb.unpadded = N;
-        if (bias)
-            for (int i = 0; i < N; i++)
-                jb.unpadded -= bias[i] == -INFINITY;
-    } else if (given) {
+    /* keys whose bias is not -inf: the dense kept count, and whether the
+     * GPN NaN flag must be recomputed over the unpadded keys */
+    jb.unpadded = N;
+    if (bias)
+        for (int i = 0; i < N; i++)
+            jb.unpadded -= bias[i] == -INFINITY;
+    if (!cfg->dense && given) {
         jb.lev = given;
-    } else {
+    } else if (!cfg->dense) {
         jb.lev_out = levels_out ? levels_out : pl->lev;
         jb.lev = jb.lev_out;
         jb.gpn_nan = pl->gpn_nan;

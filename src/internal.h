@@ -18,6 +18,15 @@
 GA_TABLE_LIST(GA_REF_DECL)
 #undef GA_REF_DECL
 
+/* Pieces of the references that the SIMD variants reuse as exact fallbacks
+ * (issue 9: a finite exact result stays finite, zero weights are excluded):
+ *   ga_ref_scores_backward_dq: dq[j] += scale * sum_{ds[i] != 0} ds[i] K[i][j]
+ *     for columns j in [j0, j1) only (double sum, one rounding per output);
+ *   ga_ref_softmax_backward_dot: sum_{a[j] != 0} a[j] da[j] in double. */
+void ga_ref_scores_backward_dq(const float *K, int N, int dh, int j0, int j1,
+                               float scale, const float *ds, float *dq);
+double ga_ref_softmax_backward_dot(const float *a, const float *da, int N);
+
 /* ---- per-ISA tables (kernels/simd/table.c, compiled once per ISA) ---- */
 void ga_fill_avx2(ga_kernels *t);
 void ga_fill_avx512(ga_kernels *t);
@@ -26,6 +35,73 @@ void ga_fill_neon(ga_kernels *t);
 void ga_fill_gemm_avx2(ga_kernels *t);
 void ga_fill_gemm_avx512(ga_kernels *t);
 void ga_fill_gemm_neon(ga_kernels *t);
+
+/* ---- row special cases and the keep rule, shared by every variant ----
+ *
+ * The special-case prologue of the row kernels (threshold, softmax,
+ * threshold_backward), in one place.  A row is
+ *   GA_ROW_EMPTY  N == 0 or m == -inf (every key padded): nothing is kept,
+ *                 weights and gradients are 0 (threshold_backward also for
+ *                 Z == 0);
+ *   GA_ROW_NAN    m NaN or +inf (a NaN or +inf score; threshold_backward
+ *                 also for Z NaN): NaN results;
+ *   GA_ROW_OK     otherwise: m finite, the kernel's fast path runs.
+ * Checked once per call, never per element. */
+typedef enum ga_row { GA_ROW_OK = 0, GA_ROW_EMPTY = 1, GA_ROW_NAN = 2 } ga_row;
+
+static inline ga_row ga_row_case(int N, float m)
+{
+    if (N <= 0 || m == -__builtin_inff())
+        return GA_ROW_EMPTY;
+    if (m != m || m == __builtin_inff())
+        return GA_ROW_NAN;
+    return GA_ROW_OK;
+}
+
+/* threshold_backward's order: m == -inf or Z == 0 first, then NaN. */
+static inline ga_row ga_row_case_z(int N, float m, float Z)
+{
+    if (N <= 0 || m == -__builtin_inff() || Z == 0.0f)
+        return GA_ROW_EMPTY;
+    if (m != m || m == __builtin_inff() || Z != Z)
+        return GA_ROW_NAN;
+    return GA_ROW_OK;
+}
+
+static inline void ga_fill_f32(float *x, int n, float v)
+{
+    for (int i = 0; i < n; i++)
+        x[i] = v;
+}
+
+/* Keep rule (SPEC §2), with d = s - m in float:
+ *   keep = d >= theta               for a finite theta > -FLT_MAX;
+ *   keep = s > -inf                 for theta == -FLT_MAX (tau = 0: every
+ *                                   finite score, even when d overflows);
+ * a padded key (s = -inf) is never kept.  ga_keep() is the readable form.
+ * SIMD form: keep = (d >= theta') & (s > -inf) with theta' = theta8 where
+ * -FLT_MAX is replaced by -inf (ga_theta_open()).  When m <= 2^100 no finite
+ * s can make d overflow (|s| <= FLT_MAX, and FLT_MAX + 2^100 rounds to
+ * FLT_MAX), so there keep = d >= theta8 exactly: ga_theta_wide(m) says when
+ * a kernel needs the general form (rows with |scores| > 2^100 only). */
+static inline int ga_keep(float s, float m, float theta)
+{
+    if (theta == -__FLT_MAX__)
+        return s > -__builtin_inff();
+    float d = s - m;
+    return d >= theta;
+}
+
+static inline int ga_theta_wide(float m)
+{
+    return m > 0x1p100f;
+}
+
+static inline void ga_theta_open(const float *theta8, float out[GA_MAX_LEVELS])
+{
+    for (int l = 0; l < GA_MAX_LEVELS; l++)
+        out[l] = theta8[l] == -__FLT_MAX__ ? -__builtin_inff() : theta8[l];
+}
 
 /* ---- errors (src/error.c) ---- */
 /* Records a printf-style message for ga_last_error() and returns `st`. */

@@ -4,14 +4,18 @@
  *
  * For each query t (levels shared by all heads):
  *   u_j = relu(P[j][i] + R[t][j]),  z_l = b2[l] + sum_j W2[l][j] u_j,
- *   level_i = argmax z (running strict '>'); a NaN logit -> C[t] all NaN.
+ *   level_i = argmax z (running strict '>'); a NaN logit of a key that is
+ *   not padded -> C[t] all NaN (a padded key's GPN column never matters).
  * For each head h (q = Q[t][h*dh..], K_h, V_h = K, V + h*N*dh):
- *   s_i = (q . K_h[i]) / sqrt(dh) (+ bias[i]),  m = max_i s_i
- *   keep_i = (s_i - m >= theta8[level_i]),  p_i = exp(s_i - m)
+ *   s_i = (q . K_h[i]) / sqrt(dh) (+ bias[i]); s_i = -inf for a padded key
+ *   (bias -inf) whatever K_h[i] holds;  m = max_i s_i
+ *   keep_i = ga_keep(s_i, m, theta8[level_i]) (s_i - m >= theta, and every
+ *   finite s_i at tau = 0),  p_i = exp(s_i - m)
  *   Z = sum_all p_i (seed) or sum_kept p_i (renorm)
  *   C[t][h*dh + j] = sum_kept (p_i / Z) V_h[i][j]
- * Dense (cfg->dense): Z = sum_all p_i, C = sum_all (p_i / Z) V_h[i]; GPN
- *   skipped, levels[] not written; kept = keys with a finite score.
+ * Dense (cfg->dense): Z = sum_all p_i, C = sum over p_i != 0 of (p_i / Z) V_h[i]
+ *   (a zero weight, e.g. padding, excludes its V row); GPN skipped, levels[]
+ *   not written; kept = keys that are not padded.
  * Special cases per (t, h): N == 0 or m == -inf (all padded) -> C = 0,
  *   kept 0; m NaN (a NaN score) or +inf -> that head's C = NaN, kept 0.
  * Shapes: Q, C [T][H*dh]; K, V [H][N][dh]; bias [N] or NULL; P [g][ldp];
@@ -82,8 +86,8 @@ ga_status ga_ref_attend(const ga_config *cfg, int N, int T, const float *Q,
                         acc += (double)W2[(size_t)l * g + j] * u;
                     }
                     z[l] = (float)acc;
-                    if (isnan(z[l]))
-                        gpn_nan = 1;
+                    if (isnan(z[l]) && !(bias && bias[i] == -INFINITY))
+                        gpn_nan = 1; /* padded keys excluded */
                 }
                 int best = 0;
                 for (int l = 1; l < L; l++)
@@ -112,6 +116,8 @@ ga_status ga_ref_attend(const ga_config *cfg, int N, int T, const float *Q,
                 double v = (double)scale * dot;
                 if (bias)
                     v += bias[i];
+                if (bias && bias[i] == -INFINITY)
+                    v = -INFINITY; /* padded: excluded whatever K holds */
                 s[i] = (float)v;
                 if (isnan(s[i]))
                     score_nan = 1;
@@ -136,7 +142,8 @@ ga_status ga_ref_attend(const ga_config *cfg, int N, int T, const float *Q,
                     double acc = 0.0;
                     for (int i = 0; i < N; i++) {
                         float p = (float)exp((double)(s[i] - m));
-                        acc += (p / Z) * Vh[(size_t)i * dh + j];
+                        if (p != 0.0f) /* a zero weight excludes the row */
+                            acc += (p / Z) * Vh[(size_t)i * dh + j];
                     }
                     c[j] = (float)acc;
                 }
@@ -144,7 +151,7 @@ ga_status ga_ref_attend(const ga_config *cfg, int N, int T, const float *Q,
                 double Z = 0.0;
                 for (int i = 0; i < N; i++) {
                     float d = s[i] - m;
-                    int keep = d >= theta8[lev[i]];
+                    int keep = ga_keep(s[i], m, theta8[lev[i]]);
                     float p = (float)exp((double)d);
                     if (keep)
                         count++;
@@ -155,7 +162,7 @@ ga_status ga_ref_attend(const ga_config *cfg, int N, int T, const float *Q,
                     double acc = 0.0;
                     for (int i = 0; i < N; i++) {
                         float d = s[i] - m;
-                        if (d >= theta8[lev[i]]) /* kept rows only are read */
+                        if (ga_keep(s[i], m, theta8[lev[i]])) /* kept rows only are read */
                             acc += (double)(float)exp((double)d) * Vh[(size_t)i * dh + j];
                     }
                     c[j] = (float)(acc / Z);

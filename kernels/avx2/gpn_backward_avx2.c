@@ -12,6 +12,9 @@
  * (L rows of 64) into a local buffer, then for each j one pass over the
  * chunk computes u, du, dP and the dW2/dr partial sums (vector accumulators
  * reduced once per chunk).  relu is max(0, x) (a NaN propagates into dW2).
+ * A key whose dpi is 0 at every level (padding) is excluded: its lanes are
+ * cleared in the per-chunk lane mask `live`, which replaces the tail mask,
+ * so dz, u and du are 0 there whatever pi and P hold.
  * Alignment: none required.  Bytes read past the end: 0.
  */
 #include "avx2.h"
@@ -25,6 +28,7 @@ void ga_avx2_gpn_backward(const float *P, int ldp, const float *r, const float *
 {
     const __m256 zero = _mm256_setzero_ps();
     float dz[GA_MAX_LEVELS][CHUNK];
+    float live[CHUNK]; /* all-ones bits: key in range and not excluded */
     __m256 db[GA_MAX_LEVELS];
     for (int l = 0; l < L; l++)
         db[l] = zero;
@@ -37,14 +41,17 @@ void ga_avx2_gpn_backward(const float *P, int ldp, const float *r, const float *
             int i = i0 + 8 * v;
             __m256i mask = ga_avx2_tail_mask(N - i);
             __m256 pv[GA_MAX_LEVELS], dv[GA_MAX_LEVELS];
-            __m256 dot = zero;
+            __m256 dot = zero, on = zero;
             for (int l = 0; l < L; l++) {
                 pv[l] = _mm256_maskload_ps(pi + (size_t)l * ldpi + i, mask);
                 dv[l] = _mm256_maskload_ps(dpi + (size_t)l * ldpi + i, mask);
                 dot = _mm256_fmadd_ps(pv[l], dv[l], dot);
+                on = _mm256_or_ps(on, _mm256_cmp_ps(dv[l], zero, _CMP_NEQ_UQ));
             }
+            on = _mm256_and_ps(on, _mm256_castsi256_ps(mask));
+            _mm256_storeu_ps(&live[8 * v], on);
             for (int l = 0; l < L; l++) {
-                __m256 z = _mm256_mul_ps(pv[l], _mm256_sub_ps(dv[l], dot));
+                __m256 z = _mm256_and_ps(on, _mm256_mul_ps(pv[l], _mm256_sub_ps(dv[l], dot)));
                 _mm256_storeu_ps(&dz[l][8 * v], z);
                 db[l] = _mm256_add_ps(db[l], z);
             }
@@ -59,7 +66,7 @@ void ga_avx2_gpn_backward(const float *P, int ldp, const float *r, const float *
             for (int v = 0; 8 * v < nk; v++) {
                 int i = i0 + 8 * v;
                 __m256i mask = ga_avx2_tail_mask(N - i);
-                __m256 fmask = _mm256_castsi256_ps(mask);
+                __m256 fmask = _mm256_loadu_ps(&live[8 * v]);
                 __m256 x = _mm256_add_ps(_mm256_maskload_ps(P + (size_t)j * ldp + i, mask), rj);
                 __m256 u = _mm256_and_ps(_mm256_max_ps(zero, x), fmask);
                 __m256 pos = _mm256_and_ps(_mm256_cmp_ps(x, zero, _CMP_GT_OQ), fmask);

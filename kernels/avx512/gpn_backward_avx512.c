@@ -17,19 +17,25 @@
  */
 #include "avx512.h"
 
-/* dz of the 16 keys at i0 (lanes in k; other lanes 0). */
-static inline void block_dz(const float *pi, const float *dpi, int ldpi, int L,
-                            int i0, __mmask16 k, __m512 dz[GA_MAX_LEVELS])
+/* dz of the 16 keys at i0 (lanes in k; other lanes 0).  Returns the live
+ * lanes: in k and with a nonzero dpi at some level.  A key whose dpi is 0 at
+ * every level (padding) is excluded: dz = 0 and the callers mask u and du
+ * with the live lanes, so its pi and P column never reach an output. */
+static inline __mmask16 block_dz(const float *pi, const float *dpi, int ldpi, int L,
+                                 int i0, __mmask16 k, __m512 dz[GA_MAX_LEVELS])
 {
     __m512 pv[GA_MAX_LEVELS], dv[GA_MAX_LEVELS];
     __m512 dot = _mm512_setzero_ps();
+    __mmask16 live = 0;
     for (int l = 0; l < L; l++) {
         pv[l] = _mm512_maskz_loadu_ps(k, pi + (size_t)l * ldpi + i0);
         dv[l] = _mm512_maskz_loadu_ps(k, dpi + (size_t)l * ldpi + i0);
         dot = _mm512_fmadd_ps(pv[l], dv[l], dot);
+        live |= _mm512_mask_cmp_ps_mask(k, dv[l], _mm512_setzero_ps(), _CMP_NEQ_UQ);
     }
     for (int l = 0; l < L; l++)
-        dz[l] = _mm512_maskz_mul_ps(k, pv[l], _mm512_sub_ps(dv[l], dot));
+        dz[l] = _mm512_maskz_mul_ps(live, pv[l], _mm512_sub_ps(dv[l], dot));
+    return live;
 }
 
 void ga_avx512_gpn_backward(const float *P, int ldp, const float *r,
@@ -63,19 +69,19 @@ void ga_avx512_gpn_backward(const float *P, int ldp, const float *r,
         }
         for (int i0 = 0; i0 < N; i0 += 16) {
             __mmask16 k = ga_avx512_mask(N - i0);
-            block_dz(pi, dpi, ldpi, L, i0, k, dz);
+            __mmask16 live = block_dz(pi, dpi, ldpi, L, i0, k, dz);
             for (int jj = 0; jj < nj; jj++) {
                 int j = j0 + jj;
                 __m512 x = _mm512_add_ps(
                     _mm512_maskz_loadu_ps(k, P + (size_t)j * ldp + i0),
                     _mm512_set1_ps(r[j]));
                 __m512 u = _mm512_max_ps(zero, x); /* x if x is NaN */
-                __mmask16 act = _mm512_mask_cmp_ps_mask(k, x, zero, _CMP_GT_OQ);
+                __mmask16 act = _mm512_mask_cmp_ps_mask(live, x, zero, _CMP_GT_OQ);
                 __m512 du = zero;
                 for (int l = 0; l < L; l++) {
                     du = _mm512_fmadd_ps(_mm512_set1_ps(W2[(size_t)l * g + j]), dz[l],
                                          du);
-                    accw[l][jj] = _mm512_mask3_fmadd_ps(dz[l], u, accw[l][jj], k);
+                    accw[l][jj] = _mm512_mask3_fmadd_ps(dz[l], u, accw[l][jj], live);
                 }
                 du = _mm512_maskz_mov_ps(act, du);
                 _mm512_mask_storeu_ps(dP + (size_t)j * lddp + i0, k, du);

@@ -21,9 +21,13 @@
 enum { CHUNK = 128 }; /* keys per chunk; multiple of 4 */
 
 /* dz of keys [i0, i0 + nc) into dz[l][0 .. nc rounded up to 4); adds the
- * chunk's sum of dz_l to db2[l]. */
+ * chunk's sum of dz_l to db2[l].  live[c] is all ones for a key in range
+ * with a nonzero dpi at some level; a key whose dpi is 0 at every level
+ * (padding) is excluded: dz = 0, and the caller clears its u and du, so its
+ * pi and P column never reach an output. */
 static void chunk_dz(const float *pi, const float *dpi, int ldpi, int L, int i0,
-                     int nc, float dz[GA_MAX_LEVELS][CHUNK], float *db2)
+                     int nc, float dz[GA_MAX_LEVELS][CHUNK], uint32_t live[CHUNK],
+                     float *db2)
 {
     float32x4_t dbsum[GA_MAX_LEVELS];
     for (int l = 0; l < L; l++)
@@ -32,15 +36,19 @@ static void chunk_dz(const float *pi, const float *dpi, int ldpi, int L, int i0,
         int n = nc - c < 4 ? nc - c : 4;
         float32x4_t pv[GA_MAX_LEVELS], dv[GA_MAX_LEVELS];
         float32x4_t dot = vdupq_n_f32(0.0f);
+        uint32x4_t on = vdupq_n_u32(0);
         for (int l = 0; l < L; l++) {
             const float *pl = pi + (size_t)l * ldpi + i0 + c;
             const float *dl = dpi + (size_t)l * ldpi + i0 + c;
             pv[l] = n == 4 ? vld1q_f32(pl) : ga_neon_load_tail(pl, n, 0.0f);
             dv[l] = n == 4 ? vld1q_f32(dl) : ga_neon_load_tail(dl, n, 0.0f);
             dot = vfmaq_f32(dot, pv[l], dv[l]);
+            on = vorrq_u32(on, vmvnq_u32(vceqq_f32(dv[l], vdupq_n_f32(0.0f))));
         }
+        vst1q_u32(live + c, on); /* tail lanes have dpi 0: not live */
         for (int l = 0; l < L; l++) {
-            float32x4_t z = vmulq_f32(pv[l], vsubq_f32(dv[l], dot)); /* pads: 0 */
+            float32x4_t z = vreinterpretq_f32_u32(vandq_u32(
+                on, vreinterpretq_u32_f32(vmulq_f32(pv[l], vsubq_f32(dv[l], dot)))));
             vst1q_f32(dz[l] + c, z);
             dbsum[l] = vaddq_f32(dbsum[l], z);
         }
@@ -55,11 +63,12 @@ void ga_neon_gpn_backward(const float *P, int ldp, const float *r, const float *
                           float *db2)
 {
     float dz[GA_MAX_LEVELS][CHUNK];
+    uint32_t live[CHUNK];
     const float32x4_t zero = vdupq_n_f32(0.0f);
 
     for (int i0 = 0; i0 < N; i0 += CHUNK) {
         int nc = N - i0 < CHUNK ? N - i0 : CHUNK;
-        chunk_dz(pi, dpi, ldpi, L, i0, nc, dz, db2);
+        chunk_dz(pi, dpi, ldpi, L, i0, nc, dz, live, db2);
 
         for (int j = 0; j < g; j++) {
             const float32x4_t vr = vdupq_n_f32(r[j]);
@@ -77,11 +86,11 @@ void ga_neon_gpn_backward(const float *P, int ldp, const float *r, const float *
                 for (int l = 0; l < L; l++)
                     du = vfmaq_n_f32(du, vld1q_f32(dz[l] + c), W2[(size_t)l * g + j]);
                 du = vbslq_f32(vcgtq_f32(pre, zero), du, zero);
-                if (n < 4) { /* padded lanes: no contribution even for inf/NaN r, W2 */
-                    uint32x4_t valid = ga_neon_lane_mask(n);
-                    u = vbslq_f32(valid, u, zero);
-                    du = vbslq_f32(valid, du, zero);
-                }
+                /* tail lanes and excluded keys: no contribution, even for
+                 * inf/NaN r, W2, P or pi */
+                uint32x4_t on = vld1q_u32(live + c);
+                u = vbslq_f32(on, u, zero);
+                du = vbslq_f32(on, du, zero);
                 for (int l = 0; l < L; l++)
                     dw[l] = vfmaq_f32(dw[l], vld1q_f32(dz[l] + c), u);
                 float *dst = dP + (size_t)j * lddp + i0 + c;

@@ -4,13 +4,16 @@
  *   d     = s - m                       (float subtraction, as the reference)
  *   theta = theta8[levels[i]]           (byte table lookup, vqtbl2q_u8)
  *   keep  = d >= theta                  (NaN d is never kept)
+ *           when m > 2^100 (s - m may overflow to -inf): the `wide` form
+ *           (d >= theta') & (s > -inf), tau = 0 as theta' = -inf, so tau = 0
+ *           keeps every finite score (ga_keep in internal.h)
  *   mask  = 4-bit lane mask; a 16-entry byte-shuffle table left-packs the
  *           kept lanes (vqtbl1q_u8); all 4 lanes are stored at idx + count
  *           and p + count, then count += popcount(mask).
  * seed:   p = exp(d) for every key (SLEEF expf, 1 ulp), Z = sum of all p.
  * renorm: the packed d values are stored first; exp runs afterwards only on
  *         the count kept values, Z = their sum.
- * Special cases (checked once at entry): N == 0 or m == -inf -> 0, *Z = 0;
+ * Special cases (ga_row_case, once at entry): N == 0 or m == -inf -> 0, *Z = 0;
  * m NaN or +inf -> 0, *Z = NaN.
  * s [N], levels [N] (< 8), theta8 [8] -> idx, p [N + GA_KEEP_PAD] (writes up
  * to index N + 2), *Z; returns the kept count.
@@ -46,18 +49,11 @@ static const uint8_t compress[16][16] = {
 /* popcount of the 4-bit mask */
 static const uint8_t kept_count[16] = {0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4};
 
-int ga_neon_threshold(const float *s, int N, float m, const uint8_t *levels,
-                      const float *theta8, ga_norm mode, int32_t *idx, float *p,
-                      float *Z)
+static inline __attribute__((always_inline)) int
+run(const float *s, int N, float m, const uint8_t *levels, const float *theta8,
+    ga_norm mode, int32_t *idx, float *p, float *Z, const int wide)
 {
-    if (N == 0 || m == -INFINITY) {
-        *Z = 0.0f;
-        return 0;
-    }
-    if (isnan(m) || m == INFINITY) {
-        *Z = NAN;
-        return 0;
-    }
+    const float32x4_t ninf = vdupq_n_f32(-INFINITY);
     const uint8x16x2_t table = ga_neon_theta_table(theta8);
     const uint32_t bits[4] = {1, 2, 4, 8};
     const int32_t lanes[4] = {0, 1, 2, 3};
@@ -81,6 +77,8 @@ int ga_neon_threshold(const float *s, int N, float m, const uint8_t *levels,
         }
         float32x4_t d = vsubq_f32(sv, vm);
         uint32x4_t keep = vcgeq_f32(d, ga_neon_theta4(table, lv));
+        if (wide)
+            keep = vandq_u32(keep, vcgtq_f32(sv, ninf));
         unsigned mask = vaddvq_u32(vandq_u32(keep, bit));
         uint8x16_t shuffle = vld1q_u8(compress[mask]);
 
@@ -114,4 +112,21 @@ int ga_neon_threshold(const float *s, int N, float m, const uint8_t *levels,
     }
     *Z = vaddvq_f32(zsum);
     return count;
+}
+
+int ga_neon_threshold(const float *s, int N, float m, const uint8_t *levels,
+                      const float *theta8, ga_norm mode, int32_t *idx, float *p,
+                      float *Z)
+{
+    ga_row rc = ga_row_case(N, m);
+    if (rc != GA_ROW_OK) {
+        *Z = rc == GA_ROW_EMPTY ? 0.0f : NAN;
+        return 0;
+    }
+    if (ga_theta_wide(m)) {
+        float open[GA_MAX_LEVELS];
+        ga_theta_open(theta8, open);
+        return run(s, N, m, levels, open, mode, idx, p, Z, 1);
+    }
+    return run(s, N, m, levels, theta8, mode, idx, p, Z, 0);
 }

@@ -4,7 +4,10 @@
  * dense_context:  c[j] = sum_i a[i] * V[i][j]
  *   V [N][dh], a [N] -> c [dh]  (N == 0 -> c = 0).
  *   gav_wsum over rows 0..N-1 (streams V once: columns in register blocks,
- *   rows in L1 blocks when dh spans several column blocks).
+ *   rows in L1 blocks when dh spans several column blocks).  A c that comes
+ *   out non-finite (an overflowing float partial sum, or a zero weight, e.g.
+ *   padding, meeting a NaN/inf row) is recomputed exactly by the reference
+ *   (double, zero weights excluded): a finite exact c stays finite.
  * dense_context_backward:
  *   dV[i][j] += a[i] * dc[j]     (accum; dV may be NULL)
  *   ga[i]     = V[i] . dc        (overwritten; ga may be NULL)
@@ -21,6 +24,8 @@
 void GA_FN(dense_context)(const float *V, int N, int dh, const float *a, float *c)
 {
     gav_wsum(V, (size_t)dh, dh, NULL, a, 1, N, 1.0f, 0, c);
+    if (N > 0 && !gav_all_finite(c, dh))
+        ga_ref_dense_context(V, N, dh, a, c);
 }
 
 void GA_FN(dense_context_backward)(const float *V, int N, int dh, const float *a,

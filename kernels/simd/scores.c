@@ -14,17 +14,43 @@
  *   by -inf before the max.  For T > 1 keys are walked in chunks of about
  *   16 KiB that stay in L1 while every query is scored against them, so K
  *   is read from memory once for the whole block of queries.
+ *   Padded keys (bias -inf) get exactly -inf whatever q . K[i] is (a select,
+ *   so a NaN or +inf dot product never reaches them).  A block whose scaled
+ *   dot products of unpadded keys are not all finite (an intermediate float
+ *   sum overflowed, or a NaN/inf input) is recomputed exactly by the
+ *   reference (double, one rounding): a finite exact score stays finite.
+ *   The check is one subtract and compare per vector of scores.
  * scores_backward:
  *   dq[j]    += scale * sum_i ds[i] * K[i][j]     (accum; dq may be NULL)
  *   dK[i][j] += scale * ds[i] * q[j]              (accum; dK may be NULL)
  *   K [N][dh], q [dh], ds [N] -> dq [dh], dK [N][dh].
  *   dq: gav_wsum (weighted row sum), added with one FMA; dK: one gav_axpy
- *   per row with w = scale * ds[i].
+ *   per row with w = scale * ds[i].  A dq that comes out non-finite (a
+ *   float overflow, or a key with ds = 0 and a NaN/inf K row: padding) is
+ *   recomputed exactly from the saved dq by the reference, which excludes
+ *   ds = 0 keys; dq goes in chunks of up to 512 columns for that.
  * Alignment: none required.  Bytes read or written past the end: 0.
  */
 #include <math.h>
+#include <string.h>
 
 #include "simd.h"
+
+/* 1 if every lane of v is finite. */
+GAV_INLINE int lanes_finite(gav_t v)
+{
+    return !gav_flags_any(gav_flags_nan(gav_flags_none(), gav_sub(v, v)));
+}
+
+/* Exact scores of keys [i, i + n) into s[i..i+n) (the reference: double
+ * dot product, padded keys -inf). */
+static void exact_scores(const float *K, int dh, const float *q, float scale,
+                         const float *bias, int i, int n, float *s)
+{
+    float m;
+    ga_ref_scores(K + (size_t)i * dh, n, dh, q, 1, dh, scale, bias ? bias + i : NULL,
+                  s + i, n, &m);
+}
 
 /* Scores of query q against keys [i0, i1) into s[i0..i1); returns their
  * max, or NaN if any of them is NaN (-inf if the range is empty). */
@@ -37,11 +63,21 @@ static float score_range(const float *K, int dh, const float *q, float scale,
     gav_t vmax = ninf;
     gav_flags_t nan = gav_flags_none();
     int i = i0;
+    const gav_t zero = gav_zero();
     for (; i + GAV_W <= i1; i += GAV_W) {
         gav_t v = gav_mul(gav_dot_rows(K + (size_t)i * st, st, GAV_W, q, dh), vscale);
-        if (bias)
-            v = gav_add(v, gav_load(bias + i));
-        gav_store(s + i, v);
+        gav_t chk = v; /* scaled dots of the unpadded keys */
+        if (bias) {
+            const gav_t b = gav_load(bias + i);
+            chk = gav_select_eq(b, ninf, zero, v);
+            v = gav_select_eq(b, ninf, ninf, gav_add(v, b));
+        }
+        if (lanes_finite(chk)) {
+            gav_store(s + i, v);
+        } else {
+            exact_scores(K, dh, q, scale, bias, i, GAV_W, s);
+            v = gav_load(s + i);
+        }
         vmax = gav_max(vmax, v);
         nan = gav_flags_nan(nan, v);
     }
@@ -49,9 +85,18 @@ static float score_range(const float *K, int dh, const float *q, float scale,
         const int n = i1 - i;
         const gav_mask_t k = gav_mask(n);
         gav_t v = gav_mul(gav_dot_rows(K + (size_t)i * st, st, n, q, dh), vscale);
-        if (bias)
-            v = gav_add(v, gav_load_mask(bias + i, k));
-        gav_store_mask(s + i, k, v);
+        gav_t chk = v;
+        if (bias) {
+            const gav_t b = gav_load_mask(bias + i, k);
+            chk = gav_select_eq(b, ninf, zero, v);
+            v = gav_select_eq(b, ninf, ninf, gav_add(v, b));
+        }
+        if (lanes_finite(gav_select(k, chk, zero))) {
+            gav_store_mask(s + i, k, v);
+        } else {
+            exact_scores(K, dh, q, scale, bias, i, n, s);
+            v = gav_load_mask(s + i, k);
+        }
         v = gav_select(k, v, ninf);
         vmax = gav_max(vmax, v);
         nan = gav_flags_nan(nan, v);
@@ -87,8 +132,19 @@ void GA_FN(scores)(const float *K, int N, int dh, const float *Q, int T, int ldq
 void GA_FN(scores_backward)(const float *K, int N, int dh, const float *q,
                             float scale, const float *ds, float *dq, float *dK)
 {
-    if (dq)
-        gav_wsum(K, (size_t)dh, dh, NULL, ds, 1, N, scale, 1, dq);
+    if (dq) {
+        enum { CH = 512 }; /* columns per chunk: one chunk for dh <= 512 */
+        for (int j0 = 0; j0 < dh; j0 += CH) {
+            const int nc = dh - j0 < CH ? dh - j0 : CH;
+            float save[CH];
+            memcpy(save, dq + j0, sizeof(float) * (size_t)nc);
+            gav_wsum(K + j0, (size_t)dh, nc, NULL, ds, 1, N, scale, 1, dq + j0);
+            if (!gav_all_finite(dq + j0, nc)) { /* rare: exact, ds = 0 excluded */
+                memcpy(dq + j0, save, sizeof(float) * (size_t)nc);
+                ga_ref_scores_backward_dq(K, N, dh, j0, j0 + nc, scale, ds, dq);
+            }
+        }
+    }
     if (dK)
         for (int i = 0; i < N; i++)
             gav_axpy(dK + (size_t)i * dh, q, scale * ds[i], dh);

@@ -16,6 +16,7 @@
  *   gav_load_mask(p, m)       lanes in m from p, others 0; reads only lanes in m
  *   gav_store_mask(p, m, v)   writes only the lanes in m
  *   gav_select(m, v, fill)    lanes in m from v, others from fill
+ *   gav_select_eq(a, b, x, y) lanes with a == b from x, others from y
  *   gav_add, gav_sub, gav_mul, gav_div, gav_max, gav_fma(a, b, c) = a*b + c
  *   gav_exp                   SLEEF expf (1.0 ulp)
  *   gav_hsum, gav_hmax        horizontal sum / max of the lanes (fixed tree)
@@ -28,6 +29,7 @@
  *   gav_dot, gav_sum, gav_axpy          one row: dot, sum, y += a x
  *   gav_dot_axpy                        one pass: x . y and acc += a y
  *   gav_wsum                            weighted row sum (gathered or strided)
+ *   gav_all_finite, gav_select_eq       finiteness test, lane select
  * Tuning (per ISA): GAV_WSUM_NV vectors per gav_wsum column block, GAV_NACC
  * accumulators it may use, GAV_WSUM_PREFETCH rows of gathered prefetch,
  * GAV_DOT_SPLIT accumulators per row in gav_dot_rows_ptr, GAV_CTX_BWD_FUSED
@@ -175,6 +177,24 @@ GAV_INLINE float gav_dot_axpy(const float *x, const float *y, int n, float a,
             gav_store_mask(acc + k, m, gav_fma(va, y0, gav_load_mask(acc + k, m)));
     }
     return want_dot ? gav_hsum(gav_add(s0, s1)) : 0.0f;
+}
+
+/* 1 if x[0..n) are all finite (x - x is NaN exactly for inf and NaN): the
+ * check behind the exact fallbacks of issue 9 (finite exact results stay
+ * finite), one pass over an output row. */
+GAV_INLINE int gav_all_finite(const float *x, int n)
+{
+    gav_flags_t f = gav_flags_none();
+    int k = 0;
+    for (; k + GAV_W <= n; k += GAV_W) {
+        gav_t v = gav_load(x + k);
+        f = gav_flags_nan(f, gav_sub(v, v));
+    }
+    if (k < n) {
+        gav_t v = gav_load_tail(x + k, n - k);
+        f = gav_flags_nan(f, gav_sub(v, v));
+    }
+    return !gav_flags_any(f);
 }
 
 /* Sum of x[0..n). */

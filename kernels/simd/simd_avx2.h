@@ -42,6 +42,11 @@ GAV_INLINE gav_t gav_select(gav_mask_t m, gav_t v, gav_t fill)
 {
     return _mm256_blendv_ps(fill, v, _mm256_castsi256_ps(m));
 }
+/* Lanes where a == b (ordered compare) from x, the others from y. */
+GAV_INLINE gav_t gav_select_eq(gav_t a, gav_t b, gav_t x, gav_t y)
+{
+    return _mm256_blendv_ps(y, x, _mm256_cmp_ps(a, b, _CMP_EQ_OQ));
+}
 GAV_INLINE gav_t gav_add(gav_t a, gav_t b) { return _mm256_add_ps(a, b); }
 GAV_INLINE gav_t gav_sub(gav_t a, gav_t b) { return _mm256_sub_ps(a, b); }
 GAV_INLINE gav_t gav_mul(gav_t a, gav_t b) { return _mm256_mul_ps(a, b); }

@@ -44,6 +44,11 @@ GAV_INLINE gav_mask_t gav_mask(int n)
 GAV_INLINE gav_t gav_load_mask(const float *p, gav_mask_t m) { return _mm512_maskz_loadu_ps(m, p); }
 GAV_INLINE void gav_store_mask(float *p, gav_mask_t m, gav_t v) { _mm512_mask_storeu_ps(p, m, v); }
 GAV_INLINE gav_t gav_select(gav_mask_t m, gav_t v, gav_t fill) { return _mm512_mask_mov_ps(fill, m, v); }
+/* Lanes where a == b (ordered compare) from x, the others from y. */
+GAV_INLINE gav_t gav_select_eq(gav_t a, gav_t b, gav_t x, gav_t y)
+{
+    return _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ), x);
+}
 GAV_INLINE gav_t gav_add(gav_t a, gav_t b) { return _mm512_add_ps(a, b); }
 GAV_INLINE gav_t gav_sub(gav_t a, gav_t b) { return _mm512_sub_ps(a, b); }
 GAV_INLINE gav_t gav_mul(gav_t a, gav_t b) { return _mm512_mul_ps(a, b); }

@@ -58,6 +58,11 @@ GAV_INLINE gav_t gav_select(gav_mask_t m, gav_t v, gav_t fill)
     uint32x4_t sel = vcltq_u32(vld1q_u32(lane), vdupq_n_u32((uint32_t)m));
     return vbslq_f32(sel, v, fill);
 }
+/* Lanes where a == b (ordered compare) from x, the others from y. */
+GAV_INLINE gav_t gav_select_eq(gav_t a, gav_t b, gav_t x, gav_t y)
+{
+    return vbslq_f32(vceqq_f32(a, b), x, y);
+}
 GAV_INLINE gav_t gav_add(gav_t a, gav_t b) { return vaddq_f32(a, b); }
 GAV_INLINE gav_t gav_sub(gav_t a, gav_t b) { return vsubq_f32(a, b); }
 GAV_INLINE gav_t gav_mul(gav_t a, gav_t b) { return vmulq_f32(a, b); }

@@ -3,7 +3,7 @@
  *
  * softmax:  a[i] = exp(s[i] - m) / Z,  Z = sum_i exp(s[i] - m);  returns Z.
  *   N == 0 or m == -inf -> a = 0, returns 0;  m NaN or +inf -> a = NaN,
- *   returns NaN (checked once at entry).   s [N] -> a [N]  (a may alias s).
+ *   returns NaN (checked once at entry, ga_row_case).   s [N] -> a [N]  (a may alias s).
  *   Pass 1 stores p = exp(s - m) (gav_exp, SLEEF 1 ulp) into a and sums Z in
  *   one vector accumulator; pass 2 multiplies by 1/Z in place (p * (1/Z) is
  *   within ~1 ulp of p / Z and a divide costs several times a multiply).
@@ -12,6 +12,11 @@
  * softmax_backward:  ds[i] = a[i] * (da[i] - sum_j a[j] da[j]).
  *   a, da [N] -> ds [N] (ds may alias a or da: each element is read before
  *   it is written).  Pass 1: the dot product (gav_dot); pass 2: elementwise.
+ *   A key with a[i] == 0 (padding) is excluded.  A finite float dot means no
+ *   zero-weight key has a NaN/inf da (0 * NaN/inf would make it NaN), so
+ *   there ds[i] = 0 * (da[i] - dot) = 0 already; only a non-finite dot (such
+ *   a term, or overflow) takes the exact path: the dot over the nonzero
+ *   weights (ga_ref_softmax_backward_dot) and ds[i] = 0 by a select.
  * Alignment: none required.  Bytes read or written past the end: 0 (masked
  * tails).
  */
@@ -28,13 +33,11 @@ static void fill(float *a, int N, float v)
 
 float GA_FN(softmax)(const float *s, int N, float m, float *a)
 {
-    if (N <= 0 || m == -INFINITY) {
-        fill(a, N, 0.0f);
-        return 0.0f;
-    }
-    if (isnan(m) || m == INFINITY) {
-        fill(a, N, NAN);
-        return NAN;
+    ga_row rc = ga_row_case(N, m);
+    if (rc != GA_ROW_OK) {
+        const float v = rc == GA_ROW_EMPTY ? 0.0f : NAN;
+        fill(a, N, v);
+        return v;
     }
     const gav_t vm = gav_set1(m);
     gav_t zsum = gav_zero();
@@ -66,15 +69,30 @@ float GA_FN(softmax)(const float *s, int N, float m, float *a)
     return Z;
 }
 
-void GA_FN(softmax_backward)(const float *a, const float *da, int N, float *ds)
+/* ds = a * (da - d); `excl`: lanes with a == 0 get 0 (selected). */
+GAV_INLINE void softmax_bwd_pass(const float *a, const float *da, int N, float d, float *ds,
+                                 const int excl)
 {
-    const gav_t dot = gav_set1(gav_dot(a, da, N));
+    const gav_t dot = gav_set1(d), zero = gav_zero();
     int i = 0;
-    for (; i + GAV_W <= N; i += GAV_W)
-        gav_store(ds + i, gav_mul(gav_load(a + i), gav_sub(gav_load(da + i), dot)));
+    for (; i + GAV_W <= N; i += GAV_W) {
+        const gav_t av = gav_load(a + i);
+        gav_t v = gav_mul(av, gav_sub(gav_load(da + i), dot));
+        gav_store(ds + i, excl ? gav_select_eq(av, zero, zero, v) : v);
+    }
     if (i < N) {
         gav_mask_t k = gav_mask(N - i);
-        gav_store_mask(ds + i, k, gav_mul(gav_load_mask(a + i, k),
-                                          gav_sub(gav_load_mask(da + i, k), dot)));
+        const gav_t av = gav_load_mask(a + i, k);
+        gav_t v = gav_mul(av, gav_sub(gav_load_mask(da + i, k), dot));
+        gav_store_mask(ds + i, k, excl ? gav_select_eq(av, zero, zero, v) : v);
     }
+}
+
+void GA_FN(softmax_backward)(const float *a, const float *da, int N, float *ds)
+{
+    const float d = gav_dot(a, da, N);
+    if (isfinite(d))
+        softmax_bwd_pass(a, da, N, d, ds, 0);
+    else /* rare: exact dot, zero weights excluded */
+        softmax_bwd_pass(a, da, N, (float)ga_ref_softmax_backward_dot(a, da, N), ds, 1);
 }

@@ -7,7 +7,11 @@
  *   gav_wsum over the gathered rows: columns in register blocks, several
  *   accumulator sets over k, rows in L1 blocks when dh spans several column
  *   blocks, prefetch of the rows ahead where the ISA asks for it; scale is
- *   applied once per row block.
+ *   applied once per row block.  A c that comes out non-finite (the float
+ *   sum of p V overflowed before the scale 1/Z, or a p = 0 term met a
+ *   NaN/inf row) is recomputed exactly by the reference (double, p = 0
+ *   terms excluded): a finite exact c stays finite.  The check is one pass
+ *   over c.
  * sparse_context_backward, with w_k = scale * p[k]:
  *   dV[idx[k]][j] += w_k * dc[j]     (accum; dV may be NULL)
  *   gk[k]          = V[idx[k]] . dc  (overwritten; gk may be NULL)
@@ -25,6 +29,8 @@ void GA_FN(sparse_context)(const float *V, int dh, const int32_t *idx,
                            const float *p, int count, float scale, float *c)
 {
     gav_wsum(V, (size_t)dh, dh, idx, p, 1, count, scale, 0, c);
+    if (count > 0 && !gav_all_finite(c, dh))
+        ga_ref_sparse_context(V, dh, idx, p, count, scale, c);
 }
 
 void GA_FN(sparse_context_backward)(const float *V, int dh, const int32_t *idx,
