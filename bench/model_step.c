@@ -8,7 +8,7 @@
  *                       [--steps K] [--warmup W] [--batches-out FILE] --json OUT
  *
  * The model, optimiser, batch order and step seeds are built exactly as
- * cmd_train (model/cli.c) builds them: gcf_load / gcf_set / gcf_check /
+ * cmd_train (model/cli_train.c) builds them: gcf_load / gcf_set / gcf_check /
  * gcf_model_config, gm_create(seed), go_init + go_no_decay on the tensors
  * without weight decay, the shuffled token-batch iterator of model/data.c
  * (batch_tokens, gu_mix(seed, 1)), step seeds from gu_rng seeded with
@@ -16,8 +16,8 @@
  * copied before timing, so batching is not timed); W warm-up steps are run
  * (workspaces grow on demand), then K timed steps.
  *
- * cmd_train's step is inline in cli.c (not a library function), so the
- * minimal sequence of library calls it makes per step is replicated here:
+ * The timed step is gm_train_step (model/train_step.c), the function
+ * cmd_train calls per step:
  *   gm_zero_grads; gm_forward_backward(train = 1, step_seed, pool);
  *   go_clip(pool, clip); go_lr(t + 1); go_step(pool)   (skipped if non-finite).
  * Logging, evaluation and checkpointing are not part of the step.
@@ -45,6 +45,7 @@
 #include "data.h"
 #include "model.h"
 #include "optim.h"
+#include "train_step.h"
 #include "util.h"
 
 static void usage(FILE *o)
@@ -364,7 +365,7 @@ int main(int argc, char **argv)
     /* model + optimiser, as cmd_train */
     gm_model *m = gm_create(&mc, kt, tc->seed);
     if (!m) {
-        fprintf(stderr, "granattn-model-step: cannot build the model: %s\n", ga_last_error());
+        fprintf(stderr, "granattn-model-step: cannot build the model: %s\n", gm_last_error());
         return 1;
     }
     size_t np = gm_num_params(m);
@@ -394,20 +395,16 @@ int main(int argc, char **argv)
         return 1;
     for (int i = 0; i < nb; i++) {
         gm_batch gb = {sb[i].B, sb[i].S, sb[i].T, sb[i].src, sb[i].tin, sb[i].tout};
-        gm_stats st;
-        gm_stats_zero(&st);
         uint64_t step_seed = gu_rng_next(&rng);
+        gm_step_result sr;
         double t0 = gu_now();
-        gm_zero_grads(m);
-        if (gm_forward_backward(m, &gb, 1, step_seed, pool, &st) != GA_OK) {
-            fprintf(stderr, "granattn-model-step: step %d: %s\n", i + 1, ga_last_error());
+        if (gm_train_step(m, &opt, &gb, step_seed, pool, &sr) != 0) {
+            fprintf(stderr, "granattn-model-step: step %d: %s\n", i + 1, gm_last_error());
             return 1;
         }
-        double gn = go_clip(pool, gm_grads(m), np, tc->opt.clip);
-        float lr = go_lr(&tc->opt, opt.t + 1);
-        if (isfinite(gn))
-            go_step(&opt, pool, gm_params(m), gm_grads(m), lr);
         sec[i] = gu_now() - t0;
+        const gm_stats st = sr.stats;
+        double gn = sr.gnorm;
         tok[i] = st.tokens;
         loss[i] = st.loss_sum / (double)(st.tokens > 0 ? st.tokens : 1);
         obj[i] = gm_stats_objective(m, &st);

@@ -576,7 +576,7 @@ int gcf_check(const gcf_file *f)
     if (gcf_model_config(f, &mc) != 0)
         return -1;
     if (gm_config_check(&mc) != GA_OK)
-        return gu_fail("config: %s", ga_last_error());
+        return gu_fail("config: %s", gm_last_error());
     return 0;
 }
 
@@ -592,7 +592,6 @@ int gcf_model_config(const gcf_file *f, gm_config *out)
             out->tau[l] = l == 0 ? tau : 0.0f;
         out->lambda = 0.0f;
     } else if (f->gpn == GCF_GPN_RANDOM) {
-#ifdef GM_HAVE_LEVEL_SOURCE
         /* Level per (layer, query, key) pair drawn from random_probs by the
          * model core; the GPN is bypassed.  gcf_check accepts sums within
          * 1e-3 of 1 (values copied from an eval JSON are rounded); the model
@@ -605,11 +604,6 @@ int gcf_model_config(const gcf_file *f, gm_config *out)
             out->level_probs[l] =
                 l < f->model.L && sum > 0.0 ? (float)(f->random_probs[l] / sum) : 0.0f;
         out->lambda = 0.0f;
-#else
-        return gu_fail("config: gpn = random needs random-level support in the "
-                       "model core (gm_config.level_source / level_probs, "
-                       "GM_HAVE_LEVEL_SOURCE), which this build lacks");
-#endif
     }
     return 0;
 }

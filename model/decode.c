@@ -113,7 +113,7 @@ gs_decoder *gs_create(const gm_model *m, const gs_options *o)
     d->fin_ids = gu_calloc((size_t)K * (size_t)ml, sizeof(int32_t));
     d->src_eos = gu_calloc((size_t)ml, sizeof(int32_t));
     if (!d->mem) {
-        gu_fail("gm_memory_create: %s", ga_last_error());
+        gu_fail("gm_memory_create: %s", gm_last_error());
         gs_free(d);
         return NULL;
     }
@@ -126,7 +126,7 @@ gs_decoder *gs_create(const gm_model *m, const gs_options *o)
     for (int i = 0; i < 2 * K; i++) {
         d->caches[i] = gm_cache_create(m, ml);
         if (!d->caches[i]) {
-            gu_fail("gm_cache_create: %s", ga_last_error());
+            gu_fail("gm_cache_create: %s", gm_last_error());
             gs_free(d);
             return NULL;
         }
@@ -200,7 +200,7 @@ int gs_translate(gs_decoder *d, const int32_t *src, int S, int32_t *out,
     }
     d->src_eos[S] = GM_EOS;
     if (gm_encode(d->m, d->src_eos, S + 1, d->mem) != GA_OK)
-        return gu_fail("encode: %s", ga_last_error());
+        return gu_fail("encode: %s", gm_last_error());
 
     int limit = (int)floorf(d->o.max_len_a * (float)S) + d->o.max_len_b;
     if (limit > ml)
@@ -223,7 +223,7 @@ int gs_translate(gs_decoder *d, const int32_t *src, int S, int32_t *out,
     for (int t = 0; t < limit && n > 0; t++) {
         /* hypotheses hold t tokens; this step predicts token t+1 */
         if (gm_decode_step(d->m, n, d->mems, d->cur, d->tok, d->logp, stats) != GA_OK)
-            return gu_fail("decode step: %s", ga_last_error());
+            return gu_fail("decode step: %s", gm_last_error());
         steps += n;
         int nc = 0;
         for (int h = 0; h < n; h++) {
@@ -285,7 +285,7 @@ int gs_translate(gs_decoder *d, const int32_t *src, int S, int32_t *out,
             if (d->first_child[p] != j) {
                 gm_cache *c = d->spare[--nspare];
                 if (gm_cache_copy(c, d->cur[p]) != GA_OK)
-                    return gu_fail("cache copy: %s", ga_last_error());
+                    return gu_fail("cache copy: %s", gm_last_error());
                 d->nxt[j] = c;
             }
         }

@@ -64,7 +64,12 @@
  * caches; different (memory, cache) sets may be used concurrently from
  * different threads with the same model (the model is read-only there).
  *
- * Errors: functions returning ga_status leave a message in ga_last_error().
+ * Errors (the one convention of everything under model/): a function that
+ * can fail returns a ga_status (GA_OK = 0), NULL (constructors) or -1 (the
+ * CLI-side modules, util.h), and leaves a one-line message in
+ * gm_last_error() (thread-local; gu_error() of util.h is the same buffer).
+ * Failures of the kernel library inside the model are copied in with the
+ * library's message.  Nothing aborts.
  */
 #ifndef GMODEL_H
 #define GMODEL_H
@@ -94,21 +99,20 @@ typedef enum gm_act { GM_ACT_RELU = 0, GM_ACT_GELU = 1 } gm_act;
  * parameters get exactly zero gradient) and lambda is ignored (no
  * regulariser); density and level statistics are still reported, with the
  * expected density taken under level_probs. */
-#define GM_HAVE_LEVEL_SOURCE 1
 typedef enum { GM_LEVELS_GPN = 0, GM_LEVELS_RANDOM = 1 } gm_level_source;
 
 typedef struct gm_config {
     int vocab;            /* 8000 */
-    int d;                /* model width, 256 */
-    int H;                /* heads, 4 (d % H == 0) */
+    int d;                /* model width, 256 (= H * dh of ga_config_default) */
+    int H;                /* heads, 4 (d % H == 0) (ga_config_default) */
     int ff;               /* FFN hidden width, 1024 */
     int n_enc, n_dec;     /* layers, 3 and 3 */
     gm_act act;           /* FFN activation, RELU */
-    int g;                /* GPN hidden width, 16 */
-    int L;                /* granularity levels, 3 */
-    float tau[GA_MAX_LEVELS]; /* (0.10, 0.01, 0): non-increasing, tau[l] < 1 */
-    ga_norm mode;         /* GA_NORM_SEED */
-    int dense;            /* 1: dense cross-attention baseline (no GPN) */
+    int g;                /* GPN hidden width, 16 (ga_config_default) */
+    int L;                /* granularity levels, 3 (ga_config_default) */
+    float tau[GA_MAX_LEVELS]; /* (0.10, 0.01, 0) (ga_config_default): non-increasing, tau[l] < 1 */
+    ga_norm mode;         /* GA_NORM_SEED (ga_config_default) */
+    int dense;            /* 1: dense cross-attention baseline (no GPN); 0 (ga_config_default) */
     float lambda;         /* expected-density regulariser weight, 0.01 */
     float dropout;        /* 0.1 (embeddings and every residual branch) */
     float label_smoothing;/* 0.1 */
@@ -119,6 +123,19 @@ typedef struct gm_config {
     float level_probs[GA_MAX_LEVELS]; /* RANDOM: P(level l), l < L: >= 0, sum 1 (+-1e-4); all 0 */
 } gm_config;
 
+/* ---------------------------------------------------------------- errors */
+/* The message of the last failure of this thread ("" if none). */
+const char *gm_last_error(void);
+/* Sets the message (printf-style) and returns st. */
+ga_status gm_set_error(ga_status st, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* ---------------------------------------------------------------- config */
+/* The defaults noted above; the cross-attention fields (d = H * dh, H, g, L,
+ * tau, mode, dense) are the kernel library's ga_config_default. */
 void gm_config_default(gm_config *cfg);
 ga_status gm_config_check(const gm_config *cfg);
 /* The kernel library's view of the cross-attention (H, dh, g, L, tau, mode, dense). */

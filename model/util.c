@@ -1,6 +1,8 @@
 /* util.c — see util.h. */
 #include "util.h"
 
+#include "model.h" /* gm_set_error, gm_last_error: the message buffer */
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,36 +17,28 @@
 #include <time.h>
 #include <unistd.h>
 
-static _Thread_local char err_buf[1024];
-
-const char *gu_error(void) { return err_buf; }
+/* The message lives in the model's error buffer (model.h, error.c). */
+const char *gu_error(void) { return gm_last_error(); }
 
 int gu_fail(const char *fmt, ...)
 {
+    char buf[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err_buf, sizeof err_buf, fmt, ap);
+    vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    gm_set_error(GA_EINVAL, "%s", buf);
     return -1;
 }
 
 int gu_fail_prefix(const char *fmt, ...)
 {
-    char prefix[512], old[sizeof err_buf];
+    char prefix[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
-    memcpy(old, err_buf, sizeof old);
-    size_t np = strlen(prefix), no = strlen(old);
-    if (np > sizeof err_buf - 3)
-        np = sizeof err_buf - 3;
-    memcpy(err_buf, prefix, np);
-    memcpy(err_buf + np, ": ", 2);
-    if (no > sizeof err_buf - np - 3)
-        no = sizeof err_buf - np - 3;
-    memcpy(err_buf + np + 2, old, no);
-    err_buf[np + 2 + no] = '\0';
+    gm_set_error(GA_EINVAL, "%s: %s", prefix, gm_last_error());
     return -1;
 }
 

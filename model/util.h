@@ -4,7 +4,10 @@
  * Error convention of the CLI-side modules (data, optim, checkpoint,
  * config_file, decode): a function that can fail returns 0 on success and -1
  * on failure, after leaving a one-line message in gu_error() (thread-local).
- * The caller adds context and prints it; nothing here aborts.
+ * That message is the model's (model.h: gu_error() == gm_last_error(), and
+ * gu_fail sets it like gm_set_error), so after a failing gm_* or gu_* call
+ * the caller reads the same place.  The caller adds context and prints it;
+ * nothing here aborts.
  */
 #ifndef GM_UTIL_H
 #define GM_UTIL_H

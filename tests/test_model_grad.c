@@ -941,7 +941,7 @@ static void sharpen(gm_model *m, trng *r)
 static void model_fd_case(tcheck *tc, const ga_kernels *kt, gm_config cfg, uint64_t seed)
 {
     gm_model *m = gm_create(&cfg, kt, seed);
-    cr_assert(m, "gm_create: %s", ga_last_error());
+    cr_assert(m, "gm_create: %s", gm_last_error());
     trng r;
     rng_init(&r, seed);
     sharpen(m, &r);
@@ -991,7 +991,7 @@ static void model_fd_case(tcheck *tc, const ga_kernels *kt, gm_config cfg, uint6
     gm_stats st;
     gm_stats_zero(&st);
     ga_status s = gm_forward_backward(m, &b, 1, 77, NULL, &st);
-    cr_assert(s == GA_OK, "gm_forward_backward: %s", ga_last_error());
+    cr_assert(s == GA_OK, "gm_forward_backward: %s", gm_last_error());
     double floss = gm_stats_objective(m, &st);
     tc_eq_long(tc, "tokens", st.tokens, 9);
     tc_true(tc, fabs(floss - base_loss) < 1e-5 * (1 + fabs(base_loss)),
@@ -1142,7 +1142,7 @@ Test(model_grad, threads_and_determinism, .timeout = TEST_TIMEOUT)
     cfg.gumbel = 1;
     cfg.dropout = 0.2f;
     gm_model *m = gm_create(&cfg, NULL, 5);
-    cr_assert(m, "%s", ga_last_error());
+    cr_assert(m, "%s", gm_last_error());
     trng r;
     rng_init(&r, 4001);
     sharpen(m, &r);
@@ -1155,18 +1155,18 @@ Test(model_grad, threads_and_determinism, .timeout = TEST_TIMEOUT)
 
     gm_zero_grads(m);
     gm_stats_zero(&s1);
-    cr_assert(gm_forward_backward(m, &rb.b, 1, 9, NULL, &s1) == GA_OK, "%s", ga_last_error());
+    cr_assert(gm_forward_backward(m, &rb.b, 1, 9, NULL, &s1) == GA_OK, "%s", gm_last_error());
     memcpy(g1, gm_grads(m), sizeof(float) * n);
 
     ga_pool *pool = ga_pool_create(2, GA_PLACE_NONE, NULL, 0);
     cr_assert(pool, "%s", ga_last_error());
     gm_zero_grads(m);
     gm_stats_zero(&s2);
-    cr_assert(gm_forward_backward(m, &rb.b, 1, 9, pool, &s2) == GA_OK, "%s", ga_last_error());
+    cr_assert(gm_forward_backward(m, &rb.b, 1, 9, pool, &s2) == GA_OK, "%s", gm_last_error());
     memcpy(g2, gm_grads(m), sizeof(float) * n);
     gm_zero_grads(m);
     gm_stats_zero(&s3);
-    cr_assert(gm_forward_backward(m, &rb.b, 1, 9, pool, &s3) == GA_OK, "%s", ga_last_error());
+    cr_assert(gm_forward_backward(m, &rb.b, 1, 9, pool, &s3) == GA_OK, "%s", gm_last_error());
     tc_bits(&c, "2 threads, repeated: gradients", g2, gm_grads(m), sizeof(float) * n);
     tc_bits(&c, "2 threads, repeated: stats", &s2, &s3, sizeof s2);
 
@@ -1185,7 +1185,7 @@ Test(model_grad, threads_and_determinism, .timeout = TEST_TIMEOUT)
     tc_eq_long(&c, "tokens", s2.tokens, s1.tokens);
 
     /* accumulation: a second call adds */
-    cr_assert(gm_forward_backward(m, &rb.b, 1, 9, pool, NULL) == GA_OK, "%s", ga_last_error());
+    cr_assert(gm_forward_backward(m, &rb.b, 1, 9, pool, NULL) == GA_OK, "%s", gm_last_error());
     float *twice = malloc(sizeof(float) * n);
     for (size_t i = 0; i < n; i++) {
         twice[i] = 2.0f * g2[i];
@@ -1196,7 +1196,7 @@ Test(model_grad, threads_and_determinism, .timeout = TEST_TIMEOUT)
 
     /* a different seed changes the dropout masks */
     gm_zero_grads(m);
-    cr_assert(gm_forward_backward(m, &rb.b, 1, 10, pool, NULL) == GA_OK, "%s", ga_last_error());
+    cr_assert(gm_forward_backward(m, &rb.b, 1, 10, pool, NULL) == GA_OK, "%s", gm_last_error());
     tc_true(&c, memcmp(gm_grads(m), g2, sizeof(float) * n) != 0, "seed has no effect");
 
     ga_pool_destroy(pool);
@@ -1210,7 +1210,7 @@ static void decode_case(tcheck *tc, gm_config cfg)
 {
     cfg.label_smoothing = 0.0f;
     gm_model *m = gm_create(&cfg, NULL, 21);
-    cr_assert(m, "%s", ga_last_error());
+    cr_assert(m, "%s", gm_last_error());
     trng r;
     rng_init(&r, 5001);
     sharpen(m, &r);
@@ -1218,7 +1218,7 @@ static void decode_case(tcheck *tc, gm_config cfg)
     rbatch_make(&rb, &r, 3, 10, 9, cfg.vocab);
     gm_stats st;
     gm_stats_zero(&st);
-    cr_assert(gm_forward_backward(m, &rb.b, 0, 1, NULL, &st) == GA_OK, "%s", ga_last_error());
+    cr_assert(gm_forward_backward(m, &rb.b, 0, 1, NULL, &st) == GA_OK, "%s", gm_last_error());
 
     /* teacher-forced incremental decoding, all 3 sentences in one step call */
     const gm_batch *b = &rb.b;
@@ -1235,8 +1235,8 @@ static void decode_case(tcheck *tc, gm_config cfg)
         maxT = T > maxT ? T : maxT;
         mem[k] = gm_memory_create(m, b->S);
         cache[k] = gm_cache_create(m, b->T);
-        cr_assert(mem[k] && cache[k], "%s", ga_last_error());
-        cr_assert(gm_encode(m, b->src + k * b->S, S, mem[k]) == GA_OK, "%s", ga_last_error());
+        cr_assert(mem[k] && cache[k], "%s", gm_last_error());
+        cr_assert(gm_encode(m, b->src + k * b->S, S, mem[k]) == GA_OK, "%s", gm_last_error());
     }
     float *logp = malloc(sizeof(float) * 3 * cfg.vocab);
     float *logp2 = malloc(sizeof(float) * cfg.vocab);
@@ -1258,7 +1258,7 @@ static void decode_case(tcheck *tc, gm_config cfg)
             }
         if (t == 2)
             gm_cache_copy(copy, cc[0]); /* before the step at position 2 */
-        cr_assert(gm_decode_step(m, n, mm, cc, tok, logp, &ss) == GA_OK, "%s", ga_last_error());
+        cr_assert(gm_decode_step(m, n, mm, cc, tok, logp, &ss) == GA_OK, "%s", gm_last_error());
         for (int h = 0; h < n; h++)
             nll -= logp[(size_t)h * cfg.vocab + b->tgt_out[who[h] * b->T + t]];
         if (t == 2) {
@@ -1266,7 +1266,7 @@ static void decode_case(tcheck *tc, gm_config cfg)
             const gm_memory *m0[1] = {mm[0]};
             gm_cache *c0[1] = {copy};
             cr_assert(gm_decode_step(m, 1, m0, c0, tok, logp2, NULL) == GA_OK, "%s",
-                      ga_last_error());
+                      gm_last_error());
             tc_close(tc, "step from a copied cache", logp2, logp, NULL, cfg.vocab, 1e-6, 1e-6);
         }
     }
@@ -1314,7 +1314,7 @@ Test(model_grad, all_fine_equals_dense, .timeout = TEST_TIMEOUT)
     gm_model *a = gm_create(&cfg, NULL, 3);
     cfg.dense = 1;
     gm_model *b = gm_create(&cfg, NULL, 3);
-    cr_assert(a && b, "%s", ga_last_error());
+    cr_assert(a && b, "%s", gm_last_error());
     trng r;
     rng_init(&r, 6001);
     rbatch rb;
@@ -1322,8 +1322,8 @@ Test(model_grad, all_fine_equals_dense, .timeout = TEST_TIMEOUT)
     gm_stats sa, sb;
     gm_stats_zero(&sa);
     gm_stats_zero(&sb);
-    cr_assert(gm_forward_backward(a, &rb.b, 1, 3, NULL, &sa) == GA_OK, "%s", ga_last_error());
-    cr_assert(gm_forward_backward(b, &rb.b, 1, 3, NULL, &sb) == GA_OK, "%s", ga_last_error());
+    cr_assert(gm_forward_backward(a, &rb.b, 1, 3, NULL, &sa) == GA_OK, "%s", gm_last_error());
+    cr_assert(gm_forward_backward(b, &rb.b, 1, 3, NULL, &sb) == GA_OK, "%s", gm_last_error());
     tc_true(&c, fabs(sa.loss_sum - sb.loss_sum) < 1e-5 * sb.loss_sum, "loss %.9g vs dense %.9g",
             sa.loss_sum, sb.loss_sum);
     tc_true(&c, sa.density_sum == (double)sa.density_count, "all-fine density %.6f != 1",
@@ -1340,7 +1340,7 @@ Test(model_grad, api, .timeout = TEST_TIMEOUT)
     tc_init(&c, "model_grad.api");
     gm_config cfg;
     gm_config_default(&cfg);
-    tc_true(&c, gm_config_check(&cfg) == GA_OK, "default config invalid: %s", ga_last_error());
+    tc_true(&c, gm_config_check(&cfg) == GA_OK, "default config invalid: %s", gm_last_error());
     tc_true(&c, cfg.d == 256 && cfg.H == 4 && cfg.g == 16 && cfg.L == 3 && cfg.mode == GA_NORM_SEED,
             "defaults");
     gm_config bad = cfg;
@@ -1376,9 +1376,9 @@ Test(model_grad, api, .timeout = TEST_TIMEOUT)
     gm_batch b = {1, 2, 2, src, tin, tout};
     tc_true(&c, gm_forward_backward(m, &b, 1, 0, NULL, NULL) == GA_EINVAL, "bad id accepted");
     src[1] = 7;
-    tc_true(&c, gm_forward_backward(m, &b, 1, 0, NULL, NULL) == GA_OK, "%s", ga_last_error());
+    tc_true(&c, gm_forward_backward(m, &b, 1, 0, NULL, NULL) == GA_OK, "%s", gm_last_error());
     /* training settings of a live model */
-    tc_true(&c, gm_set_training(m, 0.5f, 0.0f, 0.0f, 1, 0.5f) == GA_OK, "%s", ga_last_error());
+    tc_true(&c, gm_set_training(m, 0.5f, 0.0f, 0.0f, 1, 0.5f) == GA_OK, "%s", gm_last_error());
     tc_true(&c, gm_get_config(m)->lambda == 0.5f && gm_get_config(m)->gumbel == 1,
             "gm_set_training not applied");
     tc_true(&c, gm_set_training(m, -1.0f, 0.0f, 0.0f, 0, 1.0f) == GA_EINVAL, "lambda -1 accepted");
@@ -1474,10 +1474,10 @@ Test(model_grad, random_levels, .timeout = TEST_TIMEOUT)
         zero &= def.level_probs[l] == 0.0f;
     tc_true(&c, def.level_source == GM_LEVELS_GPN && zero, "default: GPN levels, probs 0");
     gm_config cfg = random_config(small_config());
-    tc_true(&c, gm_config_check(&cfg) == GA_OK, "valid random config: %s", ga_last_error());
+    tc_true(&c, gm_config_check(&cfg) == GA_OK, "valid random config: %s", gm_last_error());
     gm_config bad = cfg;
     bad.level_probs[2] = 0.40005f; /* sum 1 + 5e-5: within 1e-4 */
-    tc_true(&c, gm_config_check(&bad) == GA_OK, "sum 1.00005 rejected: %s", ga_last_error());
+    tc_true(&c, gm_config_check(&bad) == GA_OK, "sum 1.00005 rejected: %s", gm_last_error());
     bad.level_probs[2] = 0.3f;
     tc_true(&c, gm_config_check(&bad) == GA_EINVAL, "probabilities summing to 0.9 accepted");
     bad = cfg;
@@ -1502,7 +1502,7 @@ Test(model_grad, random_levels, .timeout = TEST_TIMEOUT)
     gm_config cr = random_config(small_config()), cg = small_config();
     cr.gumbel = 1;
     gm_model *mr = gm_create(&cr, NULL, 8), *mg = gm_create(&cg, NULL, 8);
-    cr_assert(mr && mg, "%s", ga_last_error());
+    cr_assert(mr && mg, "%s", gm_last_error());
     trng r;
     rng_init(&r, 7002);
     sharpen(mr, &r);
@@ -1519,8 +1519,8 @@ Test(model_grad, random_levels, .timeout = TEST_TIMEOUT)
     gm_stats_zero(&sg);
     gm_stats_zero(&st);
     gm_stats_zero(&sp);
-    cr_assert(gm_forward_backward(mr, &rb.b, 0, 3, NULL, &sr) == GA_OK, "%s", ga_last_error());
-    cr_assert(gm_forward_backward(mg, &rb.b, 0, 3, NULL, &sg) == GA_OK, "%s", ga_last_error());
+    cr_assert(gm_forward_backward(mr, &rb.b, 0, 3, NULL, &sr) == GA_OK, "%s", gm_last_error());
+    cr_assert(gm_forward_backward(mg, &rb.b, 0, 3, NULL, &sg) == GA_OK, "%s", gm_last_error());
     tc_bits(&c, "loss: random vs forced", &sr.loss_sum, &sg.loss_sum, sizeof sr.loss_sum);
     tc_bits(&c, "density: random vs forced", &sr.density_sum, &sg.density_sum,
             sizeof sr.density_sum);
@@ -1532,12 +1532,12 @@ Test(model_grad, random_levels, .timeout = TEST_TIMEOUT)
             "lambda %g not ignored by the objective", cr.lambda);
 
     gm_zero_grads(mr);
-    cr_assert(gm_forward_backward(mr, &rb.b, 1, 3, NULL, &st) == GA_OK, "%s", ga_last_error());
+    cr_assert(gm_forward_backward(mr, &rb.b, 1, 3, NULL, &st) == GA_OK, "%s", gm_last_error());
     tc_bits(&c, "level counts: training (Gumbel, dropout) vs train = 0", st.level_count,
             sr.level_count, sizeof st.level_count);
     ga_pool *pool = ga_pool_create(2, GA_PLACE_NONE, NULL, 0);
-    cr_assert(pool, "%s", ga_last_error());
-    cr_assert(gm_forward_backward(mr, &rb.b, 1, 3, pool, &sp) == GA_OK, "%s", ga_last_error());
+    cr_assert(pool, "%s", gm_last_error());
+    cr_assert(gm_forward_backward(mr, &rb.b, 1, 3, pool, &sp) == GA_OK, "%s", gm_last_error());
     tc_bits(&c, "level counts: 2 threads vs 1", sp.level_count, st.level_count,
             sizeof sp.level_count);
     const float *gr = gm_grads(mr);

@@ -16,7 +16,7 @@ hard level choice enters the forward as the straight-through one-hot
 y = onehot(argmax z) + pi - pi.detach() (SPEC §4): keep_i = sum_l y_l kappa_il
 with kappa_il = [s_i - m >= theta_l] (no gradient into s through it).
 
-Details matched to model/layers.c / transformer.c: sentences are packed
+Details matched to model/layers.c, forward.c, backward.c: sentences are packed
 (no padding inside the model); x = E[tok] * sqrt(d) + sinusoidal position
 (pe[p][2k] = sin(p / 10000^(2k/d)), pe[p][2k+1] = cos(...)); pre-LN with
 eps = 1e-5 (biased variance); self-attention softmax(q k^T / sqrt(dh)) (causal

@@ -113,7 +113,7 @@ int main(int argc, char **argv)
 
     gm_model *m = gm_create(&cfg, NULL, seed);
     if (!m)
-        die("gm_create", ga_last_error());
+        die("gm_create", gm_last_error());
     size_t np = gm_num_params(m);
     if (ckpt_path) {
         if (ck.n_params != np)
@@ -128,7 +128,7 @@ int main(int argc, char **argv)
     }
     /* deterministic: no dropout, no Gumbel; lambda / smoothing as configured */
     if (gm_set_training(m, cfg.lambda, 0.0f, cfg.label_smoothing, 0, cfg.gumbel_temp) != GA_OK)
-        die("gm_set_training", ga_last_error());
+        die("gm_set_training", gm_last_error());
     cfg = *gm_get_config(m);
 
     /* a fixed batch: B sentences of varied lengths, 0-padded at the end;
@@ -158,7 +158,7 @@ int main(int argc, char **argv)
     gm_stats st;
     gm_stats_zero(&st);
     if (gm_forward_backward(m, &batch, 1, 99, NULL, &st) != GA_OK)
-        die("gm_forward_backward", ga_last_error());
+        die("gm_forward_backward", gm_last_error());
     double objective = gm_stats_objective(m, &st);
 
     /* teacher-forced inference log-probabilities */
@@ -177,14 +177,14 @@ int main(int argc, char **argv)
         gm_memory *mem = gm_memory_create(m, slen[b]);
         gm_cache *cache = gm_cache_create(m, tlen[b]);
         if (!mem || !cache)
-            die("gm_memory_create/gm_cache_create", ga_last_error());
+            die("gm_memory_create/gm_cache_create", gm_last_error());
         if (gm_encode(m, src + b * S, slen[b], mem) != GA_OK)
-            die("gm_encode", ga_last_error());
+            die("gm_encode", gm_last_error());
         for (int t = 0; t < tlen[b]; t++, row++) {
             const gm_memory *mp = mem;
             int32_t tok = tin[b * T + t];
             if (gm_decode_step(m, 1, &mp, &cache, &tok, logp + (size_t)row * V, &ss) != GA_OK)
-                die("gm_decode_step", ga_last_error());
+                die("gm_decode_step", gm_last_error());
         }
         gm_cache_free(cache);
         gm_memory_free(mem);

@@ -1,0 +1,154 @@
+/* cli_common.h — what the subcommands of the `granattn` executable share:
+ * messages, option-value parsing, helper processes (tools/ scripts), id-line
+ * files, thread pool / kernel choice, checkpoint loading, and the decoding
+ * options and parallel decoder of translate and eval.
+ *
+ * One file per subcommand (cli_train.c, cli_translate.c, cli_eval.c,
+ * cli_inspect.c, cli_calibrate.c), each defining `int cmd_NAME(argc, argv)`
+ * (argv[0] = "granattn NAME"; returns the exit status: 0, 1 = error, 2 = bad
+ * usage); cli_main.c dispatches on the command table.  To add a subcommand:
+ * write cli_NAME.c with cmd_NAME, declare it below, add a row to the table
+ * in cli_main.c and the file to model/meson.build.
+ *
+ * Errors: helpers return 0 / -1 (or NULL) and leave the message in
+ * gm_last_error() (model.h; gu_error() of util.h is the same); the subcommand
+ * prints it with errorf ("granattn CMD: error: ...").
+ */
+#ifndef GM_CLI_COMMON_H
+#define GM_CLI_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "checkpoint.h"
+#include "config_file.h"
+#include "decode.h"
+#include "granattn.h"
+#include "model.h"
+#include "util.h"
+
+/* ------------------------------------------------------------ subcommands */
+int cmd_train(int argc, char **argv);      /* cli_train.c */
+int cmd_translate(int argc, char **argv);  /* cli_translate.c */
+int cmd_eval(int argc, char **argv);       /* cli_eval.c */
+int cmd_inspect(int argc, char **argv);    /* cli_inspect.c */
+int cmd_calibrate(int argc, char **argv);  /* cli_calibrate.c */
+
+/* --------------------------------------------------------------- messages */
+/* The command name of messages ("granattn train"; default "granattn"). */
+void cli_set_command(const char *name);
+/* "granattn CMD: error: ..." / "granattn CMD: warning: ..." on stderr. */
+void errorf(const char *fmt, ...) GU_PRINTF(1, 2);
+void warnf(const char *fmt, ...) GU_PRINTF(1, 2);
+
+/* ------------------------------------------------------- option values */
+/* Integer / number in [lo, hi]; prints the error and returns -1 otherwise. */
+int parse_int(const char *opt, const char *s, long lo, long hi, long *out);
+int parse_float(const char *opt, const char *s, double lo, double hi, double *out);
+
+/* ------------------------------------------------------ helper processes */
+/* $GRANATTN_PYTHON, default /usr/bin/python3. */
+const char *python_path(void);
+/* Runs argv (argv[0] is a path) with stdin/stdout redirected to files (NULL:
+ * inherit).  Returns the exit status, or -1 with a message. */
+int run_process(char *const argv[], const char *in_path, const char *out_path);
+/* out := "<temporary directory>/name"; the directory (created on first use)
+ * and the files named in cli_common.c are removed at exit. */
+int tmpfile_path(const char *name, char *out, size_t outlen);
+/* tools/corpus/spm.py encode|decode in_path > out_path. */
+int run_spm(const char *what, const char *in_path, const char *out_path);
+
+/* ------------------------------------------------------- id-line files */
+typedef struct idlines {
+    int n;
+    int32_t **ids;  /* [n][len[i]] */
+    int *len;       /* [n] */
+} idlines;
+
+void idlines_free(idlines *l);
+/* Parses lines of space-separated ids (text is modified).  Strips a leading
+ * bos and anything from the first eos.  Every id must be in [0, vocab). */
+int idlines_parse(char *text, const char *name, int vocab, idlines *out);
+/* One line of space-separated ids per sentence. */
+int write_idlines(const char *path, int n, int32_t *const *ids, const int *len);
+
+/* --------------------------------------------------------- pool / isa */
+/* threads <= 0: all cores; place_s: none | compact | scatter | list:0,1,... */
+ga_pool *make_pool(int threads, const char *place_s);
+/* isa_name NULL: the best supported kernel table. */
+const ga_kernels *pick_kernels(const char *isa_name);
+
+/* ------------------------------------------------- model + checkpoint */
+typedef struct loaded {
+    gcf_file cfg;
+    gm_config mc;
+    gm_model *m;
+    gk_checkpoint ck;
+} loaded;
+
+void loaded_free(loaded *l);
+/* Loads a checkpoint and builds the model with its parameters. */
+int load_model(const char *path, const ga_kernels *kt, loaded *out);
+
+/* -------------------------------------------------------------- output */
+/* Level mix text "33/41/26" (percent per level). */
+void level_mix(const double *count, int L, char *buf, size_t len);
+/* "1h02m" / "3m07s". */
+void fmt_duration(double s, char *buf, size_t len);
+/* Writes s as a JSON string literal. */
+void json_string(FILE *f, const char *s);
+
+/* ------------------------------------- decoding (translate and eval) */
+/* The options translate and eval share, parsed once by cli_decode_opt. */
+typedef struct cli_decode_opts {
+    gs_options so;      /* --beam, --alpha, --max-len-a, --max-len-b */
+    long threads;       /* --threads (0: all cores) */
+    const char *place;  /* --place (default "none") */
+    const char *isa;    /* --isa (default NULL: best supported) */
+} cli_decode_opts;
+
+void cli_decode_opts_default(cli_decode_opts *o);
+
+/* Their getopt_long entries (short codes b a A B t p i) ... */
+#define CLI_DECODE_LONGOPTS                                                      \
+    {"beam", required_argument, 0, 'b'}, {"alpha", required_argument, 0, 'a'},   \
+        {"max-len-a", required_argument, 0, 'A'},                                 \
+        {"max-len-b", required_argument, 0, 'B'},                                 \
+        {"threads", required_argument, 0, 't'}, {"place", required_argument, 0, 'p'}, \
+        {"isa", required_argument, 0, 'i'}
+
+/* ... and their --help lines. */
+#define CLI_DECODE_HELP                                                             \
+    "  --beam K           beam size (default 1 = greedy)\n"                         \
+    "  --alpha A          length penalty ((5+len)/6)^A for beam search (default 0.6)\n" \
+    "  --max-len-a A, --max-len-b B\n"                                              \
+    "                     output limit A * source_len + B tokens (default 1.5, 10),\n" \
+    "                     capped by the model's max_len\n"                          \
+    "  --threads N        sentences decoded in parallel (default: all cores)\n"    \
+    "  --place P          thread placement: none | compact | scatter | list:0,1,...\n" \
+    "  --isa NAME         kernel variant (default: best supported)\n"
+
+/* getopt code c with argument arg: 1 = a decode option (stored in o),
+ * 0 = not one, -1 = bad value (message printed; exit status 2). */
+int cli_decode_opt(int c, const char *arg, cli_decode_opts *o);
+
+/* The result of translating n sentences. */
+typedef struct xlate_result {
+    int32_t **out;          /* [n][max_len + 1] output ids (no eos) */
+    int *out_len;           /* [n] */
+    char **err;             /* [n]: message or NULL */
+    gm_step_stats stats;    /* cross-attention density / levels, all sentences */
+    long steps, out_tokens; /* decoder steps; output tokens incl. eos */
+    double seconds;         /* wall time of the decoding */
+    int nerr;               /* sentences with an error */
+} xlate_result;
+
+/* Translates src[0..n) with one gs_decoder per pool thread (sentences
+ * interleaved over the threads).  A sentence that fails gets err[i] and an
+ * empty output; returns -1 only if the decoders cannot be set up. */
+int translate_all(const gm_model *m, ga_pool *pool, const gs_options *so, int n,
+                  int32_t *const *src, const int *src_len, xlate_result *r);
+void xlate_result_free(xlate_result *r, int n);
+
+#endif /* GM_CLI_COMMON_H */

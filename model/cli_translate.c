@@ -1,0 +1,207 @@
+/* cli_translate.c — `granattn translate`: English text (through
+ * tools/corpus/spm.py) or token-id lines in, translations out, greedy or
+ * beam search on all cores (translate_all, cli_decode.c). */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_common.h"
+
+static void usage_translate(FILE *f)
+{
+    fprintf(f,
+"usage: granattn translate --model CKPT [options] [< input] [> output]\n"
+"\n"
+"Translates English sentences, one per line, into Spanish.  Raw text is\n"
+"segmented with tools/corpus/spm.py (SentencePiece); --ids reads lines of\n"
+"token ids instead.  Output: one translation per line, in order.\n"
+"A line that cannot be translated (over-long, bad id) is reported on stderr,\n"
+"printed as an empty line, and makes the exit status 1.\n"
+"\n"
+"options:\n"
+"  --model CKPT       checkpoint (best.ckpt or last.ckpt of a run)\n"
+"  --input FILE       input file (default: stdin)\n"
+"  --output FILE      output file (default: stdout)\n"
+"  --ids              input lines are token ids (space separated)\n"
+"  --output-ids       print token ids instead of text\n"
+CLI_DECODE_HELP
+"  -h, --help         this text\n");
+}
+
+int cmd_translate(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"model", required_argument, 0, 'm'}, {"input", required_argument, 0, 'I'},
+        {"output", required_argument, 0, 'O'}, {"ids", no_argument, 0, 'd'},
+        {"output-ids", no_argument, 0, 'D'},  CLI_DECODE_LONGOPTS,
+        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+    const char *model = NULL, *input = NULL, *output = NULL;
+    int in_ids = 0, out_ids = 0;
+    cli_decode_opts dopt;
+    cli_decode_opts_default(&dopt);
+    int c, k;
+    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        switch (c) {
+        case 'm': model = optarg; break;
+        case 'I': input = optarg; break;
+        case 'O': output = optarg; break;
+        case 'd': in_ids = 1; break;
+        case 'D': out_ids = 1; break;
+        case 'h': usage_translate(stdout); return 0;
+        default:
+            if ((k = cli_decode_opt(c, optarg, &dopt)) < 0)
+                return 2;
+            if (k == 0) {
+                usage_translate(stderr);
+                return 2;
+            }
+        }
+    }
+    if (optind < argc) {
+        errorf("unexpected argument '%s' (try --help)", argv[optind]);
+        return 2;
+    }
+    if (!model) {
+        errorf("--model CKPT is required (try --help)");
+        return 2;
+    }
+    int rc = 1;
+    loaded L;
+    memset(&L, 0, sizeof L);
+    ga_pool *pool = NULL;
+    idlines lines;
+    memset(&lines, 0, sizeof lines);
+    xlate_result r;
+    memset(&r, 0, sizeof r);
+    char *text = NULL;
+    char in_path[PATH_MAX], ids_path[PATH_MAX], outids_path[PATH_MAX],
+        outtxt_path[PATH_MAX];
+
+    /* Read the input first: errors there are cheaper than loading a model. */
+    if (input && strcmp(input, "-")) {
+        text = gu_read_file(input, NULL);
+        if (!text) {
+            errorf("%s", gu_error());
+            goto out;
+        }
+    } else {
+        text = gu_read_file("/dev/stdin", NULL);
+        if (!text) {
+            errorf("reading stdin: %s", gu_error());
+            goto out;
+        }
+        input = "<stdin>";
+    }
+    const ga_kernels *kt = pick_kernels(dopt.isa);
+    if (!kt) {
+        errorf("%s", gu_error());
+        goto out;
+    }
+    if (load_model(model, kt, &L) != 0) {
+        errorf("%s", gu_error());
+        goto out;
+    }
+    gk_free(&L.ck);
+    if (!in_ids) {
+        FILE *f;
+        if (tmpfile_path("in.txt", in_path, sizeof in_path) ||
+            tmpfile_path("in.ids", ids_path, sizeof ids_path)) {
+            errorf("%s", gu_error());
+            goto out;
+        }
+        if (!(f = fopen(in_path, "w"))) {
+            errorf("cannot write %s: %s", in_path, strerror(errno));
+            goto out;
+        }
+        fputs(text, f);
+        size_t tl = strlen(text);
+        if (tl && text[tl - 1] != '\n')
+            fputc('\n', f);
+        fclose(f);
+        if (run_spm("encode", in_path, ids_path) != 0) {
+            errorf("%s", gu_error());
+            goto out;
+        }
+        free(text);
+        text = gu_read_file(ids_path, NULL);
+        if (!text) {
+            errorf("%s", gu_error());
+            goto out;
+        }
+    }
+    if (idlines_parse(text, in_ids ? input : "spm.py encode output", L.mc.vocab,
+                      &lines) != 0) {
+        errorf("%s", gu_error());
+        goto out;
+    }
+    for (int i = 0; i < lines.n; i++)
+        for (int k = 0; k < lines.len[i]; k++)
+            if (lines.ids[i][k] == GM_UNK) {
+                warnf("line %d: contains the unknown-token id %d", i + 1, GM_UNK);
+                break;
+            }
+    pool = make_pool((int)dopt.threads, dopt.place);
+    if (!pool) {
+        errorf("%s", gu_error());
+        goto out;
+    }
+    if (translate_all(L.m, pool, &dopt.so, lines.n, lines.ids, lines.len, &r) != 0) {
+        errorf("%s", gu_error());
+        goto out;
+    }
+    for (int i = 0; i < lines.n; i++)
+        if (r.err[i])
+            errorf("line %d: %s", i + 1, r.err[i]);
+
+    FILE *out = stdout;
+    if (output && strcmp(output, "-")) {
+        out = fopen(output, "w");
+        if (!out) {
+            errorf("cannot write %s: %s", output, strerror(errno));
+            goto out;
+        }
+    }
+    if (out_ids) {
+        for (int i = 0; i < lines.n; i++) {
+            for (int k = 0; k < r.out_len[i]; k++)
+                fprintf(out, "%s%d", k ? " " : "", r.out[i][k]);
+            fputc('\n', out);
+        }
+    } else {
+        if (tmpfile_path("out.ids", outids_path, sizeof outids_path) ||
+            tmpfile_path("out.txt", outtxt_path, sizeof outtxt_path) ||
+            write_idlines(outids_path, lines.n, r.out, r.out_len) ||
+            run_spm("decode", outids_path, outtxt_path)) {
+            errorf("%s", gu_error());
+            if (out != stdout)
+                fclose(out);
+            goto out;
+        }
+        char *o = gu_read_file(outtxt_path, NULL);
+        if (!o) {
+            errorf("%s", gu_error());
+            if (out != stdout)
+                fclose(out);
+            goto out;
+        }
+        fputs(o, out);
+        free(o);
+    }
+    if (out != stdout && fclose(out) != 0) {
+        errorf("writing %s: %s", output, strerror(errno));
+        goto out;
+    }
+    fflush(stdout);
+    rc = r.nerr ? 1 : 0;
+out:
+    xlate_result_free(&r, lines.n);
+    idlines_free(&lines);
+    free(text);
+    loaded_free(&L);
+    if (pool)
+        ga_pool_destroy(pool);
+    return rc;
+}

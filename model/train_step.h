@@ -1,0 +1,33 @@
+/* train_step.h — ONE training step of the model, the step `granattn train`
+ * (cli_train.c) takes and granattn-model-step (bench/model_step.c) times:
+ *
+ *   gm_zero_grads;  gm_forward_backward(train = 1, step_seed, pool);
+ *   gnorm = go_clip(pool, grads, clip);  lr = go_lr(opt options, t + 1);
+ *   if gnorm is finite: go_step(lr)  (AdamW; t += 1)
+ *   else: no update (the caller counts and reports skipped steps).
+ *
+ * Errors: -1 and the message in gm_last_error() (model.h) when the forward /
+ * backward fails (the parameters and optimiser are then unchanged).
+ */
+#ifndef GM_TRAIN_STEP_H
+#define GM_TRAIN_STEP_H
+
+#include <stdint.h>
+
+#include "model.h"
+#include "optim.h"
+
+typedef struct gm_step_result {
+    gm_stats stats;  /* of this batch (loss, tokens, density, levels, ...) */
+    double gnorm;    /* global gradient norm before clipping (NaN/inf: not finite) */
+    float lr;        /* learning rate of the update (go_lr of step t + 1) */
+    int updated;     /* 1: AdamW step applied; 0: skipped (non-finite gradient) */
+} gm_step_result;
+
+/* One step over batch b with dropout / Gumbel seed step_seed on pool (may
+ * be NULL).  opt: AdamW state over gm_params(m) (go_init with the model's
+ * gm_num_params; go_no_decay on the tensors without weight decay). */
+int gm_train_step(gm_model *m, go_adamw *opt, const gm_batch *b, uint64_t step_seed,
+                  ga_pool *pool, gm_step_result *out);
+
+#endif /* GM_TRAIN_STEP_H */
