@@ -89,6 +89,10 @@ int gu_remove_stale_tmp(const char *path);
  * with a message. */
 const char *gu_project_root(void);
 
+/* 1 if s[0..n) is valid UTF-8 (what Python's strict decoder accepts: no
+ * overlong forms, surrogates or code points above U+10FFFF), else 0. */
+int gu_utf8_valid(const char *s, size_t n);
+
 /* Quotes s for /bin/sh into out (single quotes); returns -1 if too long. */
 int gu_shell_quote(const char *s, char *out, size_t outlen);
 
