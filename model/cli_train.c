@@ -393,7 +393,9 @@ int cmd_train(int argc, char **argv)
         snprintf(cfg.train.place, sizeof cfg.train.place, "%s", place_opt);
     }
     if (gcf_check(&cfg) != 0 || gcf_model_config(&cfg, &mc) != 0) {
-        errorf("%s", gu_error());
+        /* a cross-key problem: name where the config came from */
+        errorf("%s%s: %s", resume ? resume_path : config, nsets ? " with the --set overrides" : "",
+               gu_error());
         goto out;
     }
     const gcf_train *tc = &cfg.train;
