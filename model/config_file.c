@@ -157,6 +157,16 @@ static int in_range(const keydef *k, double x)
     return x >= k->lo && x <= k->hi;
 }
 
+/* For a value stored as float: the range of the float itself, against
+ * float bounds, so that the written value (%.9g of the float) reads back:
+ * 0.99 is stored as 0.99000001, which a double comparison with the bound
+ * 0.99 would reject on the way back. */
+static int in_range_f(const keydef *k, double x)
+{
+    float fx = (float)x;
+    return isfinite(fx) && fx >= (float)k->lo && fx <= (float)k->hi;
+}
+
 /* place: none | compact | scatter | list:PU,PU,... (what the pool accepts),
  * checked here so that a bad value is reported with its file and line. */
 static int check_place(const char *v)
@@ -226,9 +236,8 @@ static int set_value(gcf_file *f, const keydef *k, char *v)
     case K_DOUBLE:
         if (parse_double(v, &x))
             return gu_fail("%s = '%s': expected a number", k->name, v);
-        /* the range holds for the value stored (float rounding may cross a
-         * bound), so that the written config reads back */
-        if (!in_range(k, x) || (k->k == K_FLOAT && !in_range(k, (double)(float)x)))
+        /* floats: the range of the value stored (see in_range_f) */
+        if (k->k == K_FLOAT ? !in_range_f(k, x) : !in_range(k, x))
             return gu_fail("%s = %s out of range [%g, %g]", k->name, v, k->lo, k->hi);
         if (k->k == K_FLOAT)
             *(float *)p = (float)x;
@@ -287,7 +296,7 @@ static int set_value(gcf_file *f, const keydef *k, char *v)
                 bad = gu_fail("%s: empty value in the list '%s'", k->name, v);
             else if (parse_double(tok, &x))
                 bad = gu_fail("%s: '%s' is not a number", k->name, tok);
-            else if (!in_range(k, x) || !in_range(k, (double)(float)x))
+            else if (!in_range_f(k, x))
                 bad = gu_fail("%s: %s out of range [%g, %g]", k->name, tok, k->lo,
                               k->hi);
             else

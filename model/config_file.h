@@ -20,7 +20,9 @@
  * text); config files must be regular files of at most 1 MiB without NUL
  * bytes (a leading UTF-8 byte-order mark is skipped).  String values may not
  * contain '#', ';' or control characters (they would not read back), and a
- * float's range is checked on the stored (float) value for the same reason.  Experiment variants are a few lines on top of a base.
+ * float's range is checked on the stored float against float bounds for the
+ * same reason (0.99 is stored as 0.99000001).  Experiment variants are a
+ * few lines on top of a base.
  *
  * The same syntax is accepted on the command line as overrides:
  * `--set lr=1e-3` or `--set model.lambda=0.05`.

@@ -193,6 +193,11 @@ expect_fail "--set dev_split with a newline" "dev_split: the value may not conta
     "$BIN" train --config "$CFG" --out "$T/nl" "${DATA[@]}" --set "dev_split=dev
 lr = 5" --set max_steps=2
 
+"$BIN" train --config "$CFG" --out "$T/ls" "${DATA[@]}" --set label_smoothing=0.99 --set max_steps=2 \
+    --quiet >/dev/null 2>&1
+expect_ok "--set label_smoothing=0.99 (stored as 0.99000001): the checkpoint reads back" \
+    "$BIN" train --out "$T/ls" --resume --set max_steps=3 --quiet
+
 # ---------------------------------------------------------------- config files
 { cat "$CFG"; printf 'lr = 1e-3\0\nthis is not a config line\n'; } >"$T/nul.ini"
 expect_fail "config: NUL byte" "nul.ini:[0-9]+: NUL byte" \
