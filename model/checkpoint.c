@@ -254,6 +254,10 @@ static int check_state(const gk_state *s, uint64_t header_step, const char *path
     if (s->eval_pending != 0 && s->eval_pending != 1)
         return gu_fail("%s: implausible training state: eval_pending = %lld", path,
                        (long long)s->eval_pending);
+    if (s->last_eval_step < -1 || s->last_eval_step > s->step)
+        return gu_fail("%s: implausible training state: last evaluation at step %lld "
+                       "(step %lld)",
+                       path, (long long)s->last_eval_step, (long long)s->step);
     if ((s->rng[0] | s->rng[1] | s->rng[2] | s->rng[3]) == 0)
         return gu_fail("%s: implausible training state: the RNG state is all zero",
                        path);

@@ -63,7 +63,9 @@ typedef struct gk_state {
     int64_t eval_pending;  /* 1: the dev evaluation due at `step` was cut short
                               (SIGINT/SIGTERM); --resume runs it first.  Was
                               reserved (0) in older files: same layout. */
-    int64_t reserved[5];
+    int64_t last_eval_step;/* step of the latest completed dev evaluation (0:
+                              none, or a file older than this field) */
+    int64_t reserved[4];
 } gk_state;
 
 typedef struct gk_checkpoint {

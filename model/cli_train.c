@@ -557,7 +557,9 @@ int cmd_train(int argc, char **argv)
     gm_stats_zero(&win);
     double win_gnorm = 0;
     int win_steps = 0, bad_streak = 0;
-    long last_ckpt_step = rs.st.step, last_eval_step = -1;
+    /* the evaluation at the checkpoint's step may be done already (a
+     * finished run resumed with the same max_steps): not again */
+    long last_ckpt_step = rs.st.step, last_eval_step = resume ? (long)rs.st.last_eval_step : -1;
     const char *stop_reason = NULL;
     /* a dev evaluation cut short by SIGINT/SIGTERM (eval_pending in the
      * checkpoint) is run first, on the weights of that very step */
@@ -675,6 +677,7 @@ int cmd_train(int argc, char **argv)
             }
             rs.st.eval_pending = 0;
             last_eval_step = rs.st.step;
+            rs.st.last_eval_step = rs.st.step;
             double dt = (double)(ds.tokens > 0 ? ds.tokens : 1);
             double dnll = ds.nll_sum / dt;
             rs.st.last_dev = dnll;
@@ -717,6 +720,7 @@ int cmd_train(int argc, char **argv)
             double dnll = ds.nll_sum / dt;
             int better = dnll < rs.st.best_dev;
             rs.st.last_dev = dnll;
+            rs.st.last_eval_step = rs.st.step;
             if (better) {
                 rs.st.best_dev = dnll;
                 rs.st.best_step = rs.st.step;
