@@ -345,6 +345,16 @@ class TestTokenBinary(unittest.TestCase):
                                     2, 5, 6, 1, 7))
             self.assertEqual(spm.read_bin(path), (8000, [[5, 6]], [[7]]))
 
+    def test_encode_input_lines(self):
+        """Split on "\\n" only; a non-UTF-8 line is None, the others survive."""
+        import spm
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "in.txt")
+            with open(path, "wb") as f:
+                f.write(b"one\rstill one\nbad \xff\xfe\n\xc3\xa9t\xc3\xa9\n")
+            self.assertEqual(list(spm.input_lines(path)),
+                             [(1, "one\rstill one"), (2, None), (3, "\u00e9t\u00e9")])
+
     def test_special_ids_rejected(self):
         import spm
         with tempfile.TemporaryDirectory() as tmp:
