@@ -29,6 +29,8 @@
  *   gm_zero_grads(m);
  *   gm_forward_backward(m, &batch, 1, step_seed, pool, &stats);  // grads +=
  *   ... AdamW on gm_params / gm_grads ...
+ * (gm_train_step of train_step.h is this step with clipping and AdamW, the
+ * one `granattn train` and bench/model_step.c take.)
  * The gradient is that of  loss = CE_sum / tokens + R  for that batch (tokens
  * = non-pad target tokens of the batch).  train = 0: no dropout, no Gumbel,
  * no backward (dev loss).  Sentences of the batch are split over the pool's

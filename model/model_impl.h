@@ -6,11 +6,14 @@
  * Files of libgmodel, by role:
  *   model_config.c  gm_config: defaults, checks, the kernel library's view
  *   params.c        parameter layout (views, tensor table), init, gm_create
- *   forward.c       training forward: activation plan, encoder, decoder
- *   backward.c      training backward: loss, decoder, encoder
+ *   forward.c       training forward: activation plan, encoder / decoder
+ *                   layers (encoder_layer_forward, decoder_layer_forward)
+ *   backward.c      training backward: loss, decoder / encoder layers in
+ *                   reverse (decoder_layer_backward, encoder_layer_backward)
  *   batch.c         gm_forward_backward: packing, chunks over the pool, stats
  *   inference.c     gm_memory / gm_cache / gm_encode / gm_decode_step
  *   layers.c        the layers (forward / backward pairs), layers.h
+ *   error.c         gm_set_error / gm_last_error (the model's message)
  * Shapes: Rs / Rt = packed source / target rows of a chunk, d = model width.
  */
 #ifndef GM_MODEL_IMPL_H
