@@ -4,6 +4,8 @@
     fuzz/make_seeds.py            # (re)writes fuzz/corpus/{config,checkpoint,tokens,api}
 
 Each seed starts with the harness's mode byte(s) (see the fuzz_*.c headers).
+(The corpus directories also hold inputs merged from longer fuzzing runs,
+named by their SHA-1; this script does not touch those.)
 The seeds are small valid inputs plus a few near-misses, so that the fuzzer
 starts deep in each parser; they are committed, and this script documents
 how they were made.  Deterministic: running it twice gives the same files.
