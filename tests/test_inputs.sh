@@ -256,16 +256,38 @@ printf '10 11 12\n20 21\0 22\n30 31\n' >"$T/nul.ids"
 expect_fail "translate: NUL byte in --ids input" "nul.ids:2: NUL byte" \
     "$BIN" translate --model "$CK" --ids --input "$T/nul.ids" --output-ids
 printf 'Hello\nbad \xff\xfe line\nworld\n' >"$T/badutf8.txt"
-if [[ -f data/spm/spm.model ]]; then
-    out=$(timeout "$TMO" "$BIN" translate --model "$CK" --input "$T/badutf8.txt" --output "$T/badutf8.out" 2>&1); rc=$?
-    if ((rc == 1)) && [[ $(wc -l <"$T/badutf8.out") -eq 3 && -z $(sed -n 2p "$T/badutf8.out") ]] \
+# badutf8 NAME [ENV...]: a non-UTF-8 line becomes an empty line (exit 1), the
+# others are translated
+badutf8() {
+    local name=$1; shift
+    out=$(env "$@" timeout "$TMO" "$BIN" translate --model "$CK" --input "$T/badutf8.txt" \
+          --output "$T/badutf8.out" 2>&1); rc=$?
+    if ((rc == 1)) && [[ $(wc -l <"$T/badutf8.out") -eq 3 && -z $(sed -n 2p "$T/badutf8.out") \
+          && -n $(sed -n 3p "$T/badutf8.out") ]] \
         && grep -q "badutf8.txt: line 2: not valid UTF-8" <<<"$out" && ! grep -q Traceback <<<"$out"; then
-        ok "translate: a non-UTF-8 line becomes an empty line (exit 1), the others are translated"
+        ok "$name: a non-UTF-8 line becomes an empty line (exit 1), the others are translated"
     else
-        bad "translate: non-UTF-8 line (exit $rc, $(wc -l <"$T/badutf8.out" 2>/dev/null) lines)" "$out"
+        bad "$name: non-UTF-8 line (exit $rc, $(wc -l <"$T/badutf8.out" 2>/dev/null) lines)" "$out"
     fi
+}
+# with a stand-in for tools/corpus/spm.py (GRANATTN_ROOT): the C side alone
+mkdir -p "$T/fakeroot/tools/corpus" "$T/fakeroot/data/spm"
+: >"$T/fakeroot/data/spm/spm.model"
+cat >"$T/fakeroot/tools/corpus/spm.py" <<'EOF'
+import sys  # stand-in: encode -> "10 11 12" per line (strict UTF-8), decode -> "w<ids>"
+what, path = sys.argv[3], sys.argv[4]
+for raw in open(path, "rb").read().split(b"\n")[:-1]:
+    text = raw.decode("utf-8")
+    if what == "encode":
+        print("10 11 12")
+    else:  # like spm: no ids, empty text
+        print("w" + text.replace(" ", "-") if text else "")
+EOF
+badutf8 "translate (stand-in spm.py)" GRANATTN_ROOT="$T/fakeroot"
+if [[ -f data/spm/spm.model ]]; then
+    badutf8 "translate (real spm.py)"
 else
-    skipped "translate: non-UTF-8 line (no data/spm/spm.model)"
+    skipped "translate with the real spm.py: non-UTF-8 line (no data/spm/spm.model)"
 fi
 
 # ---------------------------------------------------------------- smaller ones
