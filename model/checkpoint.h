@@ -25,8 +25,18 @@
  * the directory is fsync'ed, so a crash leaves the old or the new file, never
  * a partial one.  Loading checks, in order: file size >= header, magic,
  * version, endianness, header CRC, total size (truncated / trailing bytes),
- * payload CRC, section table, and the parameter count against the model; each
- * failure has its own message.
+ * payload CRC, section table (every section inside the payload, padding
+ * included, no duplicates, nothing after the last), the parameter count
+ * against the file size and the model, and then the contents themselves,
+ * which the checksums do not vouch for (a file written by another program
+ * has valid checksums too): every weight and Adam moment finite (second
+ * moments >= 0), the training state plausible (counters >= 0, adam_t <=
+ * step, best_step <= step, times and dev losses not NaN, the header's step
+ * equal to the state's).  Each failure has its own message naming the file.
+ *
+ * Writing refuses non-finite weights (so a diverged run cannot overwrite a
+ * good last.ckpt with NaN), and removes "<path>.tmp.<pid>" files left by a
+ * writer that no longer exists (SIGKILL mid-write).
  */
 #ifndef GM_CHECKPOINT_H
 #define GM_CHECKPOINT_H
@@ -50,7 +60,12 @@ typedef struct gk_state {
     int64_t tokens_seen;   /* target tokens trained on */
     int64_t threads;       /* thread count used (results depend on it) */
     double last_dev;       /* latest dev loss (inf if none) */
-    int64_t reserved[6];
+    int64_t eval_pending;  /* 1: the dev evaluation due at `step` was cut short
+                              (SIGINT/SIGTERM); --resume runs it first.  Was
+                              reserved (0) in older files: same layout. */
+    int64_t last_eval_step;/* step of the latest completed dev evaluation (0:
+                              none, or a file older than this field) */
+    int64_t reserved[4];
 } gk_state;
 
 typedef struct gk_checkpoint {
@@ -70,6 +85,11 @@ int gk_save(const char *path, const char *config_text, const gk_state *st,
 /* Loads and verifies.  expect_params > 0: the parameter count must match.
  * The arrays point into memory owned by ck (free with gk_free). */
 int gk_load(const char *path, size_t expect_params, gk_checkpoint *ck);
+/* Same checks on a file's contents already in memory: `file` (size bytes,
+ * from malloc) becomes ck's on success AND on failure (freed then); `name`
+ * is used in messages.  The fuzz target's entry point. */
+int gk_parse(unsigned char *file, size_t size, const char *name,
+             size_t expect_params, gk_checkpoint *ck);
 void gk_free(gk_checkpoint *ck);
 
 #endif /* GM_CHECKPOINT_H */

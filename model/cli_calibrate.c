@@ -102,13 +102,26 @@ int cmd_calibrate(int argc, char **argv)
     int nmix = 0;
     if (mix_s) {
         char buf[256];
+        if (strlen(mix_s) >= sizeof buf) {
+            errorf("--mix: value longer than %zu characters", sizeof buf - 1);
+            return 2;
+        }
         snprintf(buf, sizeof buf, "%s", mix_s);
         char *save = NULL;
         for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-            if (nmix == GA_MAX_LEVELS ||
-                parse_float("--mix", gu_trim(t), 0, 1, &mix[nmix]))
+            if (nmix == GA_MAX_LEVELS) {
+                errorf("--mix '%s': more than %d values (one probability per "
+                       "level, at most %d levels)",
+                       mix_s, GA_MAX_LEVELS, GA_MAX_LEVELS);
+                return 2;
+            }
+            if (parse_float("--mix", gu_trim(t), 0, 1, &mix[nmix]))
                 return 2;
             nmix++;
+        }
+        if (nmix == 0) {
+            errorf("--mix '%s': expected comma-separated probabilities", mix_s);
+            return 2;
         }
     }
     const ga_kernels *kt = pick_kernels(isa);
@@ -130,9 +143,11 @@ int cmd_calibrate(int argc, char **argv)
         errorf("--mix has %d values but the model has L = %d levels", nmix, mc->L);
         goto out;
     }
-    char bin_path[PATH_MAX + 64];
+    char bin_path[PATH_MAX + 64], dd_buf[PATH_MAX];
     snprintf(bin_path, sizeof bin_path, "%s/%s.bin",
-             data_dir ? data_dir : L.cfg.train.data_dir, split);
+             data_dir ? data_dir
+                      : checkpoint_data_dir(L.cfg.train.data_dir, dd_buf, sizeof dd_buf),
+             split);
     if (gd_load(bin_path, mc->max_len, mc->vocab, &corp) != 0) {
         errorf("%s", gu_error());
         goto out;

@@ -414,3 +414,29 @@ void json_string(FILE *f, const char *s)
     }
     fputc('"', f);
 }
+
+const char *checkpoint_data_dir(const char *dir, char *buf, size_t len)
+{
+    if (dir[0] == '/')
+        return dir;
+    const char *root = gu_project_root();
+    if (!root)
+        return dir;
+    if (snprintf(buf, len, "%s/%s", root, dir) >= (int)len)
+        return dir;
+    return buf;
+}
+
+int make_parent_dir(const char *what, const char *file)
+{
+    char dir[PATH_MAX];
+    if (snprintf(dir, sizeof dir, "%s", file) >= (int)sizeof dir)
+        return gu_fail("%s %s: path too long", what, file);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return 0;
+    *slash = '\0';
+    if (gu_mkdir(dir) != 0)
+        return gu_fail_prefix("%s %s", what, file);
+    return 0;
+}

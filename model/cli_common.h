@@ -151,4 +151,12 @@ int translate_all(const gm_model *m, ga_pool *pool, const gs_options *so, int n,
                   int32_t *const *src, const int *src_len, xlate_result *r);
 void xlate_result_free(xlate_result *r, int n);
 
+/* A checkpoint's data_dir as a path: a relative one (the default
+ * "data/tok") is relative to the project root, not to the working directory
+ * (eval and calibrate run from anywhere).  Returns buf or dir. */
+const char *checkpoint_data_dir(const char *dir, char *buf, size_t len);
+/* mkdir -p of the directory part of an output file path (what: the option
+ * named in messages); -1 + message. */
+int make_parent_dir(const char *what, const char *file);
+
 #endif /* GM_CLI_COMMON_H */

@@ -117,13 +117,39 @@ int cmd_eval(int argc, char **argv)
         snprintf(ref_path, sizeof ref_path, "%s/%s.es", corpus_dir, split);
     else
         snprintf(ref_path, sizeof ref_path, "%s/data/corpus/%s.es", root, split);
+    char dd_buf[PATH_MAX];
     snprintf(bin_path, sizeof bin_path, "%s/%s.bin",
-             data_dir ? data_dir : L.cfg.train.data_dir, split);
+             data_dir ? data_dir
+                      : checkpoint_data_dir(L.cfg.train.data_dir, dd_buf, sizeof dd_buf),
+             split);
     if (!gu_file_exists(ref_path)) {
         errorf("%s: no such reference file (run tools/prepare-data.sh)", ref_path);
         goto out;
     }
     if (gd_load(bin_path, 0, L.mc.vocab, &corp) != 0) {
+        errorf("%s", gu_error());
+        goto out;
+    }
+    /* Output paths (default: next to the checkpoint) and their directories
+     * now, not after translating everything. */
+    char ckdir[PATH_MAX];
+    snprintf(ckdir, sizeof ckdir, "%s", model);
+    char *slash = strrchr(ckdir, '/');
+    if (slash)
+        *slash = '\0';
+    else
+        snprintf(ckdir, sizeof ckdir, ".");
+    if (!json) {
+        snprintf(json_buf, sizeof json_buf, "%s/eval-%s-beam%d.json", ckdir, split,
+                 so->beam);
+        json = json_buf;
+    }
+    if (!hyp) {
+        snprintf(hyp_buf, sizeof hyp_buf, "%s/hyp-%s-beam%d.txt", ckdir, split,
+                 so->beam);
+        hyp = hyp_buf;
+    }
+    if (make_parent_dir("--json", json) != 0 || make_parent_dir("--hyp", hyp) != 0) {
         errorf("%s", gu_error());
         goto out;
     }
@@ -178,24 +204,6 @@ int cmd_eval(int argc, char **argv)
         goto out;
     }
 
-    /* Default output paths: next to the checkpoint. */
-    char ckdir[PATH_MAX];
-    snprintf(ckdir, sizeof ckdir, "%s", model);
-    char *slash = strrchr(ckdir, '/');
-    if (slash)
-        *slash = '\0';
-    else
-        snprintf(ckdir, sizeof ckdir, ".");
-    if (!json) {
-        snprintf(json_buf, sizeof json_buf, "%s/eval-%s-beam%d.json", ckdir, split,
-                 so->beam);
-        json = json_buf;
-    }
-    if (!hyp) {
-        snprintf(hyp_buf, sizeof hyp_buf, "%s/hyp-%s-beam%d.txt", ckdir, split,
-                 so->beam);
-        hyp = hyp_buf;
-    }
     if (tmpfile_path("out.ids", ids_path, sizeof ids_path) ||
         tmpfile_path("extra.json", extra_path, sizeof extra_path) ||
         write_idlines(ids_path, n, r.out, r.out_len)) {

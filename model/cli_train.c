@@ -102,14 +102,26 @@ static int resume_key_ok(const char *assignment)
     return 0;
 }
 
-/* Dev loss over the whole dev corpus (forward only). */
+/* A test hook (tests/test_kill.sh): GRANATTN_TEST_SIGNAL_IN_EVAL=STEP sends
+ * this process SIGTERM after the first batch of the dev evaluation at STEP,
+ * which makes "a signal during the dev evaluation" reproducible. */
+static long test_signal_step(void)
+{
+    const char *s = getenv("GRANATTN_TEST_SIGNAL_IN_EVAL");
+    return s && *s ? strtol(s, NULL, 10) : -1;
+}
+
+/* Dev loss over the whole dev corpus (forward only).  Fails with g_signal
+ * set when a signal cuts it short. */
 static int dev_eval(gm_model *m, gd_iter *dev, gd_batch *b, ga_pool *pool,
-                    gm_stats *out)
+                    gm_stats *out, long step)
 {
     gm_stats_zero(out);
     if (gd_iter_seek(dev, 0, 0) != 0)
         return -1;
     for (int k = 0; k < dev->nbatch; k++) {
+        if (k == 1 && step == test_signal_step())
+            raise(SIGTERM);
         if (g_signal)
             return gu_fail("interrupted");
         if (gd_iter_next(dev, b) != 0)
@@ -137,8 +149,9 @@ static void trim_log(const char *path, long max_step)
     char *line = text;
     while (line && *line) {
         char *nl = strchr(line, '\n');
-        if (nl)
-            *nl = '\0';
+        if (!nl)
+            break; /* a row cut short by a kill mid-write: never complete */
+        *nl = '\0';
         char *end;
         long step = strtol(line, &end, 10);
         if (end == line || step <= max_step) /* header or kept row */
@@ -322,6 +335,7 @@ int cmd_train(int argc, char **argv)
     memset(&ck, 0, sizeof ck);
     char *cfg_text = NULL;
     FILE *logf = NULL;
+    int lock_fd = -1;
     run_state rs;
     memset(&rs, 0, sizeof rs);
 
@@ -379,7 +393,9 @@ int cmd_train(int argc, char **argv)
         snprintf(cfg.train.place, sizeof cfg.train.place, "%s", place_opt);
     }
     if (gcf_check(&cfg) != 0 || gcf_model_config(&cfg, &mc) != 0) {
-        errorf("%s", gu_error());
+        /* a cross-key problem: name where the config came from */
+        errorf("%s%s: %s", resume ? resume_path : config, nsets ? " with the --set overrides" : "",
+               gu_error());
         goto out;
     }
     const gcf_train *tc = &cfg.train;
@@ -387,6 +403,16 @@ int cmd_train(int argc, char **argv)
         errorf("%s", gu_error());
         goto out;
     }
+    /* one run per directory: a second `train` (--resume or not) on it would
+     * interleave log rows and overwrite the other's checkpoints */
+    lock_fd = gu_lock_dir(outdir, "granattn train");
+    if (lock_fd < 0) {
+        errorf("%s", gu_error());
+        goto out;
+    }
+    /* temporaries of checkpoint writes cut short by a SIGKILL */
+    gu_remove_stale_tmp(last_path);
+    gu_remove_stale_tmp(best_path);
 
     const ga_kernels *kt = pick_kernels(isa);
     if (!kt) {
@@ -471,9 +497,10 @@ int cmd_train(int argc, char **argv)
                   (long long)rs.st.threads, nthreads);
         gk_free(&ck);
         trim_log(log_path, (long)rs.st.step);
-        printf("resumed %s at step %lld (epoch %lld, batch %lld), best dev %.4f\n",
+        printf("resumed %s at step %lld (epoch %lld, batch %lld), best dev %.4f%s\n",
                resume_path, (long long)rs.st.step, (long long)rs.st.epoch,
-               (long long)rs.st.batch_pos, rs.st.best_dev);
+               (long long)rs.st.batch_pos, rs.st.best_dev,
+               rs.st.eval_pending ? "; the interrupted dev evaluation runs first" : "");
     } else {
         if (init_path && init_weights(init_path, m, kt) != 0) {
             errorf("%s", gu_error());
@@ -530,10 +557,21 @@ int cmd_train(int argc, char **argv)
     gm_stats_zero(&win);
     double win_gnorm = 0;
     int win_steps = 0, bad_streak = 0;
-    long last_ckpt_step = rs.st.step, last_eval_step = -1;
+    /* the evaluation at the checkpoint's step may be done already (a
+     * finished run resumed with the same max_steps): not again */
+    long last_ckpt_step = rs.st.step, last_eval_step = resume ? (long)rs.st.last_eval_step : -1;
     const char *stop_reason = NULL;
+    /* a dev evaluation cut short by SIGINT/SIGTERM (eval_pending in the
+     * checkpoint) is run first, on the weights of that very step */
+    int pending_eval = resume && rs.st.eval_pending && rs.st.step > 0;
 
     for (;;) {
+        int eval_due;
+        if (pending_eval) {
+            pending_eval = 0;
+            eval_due = 1;
+            goto evaluate; /* skips only this iteration's training step */
+        }
         rs.st.train_seconds = base_seconds + (gu_now() - t_start);
         if (g_signal) {
             stop_reason = "signal";
@@ -623,15 +661,23 @@ int cmd_train(int argc, char **argv)
             win_t0 = now;
         }
 
-        if (rs.st.step % tc->eval_every == 0) {
+        eval_due = rs.st.step % tc->eval_every == 0;
+    evaluate:
+        if (eval_due) {
             gm_stats ds;
-            if (dev_eval(m, &dev_it, &dev_batch, pool, &ds) != 0) {
-                if (g_signal)
+            if (dev_eval(m, &dev_it, &dev_batch, pool, &ds, (long)rs.st.step) != 0) {
+                if (g_signal) {
+                    /* last.ckpt (written on the way out) says so: --resume
+                     * runs this evaluation before the next step */
+                    rs.st.eval_pending = 1;
                     continue; /* the loop top handles the signal */
+                }
                 errorf("%s", gu_error());
                 goto out;
             }
+            rs.st.eval_pending = 0;
             last_eval_step = rs.st.step;
+            rs.st.last_eval_step = rs.st.step;
             double dt = (double)(ds.tokens > 0 ? ds.tokens : 1);
             double dnll = ds.nll_sum / dt;
             rs.st.last_dev = dnll;
@@ -654,7 +700,7 @@ int cmd_train(int argc, char **argv)
                 goto out;
             }
         }
-        if (rs.st.step % tc->ckpt_every == 0 || rs.st.step % tc->eval_every == 0) {
+        if (rs.st.step % tc->ckpt_every == 0 || eval_due) {
             rs.st.train_seconds = base_seconds + (gu_now() - t_start);
             memcpy(rs.st.rng, rs.rng.s, sizeof rs.st.rng);
             fflush(logf);
@@ -669,11 +715,12 @@ int cmd_train(int argc, char **argv)
     /* Final dev evaluation (unless just done or interrupted), then last.ckpt. */
     if (!g_signal && last_eval_step != rs.st.step && rs.st.step > 0) {
         gm_stats ds;
-        if (dev_eval(m, &dev_it, &dev_batch, pool, &ds) == 0) {
+        if (dev_eval(m, &dev_it, &dev_batch, pool, &ds, (long)rs.st.step) == 0) {
             double dt = (double)(ds.tokens > 0 ? ds.tokens : 1);
             double dnll = ds.nll_sum / dt;
             int better = dnll < rs.st.best_dev;
             rs.st.last_dev = dnll;
+            rs.st.last_eval_step = rs.st.step;
             if (better) {
                 rs.st.best_dev = dnll;
                 rs.st.best_step = rs.st.step;
@@ -689,6 +736,8 @@ int cmd_train(int argc, char **argv)
         } else if (!g_signal) {
             errorf("%s", gu_error());
             goto out;
+        } else {
+            rs.st.eval_pending = 1; /* --resume runs it first */
         }
     }
     rs.st.train_seconds = base_seconds + (gu_now() - t_start);
@@ -718,6 +767,8 @@ int cmd_train(int argc, char **argv)
 out:
     if (logf)
         fclose(logf);
+    if (lock_fd >= 0)
+        close(lock_fd);
     free(cfg_text);
     free(sets);
     gk_free(&ck);

@@ -77,23 +77,58 @@ int cmd_translate(int argc, char **argv)
     xlate_result r;
     memset(&r, 0, sizeof r);
     char *text = NULL;
+    size_t text_len = 0;
+    int n_in_lines = 0;
+    char *bad_utf8 = NULL; /* [line]: 1 if that input line is not UTF-8 */
     char in_path[PATH_MAX], ids_path[PATH_MAX], outids_path[PATH_MAX],
         outtxt_path[PATH_MAX];
 
     /* Read the input first: errors there are cheaper than loading a model. */
     if (input && strcmp(input, "-")) {
-        text = gu_read_file(input, NULL);
+        text = gu_read_file(input, &text_len);
         if (!text) {
             errorf("%s", gu_error());
             goto out;
         }
     } else {
-        text = gu_read_file("/dev/stdin", NULL);
+        text = gu_read_file("/dev/stdin", &text_len);
         if (!text) {
             errorf("reading stdin: %s", gu_error());
             goto out;
         }
         input = "<stdin>";
+    }
+    /* A NUL byte would end the text early (fewer output lines than input
+     * lines, exit 0): refuse the input, naming the line. */
+    {
+        const char *nul = memchr(text, '\0', text_len);
+        if (nul) {
+            int line = 1;
+            for (const char *c = text; c < nul; c++)
+                line += *c == '\n';
+            errorf("%s:%d: NUL byte in the input (a binary file?)", input, line);
+            goto out;
+        }
+    }
+    /* Raw text: a line that is not UTF-8 is reported and translated as an
+     * empty line (the --help promise for lines that cannot be translated);
+     * the other lines are unaffected. */
+    if (!in_ids) {
+        for (const char *c = text; *c;) {
+            const char *nl = strchr(c, '\n');
+            size_t ll = nl ? (size_t)(nl - c) : strlen(c);
+            char *nb = realloc(bad_utf8, (size_t)n_in_lines + 1);
+            if (!nb) {
+                errorf("out of memory");
+                goto out;
+            }
+            bad_utf8 = nb;
+            bad_utf8[n_in_lines] = !gu_utf8_valid(c, ll);
+            if (bad_utf8[n_in_lines])
+                memset((char *)c, ' ', ll); /* blank it for spm.py */
+            n_in_lines++;
+            c = nl ? nl + 1 : c + ll;
+        }
     }
     const ga_kernels *kt = pick_kernels(dopt.isa);
     if (!kt) {
@@ -152,9 +187,17 @@ int cmd_translate(int argc, char **argv)
         errorf("%s", gu_error());
         goto out;
     }
+    for (int i = 0; i < lines.n && i < n_in_lines; i++)
+        if (bad_utf8[i]) {
+            r.out_len[i] = 0;
+            if (!r.err[i]) {
+                r.err[i] = strdup("not valid UTF-8 text; translated as an empty line");
+                r.nerr++;
+            }
+        }
     for (int i = 0; i < lines.n; i++)
         if (r.err[i])
-            errorf("line %d: %s", i + 1, r.err[i]);
+            errorf("%s: line %d: %s", input, i + 1, r.err[i]);
 
     FILE *out = stdout;
     if (output && strcmp(output, "-")) {
@@ -200,6 +243,7 @@ out:
     xlate_result_free(&r, lines.n);
     idlines_free(&lines);
     free(text);
+    free(bad_utf8);
     loaded_free(&L);
     if (pool)
         ga_pool_destroy(pool);

@@ -79,11 +79,11 @@ typedef struct keydef {
 static const keydef keys[] = {
     /* [model] */
     {"vocab", SEC_MODEL, K_INT, M(vocab), 0, 4, 65536, "vocabulary size (must match data/spm: 8000)"},
-    {"d", SEC_MODEL, K_INT, M(d), 0, 1, 8192, "model width"},
+    {"d", SEC_MODEL, K_INT, M(d), 0, 2, 8192, "model width"},
     {"H", SEC_MODEL, K_INT, M(H), 0, 1, 256, "attention heads (d % H == 0)"},
     {"ff", SEC_MODEL, K_INT, M(ff), 0, 1, 65536, "FFN hidden width"},
-    {"n_enc", SEC_MODEL, K_INT, M(n_enc), 0, 0, 64, "encoder layers"},
-    {"n_dec", SEC_MODEL, K_INT, M(n_dec), 0, 1, 64, "decoder layers"},
+    {"n_enc", SEC_MODEL, K_INT, M(n_enc), 0, 0, 16, "encoder layers"},
+    {"n_dec", SEC_MODEL, K_INT, M(n_dec), 0, 1, 16, "decoder layers"},
     {"act", SEC_MODEL, K_ACT, M(act), 0, 0, 0, "FFN activation: relu | gelu"},
     {"g", SEC_MODEL, K_INT, M(g), 0, 1, 4096, "GPN hidden width"},
     {"L", SEC_MODEL, K_INT, M(L), 0, 1, GA_MAX_LEVELS, "granularity levels (1..8)"},
@@ -95,7 +95,7 @@ static const keydef keys[] = {
     {"label_smoothing", SEC_MODEL, K_FLOAT, M(label_smoothing), 0, 0, 0.99, "label smoothing"},
     {"gumbel", SEC_MODEL, K_BOOL, M(gumbel), 0, 0, 1, "training levels from argmax(z + temp * Gumbel)"},
     {"gumbel_temp", SEC_MODEL, K_FLOAT, M(gumbel_temp), 0, 0, 1e6, "Gumbel noise scale"},
-    {"max_len", SEC_MODEL, K_INT, M(max_len), 0, 2, 65536, "longest sequence in positions (incl. bos/eos); longer training pairs are dropped"},
+    {"max_len", SEC_MODEL, K_INT, M(max_len), 0, 2, 65535, "longest sequence in positions (incl. bos/eos); longer training pairs are dropped"},
     {"gpn", SEC_MODEL, K_GPN, F(gpn), 0, 0, 0, "level choice: learned | fixed | random (baselines)"},
     {"fixed_level", SEC_MODEL, K_INT, F(fixed_level), 0, 0, GA_MAX_LEVELS - 1, "gpn = fixed: the level every pair gets"},
     {"fixed_tau", SEC_MODEL, K_FLOAT, F(fixed_tau), 0, -1, 0.999999, "gpn = fixed: explicit tau (-1: tau[fixed_level])"},
@@ -110,7 +110,7 @@ static const keydef keys[] = {
     {"total_steps", SEC_TRAIN, K_LONG, O(total_steps), 0, 1, 1e12, "cosine horizon in steps"},
     {"beta1", SEC_TRAIN, K_FLOAT, O(beta1), 0, 0, 0.999999, "AdamW beta1"},
     {"beta2", SEC_TRAIN, K_FLOAT, O(beta2), 0, 0, 0.999999, "AdamW beta2"},
-    {"eps", SEC_TRAIN, K_FLOAT, O(eps), 0, 0, 1, "AdamW epsilon"},
+    {"eps", SEC_TRAIN, K_FLOAT, O(eps), 0, 1e-30, 1, "AdamW epsilon (> 0: 0 / 0 on a parameter without gradient)"},
     {"weight_decay", SEC_TRAIN, K_FLOAT, O(weight_decay), 0, 0, 10, "decoupled weight decay (weight matrices only)"},
     {"clip", SEC_TRAIN, K_FLOAT, O(clip), 0, 0, 1e9, "global gradient-norm clip (0: off)"},
     {"max_steps", SEC_TRAIN, K_LONG, T(max_steps), 0, 0, 1e12, "stop after N updates (0: no limit)"},
@@ -157,6 +157,47 @@ static int in_range(const keydef *k, double x)
     return x >= k->lo && x <= k->hi;
 }
 
+/* For a value stored as float: the range of the float itself, against
+ * float bounds, so that the written value (%.9g of the float) reads back:
+ * 0.99 is stored as 0.99000001, which a double comparison with the bound
+ * 0.99 would reject on the way back. */
+static int in_range_f(const keydef *k, double x)
+{
+    float fx = (float)x;
+    return isfinite(fx) && fx >= (float)k->lo && fx <= (float)k->hi;
+}
+
+/* place: none | compact | scatter | list:PU,PU,... (what the pool accepts),
+ * checked here so that a bad value is reported with its file and line. */
+static int check_place(const char *v)
+{
+    if (!strncmp(v, "list:", 5)) {
+        const char *p = v + 5;
+        int n = 0;
+        while (*p) {
+            char *end;
+            errno = 0;
+            long pu = strtol(p, &end, 10);
+            if (end == p || errno || pu < 0 || pu > 100000 || ++n > 256 ||
+                (*end && *end != ','))
+                return gu_fail("place = '%s': expected list:PU,PU,... (at most 256 "
+                               "hwloc logical indices)",
+                               v);
+            p = *end ? end + 1 : end;
+            if (*end && !*p)
+                return gu_fail("place = '%s': trailing comma", v);
+        }
+        if (n == 0)
+            return gu_fail("place = '%s': empty PU list", v);
+        return 0;
+    }
+    ga_place pl;
+    if (ga_place_from_name(v, &pl) != GA_OK)
+        return gu_fail("place = '%s': expected none, compact, scatter or list:0,1,...",
+                       v);
+    return 0;
+}
+
 /* Sets one key from its value text; message without location on error. */
 static int set_value(gcf_file *f, const keydef *k, char *v)
 {
@@ -195,7 +236,8 @@ static int set_value(gcf_file *f, const keydef *k, char *v)
     case K_DOUBLE:
         if (parse_double(v, &x))
             return gu_fail("%s = '%s': expected a number", k->name, v);
-        if (!in_range(k, x))
+        /* floats: the range of the value stored (see in_range_f) */
+        if (k->k == K_FLOAT ? !in_range_f(k, x) : !in_range(k, x))
             return gu_fail("%s = %s out of range [%g, %g]", k->name, v, k->lo, k->hi);
         if (k->k == K_FLOAT)
             *(float *)p = (float)x;
@@ -216,26 +258,53 @@ static int set_value(gcf_file *f, const keydef *k, char *v)
         if (strlen(v) >= k->size)
             return gu_fail("%s: value longer than %zu characters", k->name,
                            k->size - 1);
+        /* The value must read back from the written config (checkpoints store
+         * it): '#' and ';' start comments there, control characters (tab,
+         * newline, ...) end or split the line. */
+        for (const unsigned char *c = (const unsigned char *)v; *c; c++) {
+            if (*c == '#' || *c == ';')
+                return gu_fail("%s = '%s': the value may not contain '%c' (config "
+                               "files read it as the start of a comment)",
+                               k->name, v, *c);
+            if (*c < 0x20 || *c == 0x7f)
+                return gu_fail("%s: the value may not contain control characters "
+                               "(byte 0x%02x at position %d)",
+                               k->name, *c, (int)((const char *)c - v));
+        }
+        if (!strcmp(k->name, "place") && check_place(v) != 0)
+            return -1;
         memcpy(p, v, strlen(v) + 1);
         return 0;
     case K_FLIST: {
         float vals[GA_MAX_LEVELS];
         int n = 0;
-        char *save = NULL;
-        char buf[512];
-        snprintf(buf, sizeof buf, "%s", v);
-        for (char *tok = strtok_r(buf, ",", &save); tok;
-             tok = strtok_r(NULL, ",", &save)) {
+        /* the whole value, however long (no fixed buffer to cut it) */
+        char *buf = gu_malloc(strlen(v) + 1);
+        if (!buf)
+            return -1;
+        memcpy(buf, v, strlen(v) + 1);
+        int bad = 0;
+        for (char *tok = buf, *next; tok && !bad; tok = next) {
+            char *comma = strchr(tok, ',');
+            next = comma ? comma + 1 : NULL;
+            if (comma)
+                *comma = '\0';
             tok = gu_trim(tok);
             if (n == GA_MAX_LEVELS)
-                return gu_fail("%s: more than %d values", k->name, GA_MAX_LEVELS);
-            if (parse_double(tok, &x))
-                return gu_fail("%s: '%s' is not a number", k->name, tok);
-            if (!in_range(k, x))
-                return gu_fail("%s: %s out of range [%g, %g]", k->name, tok, k->lo,
-                               k->hi);
-            vals[n++] = (float)x;
+                bad = gu_fail("%s: more than %d values", k->name, GA_MAX_LEVELS);
+            else if (!*tok)
+                bad = gu_fail("%s: empty value in the list '%s'", k->name, v);
+            else if (parse_double(tok, &x))
+                bad = gu_fail("%s: '%s' is not a number", k->name, tok);
+            else if (!in_range_f(k, x))
+                bad = gu_fail("%s: %s out of range [%g, %g]", k->name, tok, k->lo,
+                              k->hi);
+            else
+                vals[n++] = (float)x;
         }
+        free(buf);
+        if (bad)
+            return -1;
         if (n == 0)
             return gu_fail("%s: expected a comma-separated list of numbers", k->name);
         memcpy(p, vals, (size_t)n * sizeof(float));
@@ -282,8 +351,11 @@ static int load_depth(const char *path, gcf_file *f, int depth);
 /* Parses text; `dir` resolves relative includes (NULL: the current
  * directory); depth counts nested includes. */
 static int parse_text(const char *text, const char *name, const char *dir,
-                      gcf_file *f, int depth)
+                      gcf_file *f, int depth, int allow_include)
 {
+    /* a UTF-8 byte-order mark (some editors write one) is not content */
+    if (!strncmp(text, "\xEF\xBB\xBF", 3))
+        text += 3;
     size_t len = strlen(text);
     char *buf = gu_malloc(len + 1);
     if (!buf)
@@ -335,19 +407,24 @@ static int parse_text(const char *text, const char *name, const char *dir,
             char *key = gu_trim(s), *val = gu_trim(eq + 1);
             const keydef *k = find_key(key);
             if (!strcmp(key, "include")) {
-                if (!*val) {
+                if (!allow_include) {
+                    rc = gu_fail("%s:%d: include is not allowed here (a checkpoint's "
+                                 "config is self-contained)",
+                                 name, lineno);
+                } else if (!*val) {
                     rc = gu_fail("%s:%d: include needs a file name", name, lineno);
                 } else if (depth >= 8) {
                     rc = gu_fail("%s:%d: includes nested more than 8 deep (a "
                                  "cycle?)",
                                  name, lineno);
                 } else {
-                    char path[1024];
-                    if (val[0] == '/' || !dir)
-                        snprintf(path, sizeof path, "%s", val);
-                    else
-                        snprintf(path, sizeof path, "%s/%s", dir, val);
-                    if (load_depth(path, f, depth + 1) != 0)
+                    char path[4096];
+                    int n = val[0] == '/' || !dir
+                                ? snprintf(path, sizeof path, "%s", val)
+                                : snprintf(path, sizeof path, "%s/%s", dir, val);
+                    if (n < 0 || n >= (int)sizeof path)
+                        rc = gu_fail("%s:%d: include path too long", name, lineno);
+                    else if (load_depth(path, f, depth + 1) != 0)
                         rc = gu_fail_prefix("%s:%d: in included file", name, lineno);
                 }
             } else if (!*key) {
@@ -379,22 +456,52 @@ static int parse_text(const char *text, const char *name, const char *dir,
 
 int gcf_parse(const char *text, const char *name, gcf_file *f)
 {
-    return parse_text(text, name, NULL, f, 0);
+    return parse_text(text, name, NULL, f, 0, 0);
+}
+
+int gcf_parse_buf(const char *text, size_t len, const char *name, gcf_file *f)
+{
+    const char *nul = memchr(text, '\0', len);
+    if (nul) {
+        int line = 1;
+        for (const char *c = text; c < nul; c++)
+            line += *c == '\n';
+        return gu_fail("%s:%d: NUL byte in the text (a binary file?)", name, line);
+    }
+    char *copy = gu_malloc(len + 1);
+    if (!copy)
+        return -1;
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    int rc = parse_text(copy, name, NULL, f, 0, 0);
+    free(copy);
+    return rc;
 }
 
 static int load_depth(const char *path, gcf_file *f, int depth)
 {
-    char *text = gu_read_file(path, NULL);
+    if (strlen(path) >= 4096)
+        return gu_fail("config file path too long: %.80s...", path);
+    size_t len;
+    char *text = gu_read_regular(path, "config file", GCF_MAX_BYTES, &len);
     if (!text)
         return -1;
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s", path);
+    const char *nul = memchr(text, '\0', len);
+    if (nul) {
+        int line = 1;
+        for (const char *c = text; c < nul; c++)
+            line += *c == '\n';
+        free(text);
+        return gu_fail("%s:%d: NUL byte in the file (a binary file?)", path, line);
+    }
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path); /* path is < 4096: see the include */
     char *slash = strrchr(dir, '/');
     if (slash)
         *slash = '\0';
     else
         snprintf(dir, sizeof dir, ".");
-    int rc = parse_text(text, path, dir, f, depth);
+    int rc = parse_text(text, path, dir, f, depth, 1);
     free(text);
     return rc;
 }

@@ -16,7 +16,13 @@
  *
  * `include = other.ini` (a path relative to the including file) reads that
  * file at this point; keys after it override its values (a key may appear
- * once per file).  Experiment variants are a few lines on top of a base.
+ * once per file).  Only config files may include (not a checkpoint's config
+ * text); config files must be regular files of at most 1 MiB without NUL
+ * bytes (a leading UTF-8 byte-order mark is skipped).  String values may not
+ * contain '#', ';' or control characters (they would not read back), and a
+ * float's range is checked on the stored float against float bounds for the
+ * same reason (0.99 is stored as 0.99000001).  Experiment variants are a
+ * few lines on top of a base.
  *
  * The same syntax is accepted on the command line as overrides:
  * `--set lr=1e-3` or `--set model.lambda=0.05`.
@@ -77,8 +83,14 @@ void gcf_defaults(gcf_file *f);
 /* Parses a file on top of the current values of *f.  -1 + message
  * ("configs/x.ini:12: unknown key 'foo' in [model]"). */
 int gcf_load(const char *path, gcf_file *f);
-/* Parses text (name is used in messages). */
+/* Parses text (name is used in messages): a checkpoint's config, so
+ * `include` is an error here (it could name any file on the machine). */
 int gcf_parse(const char *text, const char *name, gcf_file *f);
+/* Same for len bytes that may hold a NUL (an error naming the line). */
+int gcf_parse_buf(const char *text, size_t len, const char *name, gcf_file *f);
+
+/* Largest config file accepted (bytes). */
+#define GCF_MAX_BYTES (1u << 20)
 /* Applies one override "key=value" or "section.key=value". */
 int gcf_set(gcf_file *f, const char *assignment);
 /* Consistency checks across keys (also runs gm_config_check). */

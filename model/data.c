@@ -2,6 +2,7 @@
 #include "data.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,13 +24,27 @@ int gd_load(const char *path, int max_len, int vocab, gd_corpus *out)
 {
     memset(out, 0, sizeof *out);
     size_t len;
-    unsigned char *buf = (unsigned char *)gu_read_file(path, &len);
+    char *buf = gu_read_regular(path, "token file", 0, &len);
     if (!buf) {
         if (errno == ENOENT)
             return gu_fail("%s: no such file (run tools/prepare-data.sh to build "
                            "data/tok)", path);
         return -1;
     }
+    int rc = gd_parse((const unsigned char *)buf, len, path, max_len, vocab, out);
+    free(buf);
+    return rc;
+}
+
+static const char *special_name(uint16_t id)
+{
+    return id == GD_PAD ? "PAD" : id == GD_BOS ? "BOS" : id == GD_EOS ? "EOS" : "?";
+}
+
+int gd_parse(const unsigned char *buf, size_t len, const char *path, int max_len,
+             int vocab, gd_corpus *out)
+{
+    memset(out, 0, sizeof *out);
     int rc = -1;
     if (len < 16) {
         gu_fail("%s: truncated header (%zu bytes, need 16)", path, len);
@@ -41,10 +56,26 @@ int gd_load(const char *path, int max_len, int vocab, gd_corpus *out)
     }
     uint32_t version = rd_u32(buf + 4), n_pairs = rd_u32(buf + 8);
     uint32_t file_vocab = rd_u32(buf + 12);
-    if (version != 1) {
-        gu_fail("%s: token file version %u, this program reads version 1", path,
-                version);
+    if (version != 1 && version != GD_VERSION) {
+        gu_fail("%s: token file version %u, this program reads versions 1 and %d "
+                "(re-run tools/prepare-data.sh --force to rebuild data/tok)",
+                path, version, GD_VERSION);
         goto done;
+    }
+    size_t hdr = version == 1 ? 16 : 20;
+    if (len < hdr) {
+        gu_fail("%s: truncated header (%zu bytes, need %zu)", path, len, hdr);
+        goto done;
+    }
+    if (version >= 2) {
+        /* CRC-32 of the first 16 header bytes and everything after the 20 */
+        uint32_t crc = gu_crc32(gu_crc32(0, buf, 16), buf + 20, len - 20);
+        if (crc != rd_u32(buf + 16)) {
+            gu_fail("%s: corrupt token file (checksum mismatch: the file was "
+                    "changed or cut short; re-run tools/prepare-data.sh --force)",
+                    path);
+            goto done;
+        }
     }
     if (file_vocab < 4 || file_vocab > 65536) {
         gu_fail("%s: implausible vocab_size %u in header", path, file_vocab);
@@ -54,24 +85,24 @@ int gd_load(const char *path, int max_len, int vocab, gd_corpus *out)
         gu_fail("%s: vocab_size %u, but the model has %d", path, file_vocab, vocab);
         goto done;
     }
-    if (n_pairs > (len - 16) / 4) {
+    if (n_pairs > (len - hdr) / 4 || n_pairs > INT_MAX) {
         gu_fail("%s: truncated (header says %u pairs, the file has only %zu bytes)",
                 path, n_pairs, len);
         goto done;
     }
-    /* ids take at most (len-16)/2 entries. */
-    out->ids = gu_malloc((len - 16) / 2 * sizeof(uint16_t) + 2);
+    /* ids take at most (len-hdr)/2 entries. */
+    out->ids = gu_malloc((len - hdr) / 2 * sizeof(uint16_t) + 2);
     out->pairs = gu_malloc((size_t)n_pairs * sizeof(gd_pair) + 1);
     if (!out->ids || !out->pairs)
         goto done;
     out->vocab = (int)file_vocab;
     out->n_file = (int)n_pairs;
-    size_t off = 16, nid = 0;
+    size_t off = hdr, nid = 0;
     /* Two passes would make the pointers stable; instead ids are appended in
      * place and pair pointers are fixed after the loop (no realloc). */
     for (uint32_t i = 0; i < n_pairs; i++) {
-        int n[2];
-        size_t start[2];
+        int n[2] = {0, 0};
+        size_t start[2] = {0, 0};
         for (int side = 0; side < 2; side++) {
             if (off + 2 > len) {
                 gu_fail("%s: truncated at pair %u of %u (%s length missing)", path,
@@ -91,6 +122,16 @@ int gd_load(const char *path, int max_len, int vocab, gd_corpus *out)
                 if (id >= file_vocab) {
                     gu_fail("%s: pair %u: %s id %u out of range (vocab %u)", path, i,
                             side ? "target" : "source", id, file_vocab);
+                    goto done;
+                }
+                /* the trainer adds bos/eos and pads itself: one of these
+                 * inside a sentence would cut it short or fail a step much
+                 * later, far from this file */
+                if (id == GD_PAD || id == GD_BOS || id == GD_EOS) {
+                    gu_fail("%s: pair %u: %s token %d is id %u (%s), which may not "
+                            "appear inside a sentence (ids carry no pad/bos/eos)",
+                            path, i, side ? "target" : "source", k + 1, id,
+                            special_name(id));
                     goto done;
                 }
                 out->ids[nid + (size_t)k] = id;
@@ -124,7 +165,6 @@ int gd_load(const char *path, int max_len, int vocab, gd_corpus *out)
     }
     rc = 0;
 done:
-    free(buf);
     if (rc != 0)
         gd_free(out);
     return rc;

@@ -1,8 +1,13 @@
 /* data.h — token files (data/tok/{split}.bin) and token-based batching.
  *
  * File format (tools/corpus/README.md, little-endian):
- *   char magic[4] = "GATK"; uint32 version = 1; uint32 n_pairs; uint32 vocab;
- *   then per pair: uint16 n_src, uint16 src[n_src], uint16 n_tgt, uint16 tgt[n_tgt].
+ *   char magic[4] = "GATK"; uint32 version = 2; uint32 n_pairs; uint32 vocab;
+ *   uint32 crc32 (CRC-32 of header bytes 0..15 and of every byte after the
+ *   20-byte header); then per pair: uint16 n_src, uint16 src[n_src],
+ *   uint16 n_tgt, uint16 tgt[n_tgt].
+ * Version 1 (written before the checksum) has the same layout without the
+ * crc32 field (a 16-byte header) and is still read, unchecked.
+ * Ids PAD (0), BOS (2) and EOS (3) may not appear inside a sentence.
  * Ids carry no bos/eos; this module adds them:
  *   source     x_1 .. x_n  EOS                      (n + 1 positions)
  *   target in  BOS y_1 .. y_m                       (m + 1 positions)
@@ -19,12 +24,15 @@
 #ifndef GM_DATA_H
 #define GM_DATA_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define GD_PAD 0
 #define GD_UNK 1
 #define GD_BOS 2
 #define GD_EOS 3
+
+#define GD_VERSION 2 /* the version tools/corpus/spm.py writes */
 
 typedef struct gd_pair {
     const uint16_t *src; /* n_src ids, no eos */
@@ -49,6 +57,10 @@ typedef struct gd_corpus {
  * against the vocabulary.  Errors: missing file, bad magic, unknown version,
  * truncated record, id out of range (with the pair number). */
 int gd_load(const char *path, int max_len, int vocab, gd_corpus *out);
+/* Same on a file's contents in memory (`name` for messages); the fuzz
+ * target's entry point. */
+int gd_parse(const unsigned char *buf, size_t len, const char *name, int max_len,
+             int vocab, gd_corpus *out);
 void gd_free(gd_corpus *c);
 
 typedef struct gd_batch {

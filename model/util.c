@@ -3,12 +3,16 @@
 
 #include "model.h" /* gm_set_error, gm_last_error: the message buffer */
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -199,13 +203,92 @@ char *gu_read_file(const char *path, size_t *len_out)
     return buf;
 }
 
+int gu_open_regular(const char *path, const char *what, uint64_t *size_out)
+{
+    /* O_NONBLOCK: opening a FIFO without a writer would otherwise wait for
+     * one forever.  The flag is cleared again for the reads. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return gu_fail("cannot open %s %s: %s", what, path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return gu_fail("cannot stat %s %s: %s", what, path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return gu_fail("%s %s: not a regular file (%s)", what, path,
+                       S_ISDIR(st.st_mode)    ? "a directory"
+                       : S_ISFIFO(st.st_mode) ? "a FIFO"
+                       : S_ISCHR(st.st_mode)  ? "a character device"
+                       : S_ISBLK(st.st_mode)  ? "a block device"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                                              : "not a plain file");
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    if (size_out)
+        *size_out = (uint64_t)st.st_size;
+    return fd;
+}
+
+char *gu_read_regular(const char *path, const char *what, size_t max_bytes,
+                      size_t *len_out)
+{
+    uint64_t size;
+    int fd = gu_open_regular(path, what, &size);
+    if (fd < 0)
+        return NULL;
+    if (max_bytes > 0 && size > max_bytes) {
+        close(fd);
+        gu_fail("%s %s: %llu bytes, more than the %zu this program accepts", what,
+                path, (unsigned long long)size, max_bytes);
+        return NULL;
+    }
+    if (size >= SIZE_MAX) {
+        close(fd);
+        gu_fail("%s %s: too large", what, path);
+        return NULL;
+    }
+    char *buf = malloc((size_t)size + 1);
+    if (!buf) {
+        close(fd);
+        gu_fail("out of memory reading %s %s (%llu bytes)", what, path,
+                (unsigned long long)size);
+        return NULL;
+    }
+    size_t len = 0;
+    while (len < size) {
+        ssize_t got = read(fd, buf + len, (size_t)size - len);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            int e = errno;
+            free(buf);
+            close(fd);
+            gu_fail("read error on %s %s: %s", what, path, strerror(e));
+            return NULL;
+        }
+        if (got == 0)
+            break; /* shrank while reading: take what is there */
+        len += (size_t)got;
+    }
+    close(fd);
+    buf[len] = '\0';
+    if (len_out)
+        *len_out = len;
+    return buf;
+}
+
 int gu_file_exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0;
 }
 
-int gu_mkdir(const char *path)
+static int mkdir_one(const char *path)
 {
     struct stat st;
     if (stat(path, &st) == 0) {
@@ -215,7 +298,94 @@ int gu_mkdir(const char *path)
     }
     if (mkdir(path, 0777) != 0 && errno != EEXIST)
         return gu_fail("cannot create directory %s: %s", path, strerror(errno));
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return gu_fail("%s exists and is not a directory", path);
     return 0;
+}
+
+int gu_mkdir(const char *path)
+{
+    char buf[PATH_MAX];
+    if (!*path)
+        return gu_fail("empty directory name");
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return gu_fail("directory name too long: %s", path);
+    /* every parent first: a/b/c makes a, a/b, a/b/c */
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/' || p[-1] == '/')
+            continue;
+        *p = '\0';
+        int rc = mkdir_one(buf);
+        *p = '/';
+        if (rc != 0)
+            return rc;
+    }
+    return mkdir_one(buf);
+}
+
+int gu_lock_dir(const char *dir, const char *what)
+{
+    char p[PATH_MAX];
+    if (snprintf(p, sizeof p, "%s/.lock", dir) >= (int)sizeof p)
+        return gu_fail("directory name too long: %s", dir);
+    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return gu_fail("cannot create the lock file %s: %s", p, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return gu_fail("%s: another %s is using this directory (it holds %s); "
+                           "wait for it to finish or stop it first",
+                           dir, what, p);
+        return gu_fail("cannot lock %s: %s", p, strerror(e));
+    }
+    return fd;
+}
+
+int gu_remove_stale_tmp(const char *path)
+{
+    char dir[PATH_MAX];
+    if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir)
+        return 0;
+    char *slash = strrchr(dir, '/');
+    const char *base = path;
+    if (slash) {
+        base = path + (slash - dir) + 1;
+        if (slash == dir)
+            slash[1] = '\0';
+        else
+            *slash = '\0';
+    } else {
+        snprintf(dir, sizeof dir, ".");
+    }
+    size_t nb = strlen(base);
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *n = e->d_name;
+        if (strncmp(n, base, nb) != 0 || strncmp(n + nb, ".tmp.", 5) != 0)
+            continue;
+        const char *digits = n + nb + 5;
+        char *end;
+        errno = 0;
+        long pid = strtol(digits, &end, 10);
+        if (end == digits || *end || errno || pid <= 0 || pid > INT_MAX)
+            continue;
+        if (pid == (long)getpid())
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue; /* that process may still be writing it */
+        char full[PATH_MAX * 2];
+        snprintf(full, sizeof full, "%s/%s", dir, n);
+        if (unlink(full) == 0)
+            removed++;
+    }
+    closedir(d);
+    return removed;
 }
 
 static int root_has_tools(const char *dir)
@@ -299,4 +469,44 @@ int gu_shell_quote(const char *s, char *out, size_t outlen)
     out[k++] = '\'';
     out[k] = '\0';
     return 0;
+}
+
+int gu_utf8_valid(const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        int len;
+        unsigned lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+        if (c >= 0xC2 && c <= 0xDF)
+            len = 2;
+        else if (c >= 0xE0 && c <= 0xEF) {
+            len = 3;
+            if (c == 0xE0)
+                lo = 0xA0; /* overlong */
+            else if (c == 0xED)
+                hi = 0x9F; /* surrogates */
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            len = 4;
+            if (c == 0xF0)
+                lo = 0x90;
+            else if (c == 0xF4)
+                hi = 0x8F; /* > U+10FFFF */
+        } else
+            return 0;
+        if (n - i < (size_t)len)
+            return 0;
+        if (s[i + 1] < lo || s[i + 1] > hi)
+            return 0;
+        for (int k = 2; k < len; k++)
+            if (s[i + k] < 0x80 || s[i + k] > 0xBF)
+                return 0;
+        i += (size_t)len;
+    }
+    return 1;
 }

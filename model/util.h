@@ -58,17 +58,40 @@ void *gu_calloc(size_t n, size_t size);
 /* ---- strings / files */
 /* Trims leading and trailing whitespace in place, returns s. */
 char *gu_trim(char *s);
-/* Reads a whole file into a NUL-terminated buffer (caller frees). */
+/* Reads a whole file into a NUL-terminated buffer (caller frees).  Any kind
+ * of file (a pipe such as /dev/stdin too); see gu_read_regular for input
+ * that must be a regular file. */
 char *gu_read_file(const char *path, size_t *len_out);
+/* Same for a regular file only, at most max_bytes long (0: no limit): a FIFO,
+ * a device or a directory is an error at once ("<what> PATH: not a regular
+ * file ...") instead of blocking or reading without end.  `what` names the
+ * role in messages ("config file", "token file"); the opening never blocks. */
+char *gu_read_regular(const char *path, const char *what, size_t max_bytes,
+                      size_t *len_out);
+/* Opens a regular file for reading without blocking on a FIFO; -1 + message
+ * if it cannot be opened or is not a regular file.  *size_out: its size. */
+int gu_open_regular(const char *path, const char *what, uint64_t *size_out);
 int gu_file_exists(const char *path);
-/* mkdir -p for one directory level (existing directory is fine). */
+/* mkdir -p (existing directories are fine; every missing parent is made). */
 int gu_mkdir(const char *path);
+/* Takes an exclusive advisory lock on DIR/.lock (created) for the life of
+ * the process (the kernel drops it when the process ends, however it ends).
+ * Returns the descriptor (>= 0), or -1 + message naming the directory when
+ * another process holds it. */
+int gu_lock_dir(const char *dir, const char *what);
+/* Removes "<path>.tmp.<pid>" files left by processes that no longer exist
+ * (a SIGKILL during an atomic write); returns how many were removed. */
+int gu_remove_stale_tmp(const char *path);
 
 /* The project root: the directory holding tools/corpus/spm.py.  Looked up in
  * $GRANATTN_ROOT, then the current directory and its parents, then the
  * executable's directory and its parents.  Returns a static string, or NULL
  * with a message. */
 const char *gu_project_root(void);
+
+/* 1 if s[0..n) is valid UTF-8 (what Python's strict decoder accepts: no
+ * overlong forms, surrogates or code points above U+10FFFF), else 0. */
+int gu_utf8_valid(const char *s, size_t n);
 
 /* Quotes s for /bin/sh into out (single quotes); returns -1 if too long. */
 int gu_shell_quote(const char *s, char *out, size_t outlen);

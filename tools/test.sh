@@ -7,24 +7,32 @@
 #      (tests/test_cli.sh: bad input, checkpoint resume equality, smoke training)
 #      tests/test_torch_check.sh (logits, loss and every gradient of the C model
 #      vs a PyTorch float64 re-implementation) and tests/test_install.sh
-#      (meson install; a consumer via pkg-config)
+#      (meson install; a consumer via pkg-config), tests/test_inputs.sh
+#      (hostile input: checkpoints with valid checksums but bad contents,
+#      config values that must read back, NUL bytes, FIFOs, PAD ids, ...) and
+#      tests/test_kill.sh (SIGKILL at random moments and mid-write, SIGTERM
+#      during the dev evaluation: resume gives the uninterrupted run)
 #   3. clang build with AddressSanitizer + UndefinedBehaviorSanitizer, -Werror,
-#      runs the suite and the CLI test again
+#      runs the suite, the CLI test and the input test again; then
+#      tests/test_fuzz.sh: the libFuzzer targets of fuzz/ on their regression
+#      inputs and 20 s each from their seeds (FUZZ_SECONDS=N for longer)
 #   4. aarch64 cross build, runs the suite under qemu-aarch64 (NEON variant)
 #   5. smoke run of the benchmark sweep (tools/sweep.sh --quick) and the
 #      regression checker's own test (tests/test_compare.sh)
 # Ends with one line "N passed, N failed" summed over every suite it ran.
-# Options: --no-asan, --no-neon, --no-bench (skip a stage; the skip is reported).
+# Options: --no-asan, --no-neon, --no-bench, --no-fuzz (skip a stage; the skip
+# is reported).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-want_asan=1 want_neon=1 want_bench=1
+want_asan=1 want_neon=1 want_bench=1 want_fuzz=1
 for a in "$@"; do
     case "$a" in
     --no-asan) want_asan=0 ;;
     --no-neon) want_neon=0 ;;
     --no-bench) want_bench=0 ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-fuzz) want_fuzz=0 ;;
+    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test.sh: unknown option $a (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -97,6 +105,14 @@ else
     stage_fail cli "build/model/granattn was not built"
 fi
 
+# ---- 1b''. hostile input (issue 9 part 7) and kills at any moment (part 8) ----
+if [[ -x build/model/granattn ]]; then
+    run_counted inputs tests/test_inputs.sh build/model/granattn
+    run_counted kill tests/test_kill.sh build/model/granattn
+else
+    stage_fail inputs "build/model/granattn was not built"
+fi
+
 # ---- 1b'. the C model against an independent PyTorch implementation (float64 autograd) ----
 run_counted torch-check tests/test_torch_check.sh build
 run_counted step-speed tests/test_step_speed.sh build
@@ -113,11 +129,20 @@ if ((want_asan)); then
             run_suite x86-clang-asan-ubsan build-asan/tests/granattn-tests
         ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 GRANATTN_TEST_EVAL=0 \
             run_counted cli-asan-ubsan tests/test_cli.sh build-asan/model/granattn
+        ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+            run_counted inputs-asan-ubsan tests/test_inputs.sh build-asan/model/granattn
     else
         cat "$log/asan.txt"; stage_fail asan "build failed"
     fi
 else
     echo "== asan: skipped (--no-asan)" >&2
+fi
+
+# ---- 2b. libFuzzer targets (clang, ASan + UBSan): regressions + 20 s each ----
+if ((want_fuzz)); then
+    run_counted fuzz tests/test_fuzz.sh build-fuzz
+else
+    echo "== fuzz: skipped (--no-fuzz)" >&2
 fi
 
 # ---- 3. NEON under qemu ----

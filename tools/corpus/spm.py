@@ -19,12 +19,15 @@ our whitespace-normalised text), pad=0 unk=1 bos=2 eos=3, fixed seed and a
 single training thread so that the model is byte-for-byte reproducible.
 
 Binary format of {split}.bin (little-endian throughout):
-  header   char magic[4] = "GATK"; uint32 version = 1; uint32 n_pairs;
-           uint32 vocab_size                                 (16 bytes)
+  header   char magic[4] = "GATK"; uint32 version = 2; uint32 n_pairs;
+           uint32 vocab_size; uint32 crc32                   (20 bytes)
   n_pairs  records, each: uint16 n_src, uint16 src_ids[n_src],
            uint16 n_tgt, uint16 tgt_ids[n_tgt]
+  crc32 is the CRC-32 (zlib.crc32) of header bytes 0..15 followed by every
+  byte after the header.  Version 1 files (no crc32 field, 16-byte header)
+  are still read.
   Source = English, target = Spanish; pair i is line i of {split}.ref.
-  Ids carry no bos/eos: the trainer adds bos=2 / eos=3 itself.
+  Ids carry no pad/bos/eos: the trainer adds bos=2 / eos=3 itself.
 """
 
 import argparse
@@ -32,8 +35,12 @@ import json
 import os
 import struct
 import sys
+import zlib
 
-import sentencepiece as spm
+try:
+    import sentencepiece as spm
+except ImportError:  # the token-file functions work without it
+    spm = None
 
 VOCAB_SIZE = 8000
 MODEL_TYPE = "unigram"
@@ -42,8 +49,9 @@ PAD, UNK, BOS, EOS = 0, 1, 2, 3
 SPLITS = ("train", "dev", "test")
 LANGS = ("en", "es")
 MAGIC = b"GATK"
-VERSION = 1
-HEADER = struct.Struct("<4sIII")
+VERSION = 2
+HEADER = struct.Struct("<4sIII")      # magic, version, n_pairs, vocab_size
+CRC = struct.Struct("<I")             # version >= 2: after HEADER
 
 
 def read_lines(path):
@@ -60,6 +68,8 @@ def train_model(corpus, out, vocab_size=VOCAB_SIZE, model_type=MODEL_TYPE,
     """
     os.makedirs(out, exist_ok=True)
     inputs = [os.path.join(corpus, "train.%s" % lang) for lang in LANGS]
+    if spm is None:
+        load(None)  # exits with the message
     spm.set_random_generator_seed(seed)
     spm.SentencePieceTrainer.train(
         input=",".join(inputs),
@@ -79,6 +89,9 @@ def train_model(corpus, out, vocab_size=VOCAB_SIZE, model_type=MODEL_TYPE,
 
 def load(model_path):
     """Load a SentencePiece model."""
+    if spm is None:
+        sys.exit("spm.py: the Python module sentencepiece is missing (Debian: "
+                 "python3-sentencepiece; run tools/prepare-data.sh)")
     return spm.SentencePieceProcessor(model_file=model_path)
 
 
@@ -105,14 +118,19 @@ def write_bin(path, src, tgt, vocab_size):
     """Write aligned id sequences in the GATK binary format (module doc)."""
     if len(src) != len(tgt):
         raise ValueError("source and target differ in length")
+    body = bytearray()
+    for pair in zip(src, tgt):
+        for seq in pair:
+            if len(seq) > 0xFFFF or any(not 0 <= i < vocab_size
+                                        for i in seq):
+                raise ValueError("sequence does not fit the format")
+            if any(i in (PAD, BOS, EOS) for i in seq):
+                raise ValueError("pad/bos/eos id inside a sequence")
+            body += struct.pack("<H%dH" % len(seq), len(seq), *seq)
+    head = HEADER.pack(MAGIC, VERSION, len(src), vocab_size)
     with open(path + ".tmp", "wb") as f:
-        f.write(HEADER.pack(MAGIC, VERSION, len(src), vocab_size))
-        for pair in zip(src, tgt):
-            for seq in pair:
-                if len(seq) > 0xFFFF or any(not 0 <= i < vocab_size
-                                            for i in seq):
-                    raise ValueError("sequence does not fit the format")
-                f.write(struct.pack("<H%dH" % len(seq), len(seq), *seq))
+        f.write(head + CRC.pack(zlib.crc32(head + body) & 0xFFFFFFFF))
+        f.write(body)
     os.replace(path + ".tmp", path)
 
 
@@ -121,9 +139,14 @@ def read_bin(path):
     with open(path, "rb") as f:
         data = f.read()
     magic, version, count, vocab_size = HEADER.unpack_from(data, 0)
-    if magic != MAGIC or version != VERSION:
-        raise ValueError("%s: not a GATK v%d file" % (path, VERSION))
+    if magic != MAGIC or version not in (1, VERSION):
+        raise ValueError("%s: not a GATK v1/v%d file" % (path, VERSION))
     pos, src, tgt = HEADER.size, [], []
+    if version >= 2:
+        (crc,) = CRC.unpack_from(data, pos)
+        pos += CRC.size
+        if zlib.crc32(data[:HEADER.size] + data[pos:]) & 0xFFFFFFFF != crc:
+            raise ValueError("%s: checksum mismatch (corrupt or cut short)" % path)
     for _ in range(count):
         for out in (src, tgt):
             (n,) = struct.unpack_from("<H", data, pos)
@@ -186,6 +209,29 @@ def open_input(path):
     return open(path, encoding="utf-8")
 
 
+def input_lines(path):
+    """(line number, text or None) for each line of a file or stdin.
+
+    Lines are split on "\n" only (as the C tool splits them; text mode would
+    also split on "\r" and other line breaks, shifting every later line).
+    A line that is not UTF-8 gives None: the caller reports it and keeps
+    going, so one bad line does not lose the others.
+    """
+    if path in (None, "-"):
+        data = sys.stdin.buffer.read()
+    else:
+        with open(path, "rb") as f:
+            data = f.read()
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    for k, raw in enumerate(lines, 1):
+        try:
+            yield k, raw.decode("utf-8")
+        except UnicodeDecodeError:
+            yield k, None
+
+
 def cmd_train(args):
     """Subcommand: train the model."""
     path = train_model(args.corpus, args.spm_dir, args.vocab_size,
@@ -199,29 +245,43 @@ def cmd_splits(args):
 
 
 def cmd_encode(args):
-    """Subcommand: text lines -> id lines."""
+    """Subcommand: text lines -> id lines (a non-UTF-8 line: empty, exit 1)."""
     sp = load(args.model)
     if args.sample is not None:
         spm.set_random_generator_seed(args.seed)
-    with open_input(args.file) as f:
-        for line in f:
-            text = line.rstrip("\n")
-            if args.sample is None:
-                ids = sp.encode(text, out_type=int)
-            else:
-                ids = sp.encode(text, out_type=int, enable_sampling=True,
-                                alpha=args.sample, nbest_size=-1)
-            if args.bos_eos:
-                ids = [BOS] + ids + [EOS]
-            print(" ".join(map(str, ids)))
+    name = args.file if args.file not in (None, "-") else "<stdin>"
+    bad = 0
+    for k, text in input_lines(args.file):
+        if text is None:
+            print("spm.py: %s:%d: not valid UTF-8; encoded as an empty line"
+                  % (name, k), file=sys.stderr)
+            bad += 1
+            ids = []
+        elif args.sample is None:
+            ids = sp.encode(text, out_type=int)
+        else:
+            ids = sp.encode(text, out_type=int, enable_sampling=True,
+                            alpha=args.sample, nbest_size=-1)
+        if args.bos_eos:
+            ids = [BOS] + ids + [EOS]
+        print(" ".join(map(str, ids)))
+    if bad:
+        sys.exit(1)
 
 
 def cmd_decode(args):
     """Subcommand: id lines -> text lines (pad, bos, eos are dropped)."""
     sp = load(args.model)
+    name = args.file if args.file not in (None, "-") else "<stdin>"
     with open_input(args.file) as f:
-        for line in f:
-            ids = [int(t) for t in line.split()]
+        for k, line in enumerate(f, 1):
+            try:
+                ids = [int(t) for t in line.split()]
+            except ValueError:
+                sys.exit("spm.py: %s:%d: not a line of token ids" % (name, k))
+            if any(not 0 <= i < sp.get_piece_size() for i in ids):
+                sys.exit("spm.py: %s:%d: token id outside the vocabulary [0, %d)"
+                         % (name, k, sp.get_piece_size()))
             if EOS in ids:
                 ids = ids[:ids.index(EOS)]
             print(sp.decode([i for i in ids if i not in (PAD, BOS)]))

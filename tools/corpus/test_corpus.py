@@ -10,10 +10,12 @@ has not been run.
 """
 
 import json
+import struct
 import os
 import sys
 import tempfile
 import unittest
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -315,11 +317,51 @@ class TestTokenBinary(unittest.TestCase):
             spm.write_bin(path, src, tgt, 8000)
             with open(path, "rb") as f:
                 data = f.read()
-            self.assertEqual(data[:16], b"GATK\x01\x00\x00\x00\x03\x00\x00\x00"
+            self.assertEqual(data[:16], b"GATK\x02\x00\x00\x00\x03\x00\x00\x00"
                              b"\x40\x1f\x00\x00")
-            self.assertEqual(data[16:24], b"\x03\x00\x05\x00\x06\x00\x07\x00")
-            self.assertEqual(len(data), 16 + 2 * (6 + 3 + 0 + 1 + 2 + 4 + 1))
+            self.assertEqual(data[16:20], struct.pack(
+                "<I", zlib.crc32(data[:16] + data[20:]) & 0xFFFFFFFF))
+            self.assertEqual(data[20:28], b"\x03\x00\x05\x00\x06\x00\x07\x00")
+            self.assertEqual(len(data), 20 + 2 * (6 + 3 + 0 + 1 + 2 + 4 + 1))
             self.assertEqual(spm.read_bin(path), (8000, src, tgt))
+
+    def test_checksum_catches_a_flipped_byte(self):
+        import spm
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "x.bin")
+            spm.write_bin(path, [[5, 6]], [[7]], 8000)
+            data = bytearray(open(path, "rb").read())
+            data[22] ^= 1
+            open(path, "wb").write(data)
+            with self.assertRaises(ValueError):
+                spm.read_bin(path)
+
+    def test_version1_still_read(self):
+        import spm
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "x.bin")
+            with open(path, "wb") as f:
+                f.write(struct.pack("<4sIIIH2HH1H", b"GATK", 1, 1, 8000,
+                                    2, 5, 6, 1, 7))
+            self.assertEqual(spm.read_bin(path), (8000, [[5, 6]], [[7]]))
+
+    def test_encode_input_lines(self):
+        """Split on "\\n" only; a non-UTF-8 line is None, the others survive."""
+        import spm
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "in.txt")
+            with open(path, "wb") as f:
+                f.write(b"one\rstill one\nbad \xff\xfe\n\xc3\xa9t\xc3\xa9\n")
+            self.assertEqual(list(spm.input_lines(path)),
+                             [(1, "one\rstill one"), (2, None), (3, "\u00e9t\u00e9")])
+
+    def test_special_ids_rejected(self):
+        import spm
+        with tempfile.TemporaryDirectory() as tmp:
+            for bad in (0, 2, 3):
+                with self.assertRaises(ValueError):
+                    spm.write_bin(os.path.join(tmp, "x.bin"), [[5, bad]], [[7]],
+                                  8000)
 
     def test_out_of_range_id_rejected(self):
         import spm
