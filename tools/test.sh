@@ -11,7 +11,8 @@
 #      (hostile input: checkpoints with valid checksums but bad contents,
 #      config values that must read back, NUL bytes, FIFOs, PAD ids, ...) and
 #      tests/test_kill.sh (SIGKILL at random moments and mid-write, SIGTERM
-#      during the dev evaluation: resume gives the uninterrupted run)
+#      during the dev evaluation: resume gives the uninterrupted run),
+#      tests/test_no_outside_refs.sh (no tracked file cites ../shared etc.)
 #   3. clang build with AddressSanitizer + UndefinedBehaviorSanitizer, -Werror,
 #      runs the suite, the CLI test and the input test again; then
 #      tests/test_fuzz.sh: the libFuzzer targets of fuzz/ on their regression
@@ -119,6 +120,9 @@ run_counted step-speed tests/test_step_speed.sh build
 
 # ---- 1c. meson install + a consumer built through the installed pkg-config file ----
 run_counted install tests/test_install.sh build
+
+# ---- 1d. no tracked file refers to a path outside the repository ----
+run_counted no-outside-refs tests/test_no_outside_refs.sh
 
 # ---- 2. clang + ASan + UBSan ----
 if ((want_asan)); then
