@@ -12,7 +12,7 @@
 #      config values that must read back, NUL bytes, FIFOs, PAD ids, ...) and
 #      tests/test_kill.sh (SIGKILL at random moments and mid-write, SIGTERM
 #      during the dev evaluation: resume gives the uninterrupted run),
-#      tests/test_no_outside_refs.sh (no tracked file cites ../shared etc.)
+#      tests/test_no_outside_refs.sh (no tracked file cites a path outside the repository)
 #   3. clang build with AddressSanitizer + UndefinedBehaviorSanitizer, -Werror,
 #      runs the suite, the CLI test and the input test again; then
 #      tests/test_fuzz.sh: the libFuzzer targets of fuzz/ on their regression
