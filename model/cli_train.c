@@ -897,6 +897,7 @@ int cmd_train(int argc, char **argv)
                     errorf("%s", gu_error());
                     goto out;
                 }
+                set_par_msg(outdir, (long)rs.st.step);
             }
             /* every rank: rank 0 has written it once this returns */
             if (par_check_same(gm_params(m), np, (long)rs.st.step) != 0) {
