@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tools/mpi/scaling.sh — the measurements behind results/<machine>/mpi-scaling.md:
 # step time of `granattn train` with 1 process (1 and 2 threads) and with
-# mpirun -np 2 (1 thread per rank), and MPI_Allreduce time and bandwidth for
+# mpirun -np 2 (1 thread per rank) for configs tiny and small (default: 1
+# process x 2 threads only), and MPI_Allreduce time and bandwidth for
 # the models' gradient sizes (tools/mpi/allreduce_bench.c).
 #
 #   tools/mpi/scaling.sh [--build DIR] [--out DIR] [--rounds N]
@@ -74,12 +75,14 @@ run() {
     python3 -c "print($t1 - $t0)"
 }
 
-declare -A N1=([tiny]=10 [small]=4) N2=([tiny]=110 [small]=24)
+declare -A N1=([tiny]=10 [small]=4 [default]=2) N2=([tiny]=110 [small]=24 [default]=7)
 printf 'config\tround\tranks\tthreads\tsteps\tstep_ms\n' >"$OUT/steps.tsv"
 : >"$OUT/train-mpi.txt"
 for round in $(seq 1 "$ROUNDS"); do
-    for cfg in tiny small; do
-        for setting in "1 1" "1 2" "2 1"; do
+    for cfg in tiny small default; do
+        settings=("1 1" "1 2" "2 1")
+        [[ $cfg == default ]] && settings=("1 2") # the baseline of the projection only
+        for setting in "${settings[@]}"; do
             set -- $setting
             a=$(run "$1" "$2" "$cfg" "${N1[$cfg]}")
             b=$(run "$1" "$2" "$cfg" "${N2[$cfg]}")
