@@ -673,7 +673,7 @@ int cmd_train(int argc, char **argv)
         long ck_ranks = rs.st.ranks > 0 ? (long)rs.st.ranks : 1; /* 0: older file */
         if (lead && (rs.st.threads != nthreads || ck_ranks != nranks))
             warnf("checkpoint was trained with %ld rank(s) x %lld threads, now %d x %d: "
-                  "losses will differ from an uninterrupted run by float rounding",
+                  "losses may differ from an uninterrupted run by float rounding",
                   ck_ranks, (long long)rs.st.threads, nranks, nthreads);
         gk_free(&ck);
         if (lead)
