@@ -302,6 +302,7 @@ done:
  * failure flag in one small MPI_Allreduce, then, unless a rank failed, the
  * gradients in one fused MPI_Allreduce of the whole buffer. */
 static double g_par_wait_s, g_par_grad_s; /* time in the two reductions */
+static double g_par_update_s;             /* clipping + AdamW */
 static long g_par_steps;
 
 static int par_reduce(void *ctx, float *g, size_t n, gm_stats *st, int *failed)
@@ -804,6 +805,7 @@ int cmd_train(int argc, char **argv)
         }
         const gm_stats st = sr.stats;
         double gnorm = sr.gnorm;
+        g_par_update_s += sr.update_seconds;
         float lr = sr.lr;
         if (!sr.updated) {
             warnf("step %lld: non-finite gradient (loss %g); update skipped",
@@ -975,9 +977,9 @@ int cmd_train(int argc, char **argv)
             if (g_par_steps > 0) /* the first reduction also waits for the slowest rank */
                 printf("mpi: rank 0 per step: %.3f ms in the statistics allreduce (waiting "
                        "for the slowest rank), %.3f ms in the gradient allreduce of %zu "
-                       "bytes; %ld steps\n",
+                       "bytes, %.3f ms clipping + AdamW; %ld steps\n",
                        1e3 * g_par_wait_s / g_par_steps, 1e3 * g_par_grad_s / g_par_steps,
-                       np * sizeof(float), g_par_steps);
+                       np * sizeof(float), 1e3 * g_par_update_s / g_par_steps, g_par_steps);
             rc = 0;
         }
     }

@@ -4,6 +4,7 @@
  * batch, with the gradients and statistics summed over the parts. */
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include "train_step.h"
 
@@ -35,10 +36,14 @@ int gm_train_step_part(gm_model *m, go_adamw *opt, const gm_batch *b, uint64_t s
     }
     if (failed)
         return -1;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     out->gnorm = go_clip(pool, gm_grads(m), gm_num_params(m), opt->o.clip);
     out->lr = go_lr(&opt->o, opt->t + 1);
     out->updated = isfinite(out->gnorm) != 0;
     if (out->updated)
         go_step(opt, pool, gm_params(m), gm_grads(m), out->lr);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    out->update_seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     return 0;
 }

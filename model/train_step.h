@@ -22,6 +22,7 @@ typedef struct gm_step_result {
     double gnorm;    /* global gradient norm before clipping (NaN/inf: not finite) */
     float lr;        /* learning rate of the update (go_lr of step t + 1) */
     int updated;     /* 1: AdamW step applied; 0: skipped (non-finite gradient) */
+    double update_seconds; /* wall time of clipping + AdamW (every rank repeats it) */
 } gm_step_result;
 
 /* One step over batch b with dropout / Gumbel seed step_seed on pool (may

@@ -2,7 +2,7 @@
 # tools/mpi/scaling.sh — the measurements behind results/<machine>/mpi-scaling.md:
 # step time of `granattn train` with 1 process (1 and 2 threads) and with
 # mpirun -np 2 (1 thread per rank) for configs tiny and small (default: 1
-# process x 2 threads only), and MPI_Allreduce time and bandwidth for
+# process x 2 threads and 2 ranks), and MPI_Allreduce time and bandwidth for
 # the models' gradient sizes (tools/mpi/allreduce_bench.c).
 #
 #   tools/mpi/scaling.sh [--build DIR] [--out DIR] [--rounds N]
@@ -81,7 +81,9 @@ printf 'config\tround\tranks\tthreads\tsteps\tstep_ms\n' >"$OUT/steps.tsv"
 for round in $(seq 1 "$ROUNDS"); do
     for cfg in tiny small default; do
         settings=("1 1" "1 2" "2 1")
-        [[ $cfg == default ]] && settings=("1 2") # the baseline of the projection only
+        # default: the projection's baseline, and 2 ranks for the time
+        # every rank spends in clipping + AdamW (rank 0's "mpi:" line)
+        [[ $cfg == default ]] && settings=("1 2" "2 1")
         for setting in "${settings[@]}"; do
             set -- $setting
             a=$(run "$1" "$2" "$cfg" "${N1[$cfg]}")
