@@ -15,6 +15,7 @@
 # sentence lengths 5..40).  Output (default results/<slug>/mpi-scaling/):
 # steps.tsv, allreduce.tsv, train-mpi.txt (rank 0's allreduce timing lines),
 # load.txt (load average and busiest processes before and after).
+# tools/mpi/project.py DIR turns them into the note's tables.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=build ROUNDS=3 OUT=
