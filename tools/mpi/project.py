@@ -16,8 +16,8 @@ implementation does not do):
 T1: measured step time of one machine (1 process, all its cores); Tupd:
 measured clipping + AdamW time per step (every rank repeats it over all
 parameters, so it does not shrink with R); S: gradient bytes (4 x parameters);
-alpha, B: per-message latency and bandwidth of the link.  "shm" uses this
-machine's measured shared-memory allreduce (alpha from the 4 KiB message,
+alpha, B: per-message latency and bandwidth of the link.  The first row uses
+this machine's measured shared-memory allreduce (alpha from the 4 KiB message,
 B from the fastest call at the gradient's size); the network rows use
 typical achievable figures for the link, which are assumptions, not
 measurements.  The compute term assumes the batch splits evenly and a rank's
@@ -100,7 +100,8 @@ def main(d):
         links = list(LINKS)
         if s in ar:
             b_shm = s / max(ar[s][1] - 2 * alpha_shm, 1e-9)
-            links.insert(0, ("shm, measured here (%.2f GB/s, %.1f us)" % (b_shm / 1e9, 1e6 * alpha_shm),
+            links.insert(0, ("this machine's shared memory, measured (%.2f GB/s, %.1f us; "
+                             "a bound no network reaches)" % (b_shm / 1e9, 1e6 * alpha_shm),
                              alpha_shm, b_shm))
         print("**%s** (T1 = %.0f ms on one machine, Tupd = %.1f ms, S = %.1f MB):\n"
               % (cfg, 1e3 * t1, 1e3 * tu, s / 1e6))
