@@ -101,7 +101,7 @@ def main(d):
         if s in ar:
             b_shm = s / max(ar[s][1] - 2 * alpha_shm, 1e-9)
             links.insert(0, ("this machine's shared memory, measured (%.2f GB/s, %.1f us; "
-                             "a bound no network reaches)" % (b_shm / 1e9, 1e6 * alpha_shm),
+                             "2 ranks on one machine)" % (b_shm / 1e9, 1e6 * alpha_shm),
                              alpha_shm, b_shm))
         print("**%s** (T1 = %.0f ms on one machine, Tupd = %.1f ms, S = %.1f MB):\n"
               % (cfg, 1e3 * t1, 1e3 * tu, s / 1e6))
