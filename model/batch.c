@@ -14,6 +14,13 @@
  *      function of (batch, seed, W).
  *   Dropout masks and Gumbel noise are indexed by the GLOBAL row of a token
  *   in the batch, so they do not depend on W.
+ *   4. Data parallel (gm_forward_backward_part, `mpirun ... granattn train`):
+ *      the sentences are first split into nparts contiguous groups by the
+ *      same cost rule; part p runs steps 2-3 on its group only, with the
+ *      whole batch's normalisers (1 / target tokens, GPN pairs) and global
+ *      rows, so the sum of the parts' gradients is the whole batch's
+ *      gradient (up to float summation order).  nparts = 2 with 1 thread
+ *      each gives the same chunks as nparts = 1 with 2 threads.
  *
  * Workspace per task (floats, grown on demand): the activations of every
  * layer (enc_act / dec_act, model_impl.h; laid out by gm_plan, forward.c),
@@ -174,12 +181,45 @@ static ga_status ensure_workers(gm_model *m, int W, int train)
     return GA_OK;
 }
 
+/* Splits sentences [k0, k1) into W contiguous groups of about equal cost
+ * (source + target rows): group w is [bound[w], bound[w + 1]).  At least one
+ * sentence per group (W <= k1 - k0).  A fixed function of the lengths, so the
+ * rank split and the thread split below use the same rule. */
+static void split_by_cost(const int *so, const int *to, const int *Sl, const int *Tl,
+                          int k0, int k1, int W, int *bound)
+{
+    double total = (double)((so[k1] - so[k0]) + (to[k1] - to[k0]));
+    int k = k0;
+    bound[0] = k0;
+    for (int w = 0; w < W; w++) {
+        int kb = k;
+        double target = total * (w + 1) / W;
+        /* leave at least one sentence for each later group */
+        while (k < k1 - (W - 1 - w) &&
+               (k == kb || (double)((so[k] - so[k0]) + (to[k] - to[k0])) +
+                                   0.5 * (Sl[k] + Tl[k]) < target))
+            k++;
+        if (w == W - 1)
+            k = k1;
+        bound[w + 1] = k;
+    }
+}
+
 ga_status gm_forward_backward(gm_model *m, const gm_batch *b, int train, uint64_t step_seed,
                               ga_pool *pool, gm_stats *stats)
+{
+    return gm_forward_backward_part(m, b, train, step_seed, pool, 0, 1, stats);
+}
+
+ga_status gm_forward_backward_part(gm_model *m, const gm_batch *b, int train,
+                                   uint64_t step_seed, ga_pool *pool, int part, int nparts,
+                                   gm_stats *stats)
 {
     const gm_config *c = &m->cfg;
     if (!b || b->B < 0 || b->S < 0 || b->T < 0 || (b->B > 0 && (!b->src || !b->tgt_in || !b->tgt_out)))
         return gm_set_error(GA_EINVAL, "gm_forward_backward: invalid batch");
+    if (nparts < 1 || part < 0 || part >= nparts)
+        return gm_set_error(GA_EINVAL, "gm_forward_backward: part %d of %d", part, nparts);
 
     /* lengths and validation */
     int B = b->B;
@@ -257,9 +297,31 @@ ga_status gm_forward_backward(gm_model *m, const gm_batch *b, int train, uint64_
         }
     }
 
-    /* chunks: W contiguous groups of about equal cost (rows) */
+    /* this part's sentences [p0, p1): part `part` of nparts contiguous groups
+     * of about equal cost (empty when there are fewer sentences than parts);
+     * then W contiguous chunks of it, one per task */
     int threads = pool ? ga_pool_threads(pool) : 1;
-    int W = threads < nb ? threads : nb;
+    int nps = nparts < nb ? nparts : nb, p0 = 0, p1 = nb;
+    int *bound = malloc(sizeof(int) * (size_t)((nps > threads ? nps : threads) + 1));
+    if (!bound) {
+        free(len);
+        free(tok);
+        free(keep_idx);
+        return gm_set_error(GA_ENOMEM, "gm_forward_backward: out of memory");
+    }
+    if (nparts > 1) {
+        split_by_cost(so, to, Sl, Tl, 0, nb, nps, bound);
+        p0 = part < nps ? bound[part] : nb;
+        p1 = part < nps ? bound[part + 1] : nb;
+    }
+    int W = threads < p1 - p0 ? threads : p1 - p0;
+    if (W == 0) { /* nothing here: zero statistics, gradients unchanged */
+        free(bound);
+        free(len);
+        free(tok);
+        free(keep_idx);
+        return GA_OK;
+    }
     chunk *ch = calloc((size_t)W, sizeof *ch);
     int *local = malloc(sizeof(int) * (size_t)(2 * (nb + W)));
     job jb;
@@ -271,18 +333,11 @@ ga_status gm_forward_backward(gm_model *m, const gm_batch *b, int train, uint64_
     st = ensure_workers(m, W, train);
     if (st != GA_OK)
         goto done;
+    split_by_cost(so, to, Sl, Tl, p0, p1, W, bound);
     {
-        double total = (double)(Rs + Rt);
-        int k = 0, lo_off = 0;
+        int lo_off = 0;
         for (int w = 0; w < W; w++) {
-            int k0 = k;
-            double target = total * (w + 1) / W;
-            /* leave at least one sentence for each later chunk */
-            while (k < nb - (W - 1 - w) &&
-                   (k == k0 || (double)(so[k] + to[k]) + 0.5 * (Sl[k] + Tl[k]) < target))
-                k++;
-            if (w == W - 1)
-                k = nb;
+            int k0 = bound[w], k = bound[w + 1];
             chunk *q = &ch[w];
             q->n = k - k0;
             q->S = Sl + k0;
@@ -345,6 +400,7 @@ ga_status gm_forward_backward(gm_model *m, const gm_batch *b, int train, uint64_
 done:
     free(ch);
     free(local);
+    free(bound);
     free(tok);
     free(len);
     free(keep_idx);

@@ -65,7 +65,9 @@ typedef struct gk_state {
                               reserved (0) in older files: same layout. */
     int64_t last_eval_step;/* step of the latest completed dev evaluation (0:
                               none, or a file older than this field) */
-    int64_t reserved[4];
+    int64_t ranks;         /* MPI ranks the batch was split across (0: a file
+                              older than this field, = 1).  Was reserved (0). */
+    int64_t reserved[3];
 } gk_state;
 
 typedef struct gk_checkpoint {

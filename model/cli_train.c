@@ -1,7 +1,17 @@
 /* cli_train.c — `granattn train`: trains the translation model from a
  * config (or resumes a run / starts from another run's weights), with
  * periodic dev evaluation, best/last checkpoints and log.tsv; SIGINT/SIGTERM
- * finish the current step and write last.ckpt. */
+ * finish the current step and write last.ckpt.
+ *
+ * Under mpirun (an MPI build, par.h) every rank runs this with the same
+ * arguments: each step's batch is split across the ranks
+ * (gm_train_step_part), the gradients and statistics are summed with
+ * MPI_Allreduce and every rank applies the same update.  Rank 0 alone reads
+ * the checkpoint it resumes from (and --init's), broadcasts it, decides when
+ * to stop, logs, evaluates and writes files; the other ranks write nothing.
+ * A signal under mpirun (mpirun sends SIGTERM to every rank when one dies
+ * or the job is cancelled) ends the rank at once with a message naming the
+ * last checkpoint, which the atomic writes keep intact. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -11,15 +21,50 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "cli_common.h"
 #include "data.h"
 #include "optim.h"
+#include "par.h"
 #include "train_step.h"
 
 static volatile sig_atomic_t g_signal;
 
+/* Under mpirun with several ranks: the message a signal prints (two buffers,
+ * g_par_msg_cur the complete one, so the handler never reads one half
+ * written). */
+static volatile sig_atomic_t g_par_on, g_par_msg_cur;
+static char g_par_msg[2][PATH_MAX + 400];
+
+static void set_par_msg(const char *outdir, long ckpt_step)
+{
+    int next = !g_par_msg_cur;
+    if (ckpt_step > 0)
+        snprintf(g_par_msg[next], sizeof g_par_msg[next],
+                 "granattn train: rank %d: stopped by a signal from mpirun (a rank "
+                 "died, or the job was cancelled); the last checkpoint is %s/last.ckpt "
+                 "at step %ld (rank 0's machine); continue with: mpirun -np R granattn "
+                 "train --out %s --resume\n",
+                 par_rank(), outdir, ckpt_step, outdir);
+    else
+        snprintf(g_par_msg[next], sizeof g_par_msg[next],
+                 "granattn train: rank %d: stopped by a signal from mpirun (a rank "
+                 "died, or the job was cancelled) before the first checkpoint\n",
+                 par_rank());
+    g_par_msg_cur = next;
+}
+
 static void on_signal(int sig)
 {
+    if (g_par_on) {
+        /* the other ranks cannot finish the step with this one (a dead rank
+         * never will): stop now; checkpoints are atomic */
+        const char *msg = g_par_msg[g_par_msg_cur];
+        ssize_t r = write(STDERR_FILENO, msg, strlen(msg));
+        (void)r;
+        _exit(128 + sig);
+    }
     if (g_signal) { /* second signal: give up at once */
         signal(sig, SIG_DFL);
         raise(sig);
@@ -72,7 +117,16 @@ static void usage_train(FILE *f)
 "  -h, --help         this text\n"
 "\n"
 "SIGINT/SIGTERM: finishes the current step, writes last.ckpt and exits with\n"
-"status 130/143; a second signal exits at once (last.ckpt stays intact).\n");
+"status 130/143; a second signal exits at once (last.ckpt stays intact).\n"
+"\n"
+"Several processes (an MPI build): mpirun -np R granattn train ... splits\n"
+"every batch across the R ranks (the same global batch for any R), sums the\n"
+"gradients with MPI_Allreduce and updates identically on every rank; rank 0\n"
+"alone logs, evaluates and writes DIR (only rank 0 needs the checkpoint to\n"
+"--resume from; every rank needs the training data).  --resume works with\n"
+"any R.  threads = 0 then means the cores divided by the ranks on a machine.\n"
+"A rank that dies ends the job (mpirun stops the others, which exit at once\n"
+"naming the last checkpoint).\n");
 }
 
 typedef struct run_state {
@@ -244,6 +298,89 @@ done:
     return rc;
 }
 
+/* gm_part's reduction over the MPI ranks (par.h): the statistics and the
+ * failure flag in one small MPI_Allreduce, then, unless a rank failed, the
+ * gradients in one fused MPI_Allreduce of the whole buffer. */
+static double g_par_wait_s, g_par_grad_s; /* time in the two reductions */
+static double g_par_update_s;             /* clipping + AdamW */
+static long g_par_steps;
+
+static int par_reduce(void *ctx, float *g, size_t n, gm_stats *st, int *failed)
+{
+    (void)ctx;
+    double t0 = gu_now();
+    double v[12 + GA_MAX_LEVELS];
+    int k = 0;
+    v[k++] = st->loss_sum;
+    v[k++] = st->nll_sum;
+    v[k++] = (double)st->tokens;
+    v[k++] = (double)st->correct;
+    v[k++] = st->density_sum;
+    v[k++] = (double)st->density_count;
+    v[k++] = st->pairs;
+    v[k++] = st->exp_density_sum;
+    v[k++] = st->exp_density_count;
+    v[k++] = *failed ? 1.0 : 0.0;
+    for (int l = 0; l < GA_MAX_LEVELS; l++)
+        v[k++] = st->level_count[l];
+    if (par_sum_f64(v, k) != 0) {
+        gm_set_error(GA_EINVAL, "the reduction across MPI ranks failed");
+        return -1;
+    }
+    k = 0;
+    st->loss_sum = v[k++];
+    st->nll_sum = v[k++];
+    st->tokens = (long)v[k++];
+    st->correct = (long)v[k++];
+    st->density_sum = v[k++];
+    st->density_count = (long)v[k++];
+    st->pairs = v[k++];
+    st->exp_density_sum = v[k++];
+    st->exp_density_count = v[k++];
+    *failed = v[k++] > 0.0;
+    for (int l = 0; l < GA_MAX_LEVELS; l++)
+        st->level_count[l] = v[k++];
+    if (*failed)
+        return 0;
+    double t1 = gu_now();
+    if (par_sum_f32(g, n) != 0) {
+        gm_set_error(GA_EINVAL, "the reduction across MPI ranks failed");
+        return -1;
+    }
+    g_par_wait_s += t1 - t0;
+    g_par_grad_s += gu_now() - t1;
+    g_par_steps++;
+    return 0;
+}
+
+/* Under mpirun: are the parameters bit-identical on every rank?  (They are
+ * by construction, every rank applying the same update to the same summed
+ * gradient; checked at every checkpoint.)  0: yes; -1: no or MPI failed. */
+static int par_check_same(const float *p, size_t n, long step)
+{
+    if (!par_active())
+        return 0;
+    uint64_t h = 1469598103934665603ull, h0;
+    const unsigned char *b = (const unsigned char *)p;
+    for (size_t i = 0; i < n * sizeof(float); i++)
+        h = (h ^ b[i]) * 1099511628211ull;
+    h0 = h;
+    if (par_bcast(&h0, sizeof h0, 0) != 0)
+        return -1;
+    double diff = h0 != h ? 1.0 : 0.0;
+    if (par_sum_f64(&diff, 1) != 0)
+        return -1;
+    if (diff > 0.0)
+        return gu_fail("step %ld: the parameters differ between ranks (%g of %d ranks "
+                       "differ from rank 0)",
+                       step, diff, par_size());
+    return 0;
+}
+
+/* Stop codes rank 0 decides and every rank follows (par_active). */
+static const char *stop_names[] = {NULL, "signal", "max_steps", "max_minutes",
+                                   "max_epochs", "patience"};
+
 int cmd_train(int argc, char **argv)
 {
     static const struct option lo[] = {
@@ -314,6 +451,17 @@ int cmd_train(int argc, char **argv)
         free(sets);
         return 2;
     }
+    /* under mpirun (an MPI build): one rank of R; otherwise rank 0 of 1 */
+    if (par_init(NULL, NULL) != 0) {
+        free(sets);
+        return 1;
+    }
+    const int lead = par_rank() == 0, nranks = par_size();
+    if (!lead) {
+        /* the progress and dev lines are rank 0's; errors stay on stderr */
+        if (!freopen("/dev/null", "w", stdout))
+            quiet = 1;
+    }
 
     /* Everything allocated below is released at `out`. */
     gcf_file cfg;
@@ -333,7 +481,7 @@ int cmd_train(int argc, char **argv)
     memset(&dev_batch, 0, sizeof dev_batch);
     gk_checkpoint ck;
     memset(&ck, 0, sizeof ck);
-    char *cfg_text = NULL;
+    char *cfg_text = NULL, *par_cfg_text = NULL;
     FILE *logf = NULL;
     int lock_fd = -1;
     run_state rs;
@@ -350,17 +498,33 @@ int cmd_train(int argc, char **argv)
     if (resume) {
         if (!resume_path)
             resume_path = last_path;
-        if (gk_load(resume_path, 0, &ck) != 0) {
+        /* rank 0 reads the checkpoint (an error there ends the job: `out`
+         * aborts every rank) and sends its config text to the others */
+        if (lead && gk_load(resume_path, 0, &ck) != 0) {
             errorf("%s", gu_error());
             goto out;
         }
-        if (!ck.adam_m) {
+        if (lead && !ck.adam_m) {
             errorf("%s holds weights only (no optimiser state); resume from a "
                    "last.ckpt",
                    resume_path);
             goto out;
         }
-        if (gcf_parse(ck.config_text, resume_path, &cfg) != 0) {
+        const char *ck_text = ck.config_text;
+        if (par_active()) {
+            uint64_t len = lead ? strlen(ck.config_text) + 1 : 0;
+            if (par_bcast(&len, sizeof len, 0) != 0)
+                goto out;
+            if (!lead && !(par_cfg_text = calloc(len + 1, 1))) {
+                errorf("out of memory");
+                goto out;
+            }
+            if (par_bcast(lead ? ck.config_text : par_cfg_text, len, 0) != 0)
+                goto out;
+            if (!lead)
+                ck_text = par_cfg_text;
+        }
+        if (gcf_parse(ck_text, resume_path, &cfg) != 0) {
             errorf("%s", gu_error());
             goto out;
         }
@@ -399,27 +563,35 @@ int cmd_train(int argc, char **argv)
         goto out;
     }
     const gcf_train *tc = &cfg.train;
-    if (gu_mkdir(outdir) != 0) {
-        errorf("%s", gu_error());
-        goto out;
+    if (lead) { /* the other ranks write nothing */
+        if (gu_mkdir(outdir) != 0) {
+            errorf("%s", gu_error());
+            goto out;
+        }
+        /* one run per directory: a second `train` (--resume or not) on it
+         * would interleave log rows and overwrite the other's checkpoints */
+        lock_fd = gu_lock_dir(outdir, "granattn train");
+        if (lock_fd < 0) {
+            errorf("%s", gu_error());
+            goto out;
+        }
+        /* temporaries of checkpoint writes cut short by a SIGKILL */
+        gu_remove_stale_tmp(last_path);
+        gu_remove_stale_tmp(best_path);
     }
-    /* one run per directory: a second `train` (--resume or not) on it would
-     * interleave log rows and overwrite the other's checkpoints */
-    lock_fd = gu_lock_dir(outdir, "granattn train");
-    if (lock_fd < 0) {
-        errorf("%s", gu_error());
-        goto out;
-    }
-    /* temporaries of checkpoint writes cut short by a SIGKILL */
-    gu_remove_stale_tmp(last_path);
-    gu_remove_stale_tmp(best_path);
 
     const ga_kernels *kt = pick_kernels(isa);
     if (!kt) {
         errorf("%s", gu_error());
         goto out;
     }
-    pool = make_pool(tc->threads, tc->place);
+    int want_threads = tc->threads;
+    if (want_threads == 0 && par_local_size() > 1) {
+        /* all cores: shared by the ranks on this machine */
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        want_threads = ncpu > par_local_size() ? (int)(ncpu / par_local_size()) : 1;
+    }
+    pool = make_pool(want_threads, tc->place);
     if (!pool) {
         errorf("%s", gu_error());
         goto out;
@@ -438,7 +610,7 @@ int cmd_train(int argc, char **argv)
               "(incl. bos/eos)",
               path, train_c.n_dropped, train_c.n_file, mc.max_len);
     snprintf(path, sizeof path, "%s/%s.bin", tc->data_dir, tc->dev_split);
-    if (gd_load(path, mc.max_len, mc.vocab, &dev_c) != 0) {
+    if (lead && gd_load(path, mc.max_len, mc.vocab, &dev_c) != 0) { /* rank 0 evaluates */
         errorf("%s", gu_error());
         goto out;
     }
@@ -448,7 +620,7 @@ int cmd_train(int argc, char **argv)
     if (tc->dev_max_sents > 0 && dev_c.n > tc->dev_max_sents)
         dev_c.n = tc->dev_max_sents;
     if (gd_iter_init(&it, &train_c, tc->batch_tokens, 1, gu_mix(tc->seed, 1)) != 0 ||
-        gd_iter_init(&dev_it, &dev_c, tc->batch_tokens, 0, 0) != 0) {
+        (lead && gd_iter_init(&dev_it, &dev_c, tc->batch_tokens, 0, 0) != 0)) {
         errorf("%s", gu_error());
         goto out;
     }
@@ -476,44 +648,58 @@ int cmd_train(int argc, char **argv)
     }
 
     if (resume) {
-        if (ck.n_params != np) {
-            errorf("%s has %zu parameters, the model of its config %zu", resume_path,
-                   ck.n_params, np);
-            goto out;
+        if (lead) {
+            if (ck.n_params != np) {
+                errorf("%s has %zu parameters, the model of its config %zu", resume_path,
+                       ck.n_params, np);
+                goto out;
+            }
+            memcpy(gm_params(m), ck.params, np * sizeof(float));
+            memcpy(opt.m, ck.adam_m, np * sizeof(float));
+            memcpy(opt.v, ck.adam_v, np * sizeof(float));
+            rs.st = ck.state;
         }
-        memcpy(gm_params(m), ck.params, np * sizeof(float));
-        memcpy(opt.m, ck.adam_m, np * sizeof(float));
-        memcpy(opt.v, ck.adam_v, np * sizeof(float));
-        rs.st = ck.state;
+        /* rank 0's checkpoint to every rank */
+        if (par_bcast(gm_params(m), np * sizeof(float), 0) != 0 ||
+            par_bcast(opt.m, np * sizeof(float), 0) != 0 ||
+            par_bcast(opt.v, np * sizeof(float), 0) != 0 ||
+            par_bcast(&rs.st, sizeof rs.st, 0) != 0)
+            goto out;
         opt.t = (long)rs.st.adam_t;
         memcpy(rs.rng.s, rs.st.rng, sizeof rs.rng.s);
         if (gd_iter_seek(&it, (int)rs.st.epoch, (int)rs.st.batch_pos) != 0) {
             errorf("%s: %s", resume_path, gu_error());
             goto out;
         }
-        if (rs.st.threads != nthreads)
-            warnf("checkpoint was trained with %lld threads, now %d: losses will "
-                  "differ from an uninterrupted run by float rounding",
-                  (long long)rs.st.threads, nthreads);
+        long ck_ranks = rs.st.ranks > 0 ? (long)rs.st.ranks : 1; /* 0: older file */
+        if (lead && (rs.st.threads != nthreads || ck_ranks != nranks))
+            warnf("checkpoint was trained with %ld rank(s) x %lld threads, now %d x %d: "
+                  "losses may differ from an uninterrupted run by float rounding",
+                  ck_ranks, (long long)rs.st.threads, nranks, nthreads);
         gk_free(&ck);
-        trim_log(log_path, (long)rs.st.step);
+        if (lead)
+            trim_log(log_path, (long)rs.st.step);
         printf("resumed %s at step %lld (epoch %lld, batch %lld), best dev %.4f%s\n",
                resume_path, (long long)rs.st.step, (long long)rs.st.epoch,
                (long long)rs.st.batch_pos, rs.st.best_dev,
                rs.st.eval_pending ? "; the interrupted dev evaluation runs first" : "");
     } else {
-        if (init_path && init_weights(init_path, m, kt) != 0) {
+        if (lead && init_path && init_weights(init_path, m, kt) != 0) {
             errorf("%s", gu_error());
             goto out;
         }
+        /* the same start on every rank (--init's file is rank 0's) */
+        if (par_bcast(gm_params(m), np * sizeof(float), 0) != 0)
+            goto out;
         gu_rng_seed(&rs.rng, gu_mix(tc->seed, 2));
         rs.st.best_dev = INFINITY;
         rs.st.last_dev = INFINITY;
         rs.st.best_step = -1;
     }
     rs.st.threads = nthreads;
+    rs.st.ranks = nranks;
 
-    {
+    if (lead) {
         FILE *cf = fopen(cfg_path, "w");
         if (!cf) {
             errorf("cannot write %s: %s", cfg_path, strerror(errno));
@@ -523,12 +709,12 @@ int cmd_train(int argc, char **argv)
         fclose(cf);
     }
     int new_log = !gu_file_exists(log_path) || !resume;
-    logf = fopen(log_path, new_log ? "w" : "a");
-    if (!logf) {
+    logf = lead ? fopen(log_path, new_log ? "w" : "a") : NULL;
+    if (lead && !logf) {
         errorf("cannot write %s: %s", log_path, strerror(errno));
         goto out;
     }
-    if (new_log)
+    if (logf && new_log)
         fprintf(logf, "step\tepoch\tloss\tnll\ttokens\tlr\tgnorm\tdensity\t"
                       "exp_density\tdev_nll\n");
 
@@ -547,8 +733,14 @@ int cmd_train(int argc, char **argv)
            "kernels %s, %s\n",
            train_c.n, it.nbatch, tc->batch_tokens, dev_c.n, kt->name,
            ga_pool_describe(pool));
+    if (nranks > 1)
+        printf("mpi: %d ranks (each batch split across them; %d on this machine), "
+               "%zu gradient bytes summed per step\n",
+               nranks, par_local_size(), np * sizeof(float));
     fflush(stdout);
 
+    g_par_on = par_active();
+    set_par_msg(outdir, (long)rs.st.step);
     install_signals();
     double t_start = gu_now();
     double base_seconds = rs.st.train_seconds;
@@ -573,26 +765,28 @@ int cmd_train(int argc, char **argv)
             goto evaluate; /* skips only this iteration's training step */
         }
         rs.st.train_seconds = base_seconds + (gu_now() - t_start);
-        if (g_signal) {
-            stop_reason = "signal";
-            break;
+        int stop = 0; /* index in stop_names */
+        if (g_signal)
+            stop = 1;
+        else if (tc->max_steps > 0 && rs.st.step >= tc->max_steps)
+            stop = 2;
+        else if (tc->max_minutes > 0 && rs.st.train_seconds >= 60.0 * tc->max_minutes)
+            stop = 3;
+        else if (tc->max_epochs > 0 &&
+                 (it.epoch >= tc->max_epochs ||
+                  (it.epoch + 1 == tc->max_epochs && it.pos >= it.nbatch)))
+            stop = 4;
+        else if (tc->patience > 0 && rs.st.evals_since_best >= tc->patience)
+            stop = 5;
+        if (par_active()) {
+            /* rank 0 decides (its clock, its dev losses); all follow */
+            double v = lead ? stop : 0;
+            if (par_sum_f64(&v, 1) != 0)
+                goto out;
+            stop = (int)v;
         }
-        if (tc->max_steps > 0 && rs.st.step >= tc->max_steps) {
-            stop_reason = "max_steps";
-            break;
-        }
-        if (tc->max_minutes > 0 && rs.st.train_seconds >= 60.0 * tc->max_minutes) {
-            stop_reason = "max_minutes";
-            break;
-        }
-        if (tc->max_epochs > 0 &&
-            (it.epoch >= tc->max_epochs ||
-             (it.epoch + 1 == tc->max_epochs && it.pos >= it.nbatch))) {
-            stop_reason = "max_epochs";
-            break;
-        }
-        if (tc->patience > 0 && rs.st.evals_since_best >= tc->patience) {
-            stop_reason = "patience";
+        if (stop) {
+            stop_reason = stop_names[stop];
             break;
         }
         if (gd_iter_next(&it, &batch) != 0) {
@@ -603,12 +797,15 @@ int cmd_train(int argc, char **argv)
                        batch.tgt_out};
         uint64_t step_seed = gu_rng_next(&rs.rng);
         gm_step_result sr;
-        if (gm_train_step(m, &opt, &gb, step_seed, pool, &sr) != 0) {
+        gm_part part = {par_rank(), nranks, par_reduce, NULL};
+        if (gm_train_step_part(m, &opt, &gb, step_seed, pool, par_active() ? &part : NULL,
+                               &sr) != 0) {
             errorf("step %lld: %s", (long long)rs.st.step + 1, gm_last_error());
             goto out;
         }
         const gm_stats st = sr.stats;
         double gnorm = sr.gnorm;
+        g_par_update_s += sr.update_seconds;
         float lr = sr.lr;
         if (!sr.updated) {
             warnf("step %lld: non-finite gradient (loss %g); update skipped",
@@ -632,7 +829,8 @@ int cmd_train(int argc, char **argv)
         win_steps++;
 
         double tok = (double)(st.tokens > 0 ? st.tokens : 1);
-        fprintf(logf, "%lld\t%.4f\t%.9g\t%.9g\t%ld\t%.6g\t%.6g\t%.6g\t%.6g\t\n",
+        if (logf)
+            fprintf(logf, "%lld\t%.4f\t%.9g\t%.9g\t%ld\t%.6g\t%.6g\t%.6g\t%.6g\t\n",
                 (long long)rs.st.step, it.epoch + (double)it.pos / it.nbatch,
                 st.loss_sum / tok, st.nll_sum / tok, st.tokens, lr, gnorm,
                 st.density_count ? st.density_sum / (double)st.density_count : 1.0,
@@ -663,7 +861,7 @@ int cmd_train(int argc, char **argv)
 
         eval_due = rs.st.step % tc->eval_every == 0;
     evaluate:
-        if (eval_due) {
+        if (eval_due && lead) {
             gm_stats ds;
             if (dev_eval(m, &dev_it, &dev_batch, pool, &ds, (long)rs.st.step) != 0) {
                 if (g_signal) {
@@ -703,17 +901,26 @@ int cmd_train(int argc, char **argv)
         if (rs.st.step % tc->ckpt_every == 0 || eval_due) {
             rs.st.train_seconds = base_seconds + (gu_now() - t_start);
             memcpy(rs.st.rng, rs.rng.s, sizeof rs.st.rng);
-            fflush(logf);
-            if (save_ckpt(last_path, cfg_text, &rs.st, m, &opt, 1) != 0) {
+            if (lead) {
+                fflush(logf);
+                if (save_ckpt(last_path, cfg_text, &rs.st, m, &opt, 1) != 0) {
+                    errorf("%s", gu_error());
+                    goto out;
+                }
+                set_par_msg(outdir, (long)rs.st.step);
+            }
+            /* every rank: rank 0 has written it once this returns */
+            if (par_check_same(gm_params(m), np, (long)rs.st.step) != 0) {
                 errorf("%s", gu_error());
                 goto out;
             }
             last_ckpt_step = rs.st.step;
+            set_par_msg(outdir, last_ckpt_step);
         }
     }
 
     /* Final dev evaluation (unless just done or interrupted), then last.ckpt. */
-    if (!g_signal && last_eval_step != rs.st.step && rs.st.step > 0) {
+    if (lead && !g_signal && last_eval_step != rs.st.step && rs.st.step > 0) {
         gm_stats ds;
         if (dev_eval(m, &dev_it, &dev_batch, pool, &ds, (long)rs.st.step) == 0) {
             double dt = (double)(ds.tokens > 0 ? ds.tokens : 1);
@@ -742,8 +949,14 @@ int cmd_train(int argc, char **argv)
     }
     rs.st.train_seconds = base_seconds + (gu_now() - t_start);
     memcpy(rs.st.rng, rs.rng.s, sizeof rs.st.rng);
-    fflush(logf);
-    if (save_ckpt(last_path, cfg_text, &rs.st, m, &opt, 1) != 0) {
+    if (lead) {
+        fflush(logf);
+        if (save_ckpt(last_path, cfg_text, &rs.st, m, &opt, 1) != 0) {
+            errorf("%s", gu_error());
+            goto out;
+        }
+    }
+    if (par_check_same(gm_params(m), np, (long)rs.st.step) != 0) {
         errorf("%s", gu_error());
         goto out;
     }
@@ -761,10 +974,24 @@ int cmd_train(int argc, char **argv)
                    "wrote %s and %s\n",
                    stop_reason, (long long)rs.st.step, dur, rs.st.best_dev,
                    (long long)rs.st.best_step, last_path, best_path);
+            if (g_par_steps > 0) /* the first reduction also waits for the slowest rank */
+                printf("mpi: rank 0 per step: %.3f ms in the statistics allreduce (waiting "
+                       "for the slowest rank), %.3f ms in the gradient allreduce of %zu "
+                       "bytes, %.3f ms clipping + AdamW; %ld steps\n",
+                       1e3 * g_par_wait_s / g_par_steps, 1e3 * g_par_grad_s / g_par_steps,
+                       np * sizeof(float), 1e3 * g_par_update_s / g_par_steps, g_par_steps);
             rc = 0;
         }
     }
 out:
+    if (rc == 1 && par_active()) {
+        /* the other ranks wait in a collective for this one: end the job */
+        fflush(stdout);
+        fflush(stderr);
+        par_abort(1);
+    }
+    par_finalize();
+    free(par_cfg_text);
     if (logf)
         fclose(logf);
     if (lock_fd >= 0)

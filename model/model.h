@@ -227,6 +227,14 @@ ga_status gm_set_training(gm_model *m, float lambda, float dropout,
  * stats (may be NULL) are ADDED to. */
 ga_status gm_forward_backward(gm_model *m, const gm_batch *batch, int train,
                               uint64_t step_seed, ga_pool *pool, gm_stats *stats);
+/* The same for part `part` (0-based) of nparts (data parallelism, one part
+ * per process): only that part's sentences run, the gradients added are
+ * their share of the whole batch's gradient (summing every part's gives it)
+ * and stats are theirs.  A part may be empty (fewer sentences than parts).
+ * gm_forward_backward is part 0 of 1. */
+ga_status gm_forward_backward_part(gm_model *m, const gm_batch *batch, int train,
+                                   uint64_t step_seed, ga_pool *pool, int part, int nparts,
+                                   gm_stats *stats);
 
 /* ------------------------------------------------------------- inference */
 typedef struct gm_memory gm_memory;  /* one encoded source sentence */

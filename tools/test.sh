@@ -12,7 +12,10 @@
 #      config values that must read back, NUL bytes, FIFOs, PAD ids, ...) and
 #      tests/test_kill.sh (SIGKILL at random moments and mid-write, SIGTERM
 #      during the dev evaluation: resume gives the uninterrupted run),
-#      tests/test_no_outside_refs.sh (no tracked file cites a path outside the repository)
+#      tests/test_no_outside_refs.sh (no tracked file cites a path outside the repository),
+#      tests/test_mpi.sh (mpirun -np 2 granattn train: the loss curve of one
+#      process, --resume across rank counts, a killed rank; the build finds
+#      OpenMPI with the default -Dmpi=auto)
 #   3. clang build with AddressSanitizer + UndefinedBehaviorSanitizer, -Werror,
 #      runs the suite, the CLI test and the input test again; then
 #      tests/test_fuzz.sh: the libFuzzer targets of fuzz/ on their regression
@@ -114,6 +117,9 @@ else
     stage_fail inputs "build/model/granattn was not built"
 fi
 
+# ---- 1b'''. data-parallel training under mpirun (issue 13) ----
+run_counted mpi tests/test_mpi.sh build
+
 # ---- 1b'. the C model against an independent PyTorch implementation (float64 autograd) ----
 run_counted torch-check tests/test_torch_check.sh build
 run_counted step-speed tests/test_step_speed.sh build
@@ -127,7 +133,7 @@ run_counted no-outside-refs tests/test_no_outside_refs.sh
 # ---- 2. clang + ASan + UBSan ----
 if ((want_asan)); then
     if CC=clang CXX=clang++ setup_build build-asan -Dwerror=true --buildtype=debugoptimized \
-        -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false \
+        -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false -Dmpi=disabled \
         -Dc_args=-fno-sanitize-recover=all && ninja -C build-asan -j"$jobs" >"$log/asan.txt" 2>&1; then
         ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
             run_suite x86-clang-asan-ubsan build-asan/tests/granattn-tests
@@ -152,7 +158,7 @@ fi
 # ---- 3. NEON under qemu ----
 if ((want_neon)); then
     if [[ -x tools/setup-arm64.sh ]] && tools/setup-arm64.sh >"$log/arm64-setup.txt" 2>&1; then
-        if setup_build build-arm64 --cross-file .deps/arm64/cross-aarch64.ini -Dbench=false \
+        if setup_build build-arm64 --cross-file .deps/arm64/cross-aarch64.ini -Dbench=false -Dmpi=disabled \
             && ninja -C build-arm64 -j"$jobs" >"$log/arm64.txt" 2>&1; then
             GA_TEST_QUICK=1 run_suite neon-qemu qemu-aarch64 build-arm64/tests/granattn-tests
         else
