@@ -7,8 +7,14 @@
  * Sums in double, rounded to float once: a finite exact result stays finite
  * (the SIMD variants fall back to this code when their float sums overflow).
  */
+#include <math.h>
+
 #include "internal.h"
 
+/* A zero-weight term adds exactly 0 to a finite sum, so the exclusion (the
+ * test in the loop) is needed only when the plain sum is not finite (a
+ * zero weight times an inf/NaN V element: double products of floats and
+ * their sums do not overflow). */
 void ga_ref_sparse_context(const float *V, int dh, const int32_t *idx,
                            const float *p, int count, float scale, float *c)
 {
@@ -19,8 +25,13 @@ void ga_ref_sparse_context(const float *V, int dh, const int32_t *idx,
         }
         double acc = 0.0;
         for (int k = 0; k < count; k++)
-            if (p[k] != 0.0f)
-                acc += (double)p[k] * V[(size_t)idx[k] * dh + j];
+            acc += (double)p[k] * V[(size_t)idx[k] * dh + j];
+        if (!isfinite(acc)) {
+            acc = 0.0;
+            for (int k = 0; k < count; k++)
+                if (p[k] != 0.0f)
+                    acc += (double)p[k] * V[(size_t)idx[k] * dh + j];
+        }
         c[j] = (float)((double)scale * acc);
     }
 }
