@@ -23,9 +23,10 @@
  *   - Pointers need no particular alignment.
  *   - Reads: no kernel reads an input element outside the ranges stated for
  *     it (0 bytes past the end); SIMD tails are handled with masks or scalar
- *     code.  Writes: only `threshold` may write past its logical output: it
- *     may write idx[] and p[] up to index N + GA_KEEP_PAD - 1, so both arrays
- *     need N + GA_KEEP_PAD elements.  Everything else writes exactly its
+ *     code.  Writes: only `threshold` and `preview_select` may write past their
+ *     logical outputs: up to index N + GA_KEEP_PAD - 1 of idx[] and p[]
+ *     (threshold) or cand[] (preview_select), so those arrays need
+ *     N + GA_KEEP_PAD elements.  Everything else writes exactly its
  *     stated outputs.
  *   - Thresholds are passed as an 8-entry table of *effective* log-domain
  *     thresholds theta8[level] (see ga_theta_from_tau): finite, with
@@ -341,6 +342,69 @@ ga_status ga_attend_traced_theta(const ga_kernels *kt, int H, int dh, ga_norm mo
                                  const float *Q, const float *K, const float *V,
                                  const float *bias, const uint8_t *levels, float *C, int *kept,
                                  const ga_attend_trace *trace);
+
+/* ------------------------------------------------------- prepared keys */
+/* Keys (and values) prepared once per source for many decode steps
+ * (docs/SPEC.md §7): an int8 preview of K with per-key scales and norms that
+ * bound |preview score - exact score|, and K packed with keys across SIMD
+ * lanes.  Built from K, V [H][N][dh] and bias [N] (or NULL), which are
+ * REFERENCED, not copied: they must stay valid and unchanged while the
+ * prepared keys are used (the exact pass reads candidate K rows and kept V
+ * rows from them).  kt is the table whose kernels the steps will use (any
+ * table gives the same preview bits; the bound holds for every table).
+ * Preconditions: none (everything is checked).  Errors (NULL, *st set,
+ * message): GA_EINVAL for a NULL kt, H, dh < 1, dh > 1024, N < 0, K or V
+ * NULL with N > 0, or a size that does not fit in an int; GA_ENOMEM.
+ * Non-finite K rows or biases are accepted: the steps take the unprepared
+ * path for the heads they affect (see ga_prep_stats.fallback). */
+typedef struct ga_keys ga_keys;
+ga_keys *ga_keys_create(const ga_kernels *kt, int H, int N, int dh, const float *K,
+                        const float *V, const float *bias, ga_status *st);
+void ga_keys_destroy(ga_keys *keys); /* NULL: no-op */
+int ga_keys_N(const ga_keys *keys);
+/* Bytes the prepared keys own (preview, scales, norms, packed K). */
+size_t ga_keys_bytes(const ga_keys *keys);
+
+/* How a seed-mode prepared step forms Z (docs/SPEC.md §7); renorm and dense
+ * plans ignore it. */
+typedef enum ga_prep_z {
+    GA_PREP_Z_EXACT = 0,   /* Z over every key's exact score: reads all of K */
+    GA_PREP_Z_BOUNDED = 1  /* non-candidates contribute exp(preview - m);
+                              relative error of Z <= ga_prep_stats.z_bound */
+} ga_prep_z;
+
+/* What a prepared step did, summed over its (query, head) rows (optional). */
+typedef struct ga_prep_stats {
+    long long rows;        /* (query, head) rows */
+    long long keys;        /* keys seen (rows * N) */
+    long long candidates;  /* keys whose exact score was computed */
+    long long kept;        /* keys kept (sum of kept[t][h]) */
+    long long fallback;    /* rows that took the unprepared path */
+    double bytes;          /* bytes touched: preview, candidate K rows, kept V rows
+                              (and every K row of fallback / exact-Z rows) */
+    double z_bound;        /* GA_PREP_Z_BOUNDED: the largest relative bound of Z
+                              over the rows (0 otherwise) */
+} ga_prep_stats;
+
+/* The plan's step (ga_attend_run / ga_attend_run_levels) over prepared keys:
+ * same arguments and outputs (Q [T][H*dh] -> C [T][H*dh], kept [T][H],
+ * levels [T][N]) with K, V and bias taken from keys, whose H and dh must
+ * match the plan's and N must be <= the plan's max_N.
+ * Results (docs/SPEC.md §7): renorm, and seed with GA_PREP_Z_EXACT: bitwise
+ * those of the unprepared run; seed with GA_PREP_Z_BOUNDED: same kept sets,
+ * C scaled by Z/Z_b; dense plans: the packed-K dense step (within the
+ * dense tolerance of the unprepared one).  stats may be NULL.
+ * Errors (GA_EINVAL + message, nothing written): as the unprepared runs, plus
+ * keys NULL or not matching the plan, an unknown zmode.  Never allocates. */
+ga_status ga_attend_run_prepared(ga_attend_plan *plan, const ga_keys *keys, int T,
+                                 const float *Q, const float *P, int ldp, const float *R,
+                                 const float *W2, const float *b2, ga_prep_z zmode,
+                                 float *C, int *kept, uint8_t *levels,
+                                 ga_prep_stats *stats);
+ga_status ga_attend_run_prepared_levels(ga_attend_plan *plan, const ga_keys *keys, int T,
+                                        const float *Q, const uint8_t *levels,
+                                        ga_prep_z zmode, float *C, int *kept,
+                                        ga_prep_stats *stats);
 
 #ifdef __cplusplus
 }
