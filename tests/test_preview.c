@@ -19,6 +19,7 @@
  * floats written (sentinels after dot[N-1] and the arena's canaries), N = 0
  * writes nothing; guard pages right after and right before every buffer.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "util.h"
