@@ -5,6 +5,9 @@
  * opmask for AVX-512).  Each table starts as a copy of the scalar references
  * and the ISA's ga_fill_<isa>() overrides what it implements.
  * GRANATTN_ISA=scalar|avx2|avx512|neon forces the default variant.
+ * ga_cpu_has() reports the extensions below the ISA level that a variant may
+ * pick at run time (AVX512_VNNI, AVX-VNNI, AArch64 dotprod), probed with the
+ * ISAs.
  */
 #include <pthread.h>
 #include <stdlib.h>
