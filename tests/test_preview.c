@@ -368,3 +368,50 @@ Test(preview, preview_dots_guard_pages, .timeout = TEST_TIMEOUT)
             }
     tc_finish(&c);
 }
+
+#if defined(__x86_64__)
+/* 1 if the first "flags" line of /proc/cpuinfo lists `flag`, 0 if not, -1
+ * when the file cannot be read. */
+static int cpuinfo_flag(const char *flag)
+{
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f)
+        return -1;
+    static char line[8192];
+    int found = -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "flags", 5) == 0) {
+            found = 0;
+            size_t n = strlen(flag);
+            for (char *w = strtok(strchr(line, ':') + 1, " \t\n"); w; w = strtok(NULL, " \t\n"))
+                if (strlen(w) == n && strcmp(w, flag) == 0)
+                    found = 1;
+            break;
+        }
+    fclose(f);
+    return found;
+}
+
+/* ga_cpu_has agrees with the kernel's view of the CPU (/proc/cpuinfo), so
+ * the paths the other tests skip are skipped for the right reason. */
+Test(preview, preview_dots_cpu_features, .timeout = TEST_TIMEOUT)
+{
+    tcheck c; /* no variants_get: no kernel runs, so no coverage row */
+    tc_init(&c, "preview_dots cpu_features");
+    int f512 = cpuinfo_flag("avx512_vnni"), f256 = cpuinfo_flag("avx_vnni");
+    if (f512 < 0 || f256 < 0) {
+        cr_log_info("/proc/cpuinfo has no flags line: not compared");
+    } else {
+        tc_true(&c, ga_cpu_has(GA_CPU_AVX512_VNNI) == (f512 && ga_isa_supported(GA_ISA_AVX512)),
+                "ga_cpu_has(AVX512_VNNI) = %d, cpuinfo avx512_vnni = %d, avx512 variant %d",
+                ga_cpu_has(GA_CPU_AVX512_VNNI), f512, ga_isa_supported(GA_ISA_AVX512));
+        tc_true(&c, ga_cpu_has(GA_CPU_AVX_VNNI) == (f256 && ga_isa_supported(GA_ISA_AVX2)),
+                "ga_cpu_has(AVX_VNNI) = %d, cpuinfo avx_vnni = %d, avx2 variant %d",
+                ga_cpu_has(GA_CPU_AVX_VNNI), f256, ga_isa_supported(GA_ISA_AVX2));
+    }
+    tc_true(&c, ga_cpu_has(GA_CPU_NEON_DOTPROD) == 0, "NEON dotprod reported on x86-64");
+    tc_true(&c, ga_cpu_has((ga_cpu_feature)GA_CPU_FEATURE_COUNT) == 0,
+            "an out-of-range feature is reported");
+    tc_finish(&c);
+}
+#endif
