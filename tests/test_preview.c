@@ -15,7 +15,9 @@
  * 68, 128, 1024} (odd group counts for the two-group loops); random codes;
  * extreme codes (all +-127 with qc +-127: the largest |dot|, the largest
  * vpmaddubsw pair sums and the largest vpdpbusd offset sums; alternating
- * signs); unaligned codes / qc / ksum / dot (byte offsets 0-3); exactly N
+ * signs); unaligned codes / qc (byte offsets 0-3 from a 64-byte boundary)
+ * and ksum / dot (0-3 elements: misaligned for every vector width, but
+ * naturally aligned, as C requires of an int32_t or float pointer); exactly N
  * floats written (sentinels after dot[N-1] and the arena's canaries), N = 0
  * writes nothing; guard pages right after and right before every buffer.
  */
@@ -155,7 +157,7 @@ static void make_inputs(tarena *a, trng *r, pd_in *in, int N, int dh4, int kind,
     in->kc = ar_alloc(a, "kc", (size_t)N * (size_t)dh4, 0);
     in->codes = ar_alloc(a, "codes", cbytes, (size_t)off);
     in->qc = ar_alloc(a, "qc", (size_t)dh4, (size_t)((off + 1) % 4));
-    in->ksum = ar_alloc(a, "ksum", sizeof(int32_t) * 16 * (size_t)in->P, (size_t)((off + 2) % 4));
+    in->ksum = ar_i32(a, "ksum", 16 * (size_t)in->P, (off + 2) % 4);
     memset(in->codes, 0, cbytes);
     for (int i = 0; i < 16 * in->P; i++)
         in->ksum[i] = 0;
@@ -184,13 +186,13 @@ static void expected_dots(const pd_in *in, float *out)
 #define SENT 16 /* sentinel floats after dot[N - 1] */
 static const float SENTINEL = -12345.5f;
 
-/* Runs fn on in into a dot buffer of N + SENT floats (byte offset off) and
+/* Runs fn on in into a dot buffer of N + SENT floats (offset off floats) and
  * checks dot bitwise against ref and the sentinels after it. */
 static void run_check(tcheck *c, tarena *a, const pd_path *p, const pd_in *in,
                       const float *ref, int off)
 {
     const int N = in->N;
-    float *dot = ar_alloc(a, "dot", sizeof(float) * ((size_t)N + SENT), (size_t)off);
+    float *dot = ar_f(a, "dot", (size_t)N + SENT, off);
     for (int i = 0; i < N + SENT; i++)
         dot[i] = SENTINEL;
     p->fn(in->codes, in->ksum, N, in->dh4, in->qc, dot);
@@ -240,7 +242,7 @@ Test(preview, preview_dots_vs_ref, .timeout = TEST_TIMEOUT)
     for (int in_ = 0; in_ < nn; in_++)
         for (int id = 0; id < NDH4; id++) {
             const int N = ns[in_], dh4 = DH4S[id];
-            const int off = (in_ + id) % 4; /* byte offsets 0-3 across the cases */
+            const int off = (in_ + id) % 4; /* offsets 0-3 across the cases */
             tarena a = {0};
             pd_in in;
             make_inputs(&a, &rng, &in, N, dh4, K_RANDOM, off);
@@ -297,10 +299,10 @@ Test(preview, preview_dots_empty, .timeout = TEST_TIMEOUT)
     for (int id = 0; id < NDH4; id++) {
         tarena a = {0};
         int8_t *codes = ar_alloc(&a, "codes", 0, 1);
-        int32_t *ksum = ar_alloc(&a, "ksum", 0, 2);
+        int32_t *ksum = ar_i32(&a, "ksum", 0, 2);
         int8_t *qc = ar_alloc(&a, "qc", (size_t)DH4S[id], 3);
         memset(qc, 5, (size_t)DH4S[id]);
-        float *dot = ar_alloc(&a, "dot", sizeof(float) * SENT, 1);
+        float *dot = ar_f(&a, "dot", SENT, 1);
         for (int i = 0; i < SENT; i++)
             dot[i] = SENTINEL;
         for (int k = 0; k < ps.n; k++) {
