@@ -63,6 +63,7 @@ constexpr FamInfo kFams[] = {
     KFAM(preview_select, F_N | F_MIX | F_CACHE),
     KFAM(scores_gather, F_N | F_DH | F_MIX | F_DIST | F_CACHE),
     KFAM(scores_packed, F_N | F_DH | F_CACHE),
+    KFAM(quantize_rows, F_N | F_DH | F_CACHE),
 };
 #undef KFAM
 static_assert(sizeof kFams / sizeof kFams[0] == (size_t)Fam::Count, "one entry per family");
@@ -801,6 +802,23 @@ static void run_kernel_loop(benchmark::State &st, const Case &c, const ga_kernel
         w.items = N;
         w.bytes = ((double)P * 16 * dh + N + dh) * f4;
         w.flops = 2.0 * N * dh;
+        w.ws = w.bytes;
+        break;
+    }
+    case Fam::quantize_rows: {
+        // The keys of the case quantised into the panel layout (ga_keys_create's pass).
+        const int dh4 = (dh + 3) / 4 * 4, P = (N + 15) / 16;
+        std::vector<int8_t> codes((size_t)P * 16 * dh4);
+        std::vector<float> sc(std::max(N, 1)), nr(std::max(N, 1)), er(std::max(N, 1));
+        std::vector<int32_t> cs(std::max(N, 1));
+        timed(st, [&] {
+            kt->quantize_rows(in.K, N, dh, dh, dh4, 16, codes.data(), sc.data(), cs.data(),
+                              nr.data(), er.data());
+            benchmark::DoNotOptimize(codes.data());
+        });
+        w.items = N;
+        w.bytes = (double)N * dh * f4 + (double)N * dh4 + 16.0 * N;
+        w.flops = 8.0 * N * dh;
         w.ws = w.bytes;
         break;
     }

@@ -20,7 +20,7 @@
 #ifndef GRANATTN_OPS_H
 #define GRANATTN_OPS_H
 
-/* The 22 attention kernels (docs/SPEC.md §5, §7).  Every ISA variant implements all of
+/* The 23 attention kernels (docs/SPEC.md §5, §7).  Every ISA variant implements all of
  * them (hand-written in kernels/<isa>/ or generic in kernels/simd/). */
 #define GA_KERNEL_LIST(X)                                                      \
     /* ---- GPN (docs/SPEC.md §3) ---- */                                      \
@@ -203,7 +203,23 @@
      * -inf if N == 0).  Kp [ceil(N/16)][dh][16] (the last panel whole; its    \
      * lanes past N are readable), q [dh], bias [N] or NULL -> s [N]. */       \
     X(float, scores_packed, (const float *Kp, int N, int dh, const float *q,   \
-      float scale, const float *bias, float *s))
+      float scale, const float *bias, float *s))                               \
+    /* Int8 quantisation of rows for the preview, r < n, x = X[r][0..dh):      \
+     *   a = max_d |x_d|, s = a / 127, y_d = x_d * (127 / a) (float),          \
+     *   c_d = round-to-nearest-even(y_d) clamped to [-127, 127];              \
+     *   codes[(r/lanes)*dh4*lanes + (d/4)*4*lanes + (r%lanes)*4 + d%4] = c_d  \
+     *   (lanes 16: the keys' panel layout; lanes 1: contiguous), 0 for        \
+     *   channels dh..dh4-1; scale[r] = s; csum[r] = sum_d c_d;                \
+     *   norm[r] >= max(|x|, |s c|) and err[r] >= |x - s c| (Euclidean upper   \
+     *   bounds, docs/SPEC.md §7).  a == 0: codes, s, csum, norm, err = 0.     \
+     *   A row with a non-finite value or 0 < a < 2^-120: codes, s, csum = 0,  \
+     *   norm = err = +inf (no bound).  Codes, scale and csum are the same     \
+     *   bits in every variant; norm and err may differ in the last bits.      \
+     * X [n][ldx] (ldx >= dh), 1 <= dh <= dh4 <= 1024, dh4 % 4 == 0, lanes 1  \
+     * or 16 -> codes (the rows' slots only), scale, norm, err [n], csum [n]. */ \
+    X(void, quantize_rows, (const float *X, int n, int ldx, int dh, int dh4,   \
+      int lanes, int8_t *codes, float *scale, int32_t *csum, float *norm,      \
+      float *err))
 
 /* Dense linear algebra for the model: filled per ISA by kernels/gemm/
  * (ga_fill_gemm_<isa>), not by the attention-kernel libraries. */

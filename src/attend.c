@@ -307,51 +307,25 @@ static void acc_max(int32_t *x, float v)
         ;
 }
 
-/* Quantises q (one head) into qc [dh4] and writes the bound's constants
- * qk = {w, alpha, beta} (docs/SPEC.md §7).  Returns 0 when the row must take
- * the unprepared path (non-finite q, or magnitudes beyond GA_PREP_BIG). */
+/* Quantises q (one head) into qc [dh4] with the table's quantize_rows and
+ * writes the bound's constants qk = {w, alpha, beta} (docs/SPEC.md §7, with
+ * Nq and |q^| both bounded by quantize_rows' norm).  Returns 0 when the row
+ * must take the unprepared path (a q without a bound, or magnitudes beyond
+ * GA_PREP_BIG). */
 static int prep_query(const job *jb, const float *q, int h, int8_t *qc, float qk[3])
 {
     const ga_keys *ks = jb->keys;
-    const int dh = jb->dh, dh4 = ks->dh4;
-    float b = 0.0f;
-    int finite = 1;
-    for (int d = 0; d < dh; d++) {
-        finite &= q[d] - q[d] == 0.0f; /* not inf, not NaN */
-        b = ga_absmax(b, q[d]);
-    }
-    if (!finite || b > (float)GA_PREP_BIG)
-        return 0;
-    const float sq = b / 127.0f;
-    double nq = 0.0, nh = 0.0, ne = 0.0;
-    if (sq > 0.0f) {
-        const float inv = 127.0f / b;
-        for (int d = 0; d < dh; d++) {
-            float c = ga_round_small(q[d] * inv);
-            c = c > 127.0f ? 127.0f : c < -127.0f ? -127.0f : c;
-            qc[d] = (int8_t)c;
-            const double qd = q[d], hd = (double)sq * c; /* exact */
-            nq += qd * qd;
-            nh += hd * hd;
-            ne += (qd - hd) * (qd - hd);
-        }
-    } else {
-        for (int d = 0; d < dh; d++) {
-            qc[d] = 0;
-            nq += (double)q[d] * q[d];
-        }
-        ne = nq;
-    }
-    for (int d = dh; d < dh4; d++)
-        qc[d] = 0;
-    const double slack = 1.0 + 0x1p-40, sigma = jb->scale;
-    const double Nq = sqrt(nq > nh ? nq : nh) * slack, eq = sqrt(ne) * slack;
-    const double qh = sqrt(nh) * slack, mu = (dh + 16) * 0x1p-24;
-    if (sigma * Nq * ks->maxknorm[h] > GA_PREP_BIG)
+    const int dh = jb->dh;
+    float sq, qn, qe;
+    int32_t qsum;
+    jb->kt->quantize_rows(q, 1, dh, dh, ks->dh4, 1, qc, &sq, &qsum, &qn, &qe);
+    const double sigma = jb->scale, mu = (dh + 16) * 0x1p-24;
+    /* qn >= max(|q|, |q^|) (Nq and the bound on |q^|), qe >= |q - q^| */
+    if (!(sigma * qn * ks->maxknorm[h] <= GA_PREP_BIG)) /* also qn = inf: no bound */
         return 0;
     qk[0] = jb->scale * sq;
-    qk[1] = ga_round_up(sigma * (eq + Nq * mu) * (1.0 + 0x1p-20));
-    qk[2] = ga_round_up(sigma * qh * (1.0 + 0x1p-20));
+    qk[1] = ga_round_up(sigma * (qe + qn * mu) * (1.0 + 0x1p-20));
+    qk[2] = ga_round_up(sigma * qn * (1.0 + 0x1p-20));
     return 1;
 }
 

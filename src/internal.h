@@ -31,6 +31,16 @@ double ga_ref_softmax_backward_dot(const float *a, const float *da, int N);
 void ga_ref_scores_packed_range(const float *Kp, int dh, const float *q, float scale,
                                 const float *bias, int i0, int i1, float *s);
 
+/* x (>= 0, finite) rounded up to a float (ref/quantize_rows_ref.c and the
+ * per-ISA quantize_rows). */
+static inline float ga_round_up_f(double x)
+{
+    float f = (float)x;
+    if ((double)f < x)
+        f = __builtin_nextafterf(f, __builtin_inff());
+    return f;
+}
+
 /* ---- per-ISA tables (kernels/simd/table.c, compiled once per ISA) ---- */
 void ga_fill_avx2(ga_kernels *t);
 void ga_fill_avx512(ga_kernels *t);

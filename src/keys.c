@@ -2,19 +2,16 @@
  * int8 preview codes with their scale, the norms that bound the preview
  * error, and K packed with keys across lanes.
  *
- * Per key i of head h (k = K[h][i], dh floats):
- *   a = max_d |k_d|; s = a / 127 (float); c_d = rint(k_d * (127 / a)),
- *   clamped to [-127, 127] (a == 0 or s == 0: all codes 0);
- *   knorm >= max(|k|, |s c|), kerr >= |k - s c|: sums of squares in
- *   double (products of floats and 7-bit codes are exact in double), the
- *   square root times (1 + 2^-40) (covers the double roundings for
- *   dh <= 1024) rounded up to float.
- * Padded keys (bias -inf) get codes 0, norms 0 and bias -inf.  A head whose
- * unpadded keys include a non-finite K value, a bias that is NaN or +inf, or
- * magnitudes beyond GA_PREP_BIG is marked unsafe: the step takes the
- * unprepared path there.
- * Cost: one pass over K per head (plain C, double sums): measured in the
- * harness as prep_us (docs/SPEC.md §7).
+ * Per head: the table's quantize_rows (codes in the panel layout, kscale,
+ * ksum, knorm >= max(|k|, |s c|), kerr >= |k - s c|; the bound's derivation
+ * is in ref/quantize_rows_ref.c), then the bias row of meta and K packed
+ * with keys across lanes.  Padded keys (bias -inf) get norms 0 and bias
+ * -inf (their codes do not matter: the preview gives them -inf).  A head
+ * whose unpadded keys include a row without a bound (non-finite, or scaled
+ * below 2^-120) or a bias that is NaN, +inf or beyond GA_PREP_BIG is marked
+ * unsafe: the step takes the unprepared path there.
+ * Cost: one quantize_rows pass and one transposing copy of K per head
+ * (measured in the harness as prep_us).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -28,42 +25,6 @@ float ga_round_up(double x)
     if ((double)f < x)
         f = nextafterf(f, INFINITY);
     return f;
-}
-
-/* One key: codes into the panel layout, ksum, meta (kscale, knorm, kerr). */
-static void prep_key(const float *k, int dh, int8_t *code0, int32_t *ksum, float *ks,
-                     float *kn, float *ke)
-{
-    float a = 0.0f;
-    for (int d = 0; d < dh; d++)
-        a = ga_absmax(a, k[d]);
-    const float s = a / 127.0f;
-    double kk = 0.0, hh = 0.0, ee = 0.0;
-    int32_t sum = 0;
-    if (s > 0.0f) {
-        const float inv = 127.0f / a;
-        for (int d = 0; d < dh; d++) {
-            float c = ga_round_small(k[d] * inv);
-            c = c > 127.0f ? 127.0f : c < -127.0f ? -127.0f : c;
-            code0[(size_t)(d / 4) * 64 + d % 4] = (int8_t)c;
-            sum += (int32_t)c;
-            const double kd = k[d], hd = (double)s * c; /* exact */
-            kk += kd * kd;
-            hh += hd * hd;
-            ee += (kd - hd) * (kd - hd);
-        }
-    } else { /* a tiny (or zero) key: preview 0, the error is the key itself */
-        for (int d = 0; d < dh; d++) {
-            code0[(size_t)(d / 4) * 64 + d % 4] = 0;
-            kk += (double)k[d] * k[d];
-        }
-        ee = kk;
-    }
-    const double slack = 1.0 + 0x1p-40;
-    *ksum = sum;
-    *ks = s;
-    *kn = ga_round_up(sqrt(kk > hh ? kk : hh) * slack);
-    *ke = ga_round_up(sqrt(ee) * slack);
 }
 
 ga_keys *ga_keys_create(const ga_kernels *kt, int H, int N, int dh, const float *K,
@@ -151,32 +112,35 @@ ga_keys *ga_keys_create(const ga_kernels *kt, int H, int N, int dh, const float 
         float *kp = k->kp + (size_t)h * P * 16 * dh;
         float maxkn = 0.0f;
         int unsafe = bias_unsafe;
+        if (N > 0) /* codes, kscale, ksum, knorm, kerr of every key */
+            kt->quantize_rows(Kh, N, dh, dh, (int)dh4, 16, codes, meta, ksum, meta + ldm,
+                              meta + 2 * (size_t)ldm);
         for (int i = 0; i < N; i++) {
-            const float *row = Kh + (size_t)i * dh;
-            float *col = kp + (size_t)(i / 16) * dh * 16 + i % 16;
-            for (int d = 0; d < dh; d++)
-                col[(size_t)d * 16] = row[d];
             const float b = bias ? bias[i] : 0.0f;
             meta[3 * (size_t)ldm + i] = b;
-            if (b == -INFINITY)
-                continue; /* padded: codes and norms stay 0 */
-            int8_t *code0 = codes + (size_t)(i / 16) * dh4 * 16 + (size_t)(i % 16) * 4;
-            float a = 0.0f;
-            int finite = 1;
-            for (int d = 0; d < dh; d++) {
-                finite &= row[d] - row[d] == 0.0f; /* not inf, not NaN */
-                a = ga_absmax(a, row[d]);
-            }
-            if (!finite || a > (float)GA_PREP_BIG) {
-                unsafe = 1; /* the step falls back for this head; leave codes 0 */
+            if (b == -INFINITY) { /* padded: never a candidate, whatever its row holds */
+                meta[ldm + i] = meta[2 * (size_t)ldm + i] = 0.0f;
                 continue;
             }
-            prep_key(row, dh, code0, ksum + i, meta + i, meta + ldm + i, meta + 2 * ldm + i);
-            maxkn = meta[ldm + i] > maxkn ? meta[ldm + i] : maxkn;
+            const float kn = meta[ldm + i];
+            if (kn == INFINITY) /* a non-finite (or subnormal-scaled) row: no bound */
+                unsafe = 1;
+            else
+                maxkn = kn > maxkn ? kn : maxkn;
         }
-        for (int i = N; i < P * 16; i++) /* lanes past N: zeros */
-            for (int d = 0; d < dh; d++)
-                kp[(size_t)(i / 16) * dh * 16 + (size_t)d * 16 + i % 16] = 0.0f;
+        /* packed K: Kp[p][d][l] = K[16p + l][d], lanes past N 0 */
+        for (int p = 0; p < (int)P; p++) {
+            float *panel = kp + (size_t)p * dh * 16;
+            const int l1 = N - 16 * p < 16 ? N - 16 * p : 16;
+            for (int l = 0; l < l1; l++) {
+                const float *row = Kh + (size_t)(16 * p + l) * dh;
+                for (int d = 0; d < dh; d++)
+                    panel[(size_t)d * 16 + l] = row[d];
+            }
+            for (int l = l1; l < 16; l++)
+                for (int d = 0; d < dh; d++)
+                    panel[(size_t)d * 16 + l] = 0.0f;
+        }
         k->maxknorm[h] = maxkn;
         k->unsafe[h] = (uint8_t)unsafe;
     }

@@ -516,6 +516,22 @@ static void b_scores_packed(const ga_kernels *kt, gctx *x)
             }
 }
 
+static void b_quantize_rows(const ga_kernels *kt, gctx *x)
+{
+    for (int in = 0; in < NN; in++)
+        for (int id = 0; id < 4; id++)
+            for (int lanes = 1; lanes <= 16; lanes += 15) {
+                int n = NS[in], dh4 = DH4[id], dh = dh4 - 3;
+                int slots = (n + lanes - 1) / lanes * lanes;
+                set_case("n=%d dh=%d dh4=%d lanes=%d", n, dh, dh4, lanes);
+                float *X = gin(x, (size_t)n * dh);
+                kt->quantize_rows(X, n, dh, dh, dh4, lanes, gbuf(x, (size_t)slots * dh4),
+                                  gout(x, n), gbuf(x, sizeof(int32_t) * n), gout(x, n),
+                                  gout(x, n));
+                gfree(x);
+            }
+}
+
 #define BOUNDS_TEST(k)                                                         \
     Test(bounds, k, .timeout = TEST_TIMEOUT) { run_bounds(#k, b_##k); }
 #define BOUNDS_TEST_ENTRY(ret, k, params) BOUNDS_TEST(k)

@@ -378,6 +378,24 @@ static size_t det_scores_packed(const ga_kernels *kt, int N, unsigned char *out)
     return d_end(&x);
 }
 
+static size_t det_quantize_rows(const ga_kernels *kt, int N, unsigned char *out)
+{
+    dctx x;
+    d_begin(&x, out);
+    const int n = N < 300 ? N : 300, slots = (n + 15) / 16 * 16;
+    float *X = d_in(&x, (size_t)n * DH);
+    int8_t *codes = (int8_t *)ar_u8(&x.a, "codes", (size_t)slots * DH, 0);
+    float *sc = d_in(&x, n), *nr = d_in(&x, n), *er = d_in(&x, n);
+    int32_t *cs = ar_i32(&x.a, "cs", n, 0);
+    kt->quantize_rows(X, n, DH, DH, DH, 16, codes, sc, cs, nr, er);
+    d_put(&x, codes, (size_t)slots * DH);
+    d_put(&x, sc, sizeof(float) * n);
+    d_put(&x, cs, sizeof(int32_t) * n);
+    d_put(&x, nr, sizeof(float) * n);
+    d_put(&x, er, sizeof(float) * n);
+    return d_end(&x);
+}
+
 static size_t det_sgemm(const ga_kernels *kt, int N, unsigned char *out)
 {
     dctx x;

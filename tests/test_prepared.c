@@ -552,3 +552,110 @@ Test(prepared, errors)
     ga_keys_destroy(NULL);
     ga_attend_plan_destroy(pl);
 }
+
+/* quantize_rows: codes, scale and csum exactly the reference's; norm and
+ * err upper bounds of the exact Euclidean norms (computed here in double
+ * from x, the codes and the scale: |x|, |s c|, |x - s c|, each within a few
+ * double roundings, 1e-12 relative) and within 1e-5 relative of the
+ * reference's (they differ only in the float summation order of dh terms:
+ * (dh + 8) 2^-24 relative); special rows as the contract says. */
+Test(prepared, quantize_rows, .timeout = TEST_TIMEOUT)
+{
+    static const int DHS[] = {1, 3, 4, 15, 16, 17, 63, 64, 65, 128, 1024};
+    tvariants v;
+    tcheck c;
+    variants_get(&v, "prepared quantize_rows");
+    tc_init(&c, "prepared quantize_rows");
+    const ga_kernels *ref = ga_kernels_ref();
+    for (int vi = 0; vi < v.n; vi++) {
+        const ga_kernels *kt = v.k[vi];
+        c.isa = kt->name;
+        for (size_t id = 0; id < sizeof DHS / sizeof DHS[0]; id++)
+            for (int lanes = 1; lanes <= 16; lanes += 15)
+                for (int n = 1; n <= 40; n += 13) {
+                    const int dh = DHS[id], dh4 = (dh + 3) / 4 * 4, ldx = dh + 1;
+                    const int slots = (n + lanes - 1) / lanes * lanes;
+                    tc_case(&c, "dh=%d lanes=%d n=%d", dh, lanes, n);
+                    tarena a = {0};
+                    trng r;
+                    rng_init(&r, 17 + dh + n);
+                    float *X = ar_f(&a, "X", (size_t)n * ldx, 1);
+                    fill_unif(&r, X, (size_t)n * ldx, -3, 3);
+                    for (int row = 0; row < n; row++) {
+                        float *x = X + (size_t)row * ldx;
+                        switch (row % 8) {
+                        case 1: /* ties: a = 127, y = x = k + 0.5 */
+                            for (int d = 0; d < dh; d++)
+                                x[d] = (float)(d % 40 - 20) + 0.5f;
+                            x[0] = 127.0f;
+                            break;
+                        case 2: memset(x, 0, sizeof(float) * dh); break;
+                        case 3: x[dh / 2] = NAN; break;
+                        case 4: x[dh - 1] = -INFINITY; break;
+                        case 5: /* tiny: no bound */
+                            for (int d = 0; d < dh; d++)
+                                x[d] = ldexpf(x[d], -125);
+                            break;
+                        case 6: /* wide range inside a row */
+                            for (int d = 0; d < dh; d++)
+                                x[d] = ldexpf(x[d], (d * 7) % 60 - 30);
+                            break;
+                        case 7: /* outlier channel */
+                            x[0] *= 1e4f;
+                            break;
+                        }
+                    }
+                    int8_t *c0 = (int8_t *)ar_u8(&a, "c0", (size_t)slots * dh4, 0);
+                    int8_t *c1 = (int8_t *)ar_u8(&a, "c1", (size_t)slots * dh4, 0);
+                    float *s0 = ar_f(&a, "s0", n, 0), *s1 = ar_f(&a, "s1", n, 1);
+                    float *n0 = ar_f(&a, "n0", n, 0), *n1 = ar_f(&a, "n1", n, 2);
+                    float *e0 = ar_f(&a, "e0", n, 0), *e1 = ar_f(&a, "e1", n, 3);
+                    int32_t *k0 = ar_i32(&a, "k0", n, 0), *k1 = ar_i32(&a, "k1", n, 1);
+                    ref->quantize_rows(X, n, ldx, dh, dh4, lanes, c0, s0, k0, n0, e0);
+                    kt->quantize_rows(X, n, ldx, dh, dh4, lanes, c1, s1, k1, n1, e1);
+                    tc_bits(&c, "codes", c1, c0, (size_t)slots * dh4);
+                    tc_bits(&c, "scale", s1, s0, sizeof(float) * n);
+                    tc_bits(&c, "csum", k1, k0, sizeof(int32_t) * n);
+                    for (int row = 0; row < n; row++) {
+                        const float *x = X + (size_t)row * ldx;
+                        const int8_t *cr = c1 + (size_t)(row / lanes) * dh4 * lanes +
+                                           (size_t)(row % lanes) * 4;
+                        double xx = 0, hh = 0, ee = 0;
+                        int fin = 1;
+                        for (int d = 0; d < dh; d++) {
+                            fin &= isfinite(x[d]) != 0;
+                            double cd = cr[(size_t)(d / 4) * 4 * lanes + d % 4];
+                            double hd = (double)s1[row] * cd;
+                            xx += (double)x[d] * x[d];
+                            hh += hd * hd;
+                            ee += (x[d] - hd) * (x[d] - hd);
+                        }
+                        if (row % 8 == 3 || row % 8 == 4 || row % 8 == 5) {
+                            tc_true(&c, n1[row] == INFINITY && e1[row] == INFINITY &&
+                                            s1[row] == 0.0f && k1[row] == 0,
+                                    "row %d (special %d): norm %g err %g", row, row % 8,
+                                    n1[row], e1[row]);
+                            continue;
+                        }
+                        tc_true(&c, fin, "row %d not finite", row);
+                        double nb = sqrt(fmax(xx, hh)) * (1 - 1e-12), eb = sqrt(ee) * (1 - 1e-12);
+                        tc_true(&c, n1[row] >= nb && e1[row] >= eb,
+                                "row %d: norm %.9g < %.9g or err %.9g < %.9g", row, n1[row], nb,
+                                e1[row], eb);
+                        tc_true(&c, fabs(n1[row] - n0[row]) <= 1e-5 * n0[row] &&
+                                        fabs(e1[row] - e0[row]) <= 1e-5 * e0[row] + 1e-30,
+                                "row %d: norm %g / ref %g, err %g / ref %g", row, n1[row],
+                                n0[row], e1[row], e0[row]);
+                        if (row % 8 == 1 && dh > 21) /* ties to even: 0.5 -> 0, 1.5 -> 2 */
+                            tc_true(&c, cr[(size_t)(20 / 4) * 4 * lanes + 20 % 4] == 0 &&
+                                            cr[(size_t)(21 / 4) * 4 * lanes + 21 % 4] == 2,
+                                    "row %d: ties not to even (%d, %d)", row,
+                                    cr[(size_t)(20 / 4) * 4 * lanes + 20 % 4],
+                                    cr[(size_t)(21 / 4) * 4 * lanes + 21 % 4]);
+                    }
+                    ar_check(&a, &c);
+                    ar_free(&a);
+                }
+    }
+    tc_finish(&c);
+}
