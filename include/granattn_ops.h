@@ -171,7 +171,8 @@
      *   shat[i] = fma(w * meta[0][i], dot[i], b_i)                            \
      *   E_i     = fma(alpha, meta[1][i], fma(beta, meta[2][i], 2^-22 |b_i|))  \
      *   ub[i]   = shat[i] + E_i;  returns m_lb = max_i (shat[i] - E_i)        \
-     * (each operation one float rounding: every variant gives the same bits). \
+     * (each operation one float rounding: every variant gives the same bits;  \
+     * a zero lower bound counts as +0, so a zero m_lb is +0 in any order).    \
      * A padded key (b_i == -inf): shat[i] = ub[i] = -inf, not part of m_lb;   \
      * m_lb = -inf when N == 0 or every key is padded.                         \
      * meta [4][ldm] (rows kscale, knorm, kerr, bias; ldm >= N), dot [N],      \

@@ -4,7 +4,8 @@
  * preview_bounds: one query's preview scores, upper bounds and m_lb:
  *   shat[i] = fma(w * kscale_i, dot[i], b_i)
  *   E_i     = fma(alpha, knorm_i, fma(beta, kerr_i, 2^-22 |b_i|))
- *   ub[i]   = shat[i] + E_i;   returns m_lb = max_i (shat[i] - E_i)
+ *   ub[i]   = shat[i] + E_i;   returns m_lb = max_i (shat[i] - E_i) (a zero
+ *   lower bound counts as +0: the max of the lanes is then order-free)
  *   meta [4][ldm] rows kscale, knorm, kerr, bias; qk = {w, alpha, beta};
  *   dot [N] -> shat [N], ub [N].  Padded keys (b_i = -inf): shat = ub = -inf,
  *   no part of m_lb; a NaN lower bound is no part of m_lb either.  The same
@@ -34,7 +35,7 @@ float GA_FN(preview_bounds)(const float *dot, const float *meta, int ldm, int N,
         gav_t s = gav_fma(gav_mul(vw, gav_load_mask(ks + i, m)), d, b);
         gav_t e = gav_fma(va, gav_load_mask(kn + i, m),
                           gav_fma(vb, gav_load_mask(ke + i, m), gav_mul(c22, ab)));
-        gav_t u = gav_add(s, e), l = gav_sub(s, e);
+        gav_t u = gav_add(s, e), l = gav_add(gav_sub(s, e), zero); /* -0 -> +0 */
         s = gav_select_eq(b, ninf, ninf, s);
         u = gav_select_eq(b, ninf, ninf, u);
         l = gav_select_eq(l, l, l, ninf); /* NaN -> -inf */
