@@ -14,11 +14,23 @@
  *   s[i] = scale * sum_d q[d] * Kp[i/16][d][i%16] + (bias ? bias[i] : 0).
  *   Kp [ceil(N/16)][dh][16], q [dh], bias [N] or NULL -> s [N]; returns max.
  *   No horizontal reduction: one broadcast of q[d] feeds GAV_W keys per
- *   FMA.  PB panels of 16 keys are in flight at once (8 accumulators) to
- *   cover the FMA latency; then panels one at a time.  The last panel is
- *   computed whole (its lanes past N are readable, zeros) and stored masked.
- *   Non-finite float results of unpadded keys are recomputed exactly
- *   (ga_ref_scores_packed_range).
+ *   FMA.  PB panels of 16 keys are in flight at once (8 accumulators: PB =
+ *   8, 4, 2 for AVX-512, AVX2, NEON) to cover the FMA latency; the panels
+ *   left over go in groups of PB/2, PB/4, ..., 1 (before: one at a time,
+ *   one FMA chain: latency-bound, 0.4-0.6 of the bound at N = 64 on
+ *   AVX-512).  Each key is one FMA chain over d in order, whatever N or the
+ *   group (GAV_PACKED_DS = 1), so its bits depend on dh only.  The last
+ *   panel is computed whole (its lanes past N are readable) and stored
+ *   masked.  Non-finite float results of unpadded keys are recomputed
+ *   exactly (ga_ref_scores_packed_range).
+ *   Measured (dh 64, one core of the 2-core Xeon VM, shared; min of
+ *   trials; bound = results/xeon-2c/limits.json read bandwidth, measured
+ *   with AVX-512 loads): AVX-512 N = 64 / 256 / 1024 / 4096: 0.99-1.05 /
+ *   1.1-1.4 / 0.9-1.04 / 0.9-1.05 of the bound (98 ns / 0.4 us / 2.1 us /
+ *   8.5 us); AVX2 0.86 / 0.88 / 0.79 / 0.79 (95-97 GB/s at 1024-4096 =
+ *   a plain AVX2 read loop's 95-100 GB/s).  Tried and not kept (no gain or
+ *   slower): chains over d per key (DS 2-16, single sequential stream),
+ *   PB 2/4/8/16 per ISA, software prefetch 4-32 lines ahead.
  * Both: padded keys (bias -inf) get exactly -inf; NaN is sticky in the max.
  * Alignment: none required.  Bytes read past the end: 0 (scores_packed
  * reads whole panels, which the layout provides).
@@ -73,9 +85,23 @@ float GA_FN(scores_gather)(const float *K, int dh, const int32_t *idx, int count
     return gav_flags_any(nan) ? NAN : gav_hmax(vmax);
 }
 
+/* Tuning (per ISA, overridable with -D for measurements):
+ *   GAV_PACKED_DS  independent FMA chains over d per key (d mod DS): the
+ *                  per-key summation order, fixed by dh alone;
+ *   GAV_PACKED_PB  panels of 16 keys in flight in the main loop; the
+ *                  remaining panels go in groups of PB/2, PB/4, ..., 1
+ *                  (at most one group of each size), same arithmetic. */
+#ifndef GAV_PACKED_DS
+#define GAV_PACKED_DS 1
+#endif
+#ifndef GAV_PACKED_PB
+#define GAV_PACKED_PB (GAV_W == 16 ? 8 : GAV_W == 8 ? 4 : 2)
+#endif
+
 enum {
-    VPP = 16 / GAV_W,             /* vectors per panel of 16 keys */
-    PB = VPP >= 8 ? 1 : 8 / VPP   /* panels in flight: 8 accumulators */
+    VPP = 16 / GAV_W,  /* vectors per panel of 16 keys */
+    DS = GAV_PACKED_DS, /* chains over d per vector */
+    PB = GAV_PACKED_PB  /* panels in flight */
 };
 
 /* Scales, biases, checks and stores the VPP vectors of panel p; folds them
@@ -110,6 +136,45 @@ GAV_INLINE void finish_panel(const float *Kp, int N, int dh, const float *q, flo
     }
 }
 
+/* Dot products of nb (a constant: PB or 1) panels starting at `base` (panel
+ * stride pstride floats): out[b][v] = lane sums over d of q[d] Kp[..][d][..].
+ * Chain j of a key takes d = j (mod DS) in increasing d (the last dh mod DS
+ * channels go to chains 0, 1, ...); the chains are added in a fixed tree. */
+GAV_INLINE void panel_dots(const float *base, size_t pstride, int dh, const float *q,
+                           const int nb, gav_t out[][VPP])
+{
+    gav_t acc[PB][VPP][DS];
+    for (int b = 0; b < nb; b++)
+        for (int v = 0; v < VPP; v++)
+            for (int j = 0; j < DS; j++)
+                acc[b][v][j] = gav_zero();
+    int d = 0;
+    for (; d + DS <= dh; d += DS)
+        for (int j = 0; j < DS; j++) {
+            const gav_t qd = gav_set1(q[d + j]);
+            for (int b = 0; b < nb; b++)
+                for (int v = 0; v < VPP; v++)
+                    acc[b][v][j] = gav_fma(gav_load(base + b * pstride + (size_t)(d + j) * 16 +
+                                                    v * GAV_W),
+                                           qd, acc[b][v][j]);
+        }
+    for (int j = 0; d + j < dh; j++) {
+        const gav_t qd = gav_set1(q[d + j]);
+        for (int b = 0; b < nb; b++)
+            for (int v = 0; v < VPP; v++)
+                acc[b][v][j] = gav_fma(gav_load(base + b * pstride + (size_t)(d + j) * 16 +
+                                                v * GAV_W),
+                                       qd, acc[b][v][j]);
+    }
+    for (int b = 0; b < nb; b++)
+        for (int v = 0; v < VPP; v++) {
+            for (int w = 1; w < DS; w *= 2) /* pairwise tree: (0+1)+(2+3), ... */
+                for (int j = 0; j + w < DS; j += 2 * w)
+                    acc[b][v][j] = gav_add(acc[b][v][j], acc[b][v][j + w]);
+            out[b][v] = acc[b][v][0];
+        }
+}
+
 float GA_FN(scores_packed)(const float *Kp, int N, int dh, const float *q, float scale,
                            const float *bias, float *s)
 {
@@ -120,31 +185,29 @@ float GA_FN(scores_packed)(const float *Kp, int N, int dh, const float *q, float
     int p = 0;
     for (; p + PB <= P; p += PB) {
         gav_t acc[PB][VPP];
-        for (int b = 0; b < PB; b++)
-            for (int v = 0; v < VPP; v++)
-                acc[b][v] = gav_zero();
-        const float *base = Kp + (size_t)p * pstride;
-        for (int d = 0; d < dh; d++) {
-            const gav_t qd = gav_set1(q[d]);
-            for (int b = 0; b < PB; b++)
-                for (int v = 0; v < VPP; v++)
-                    acc[b][v] = gav_fma(gav_load(base + b * pstride + (size_t)d * 16 + v * GAV_W),
-                                        qd, acc[b][v]);
-        }
+        panel_dots(Kp + (size_t)p * pstride, pstride, dh, q, PB, acc);
         for (int b = 0; b < PB; b++)
             finish_panel(Kp, N, dh, q, scale, bias, s, p + b, acc[b], &vmax, &nan);
     }
-    for (; p < P; p++) {
-        gav_t acc[VPP];
-        for (int v = 0; v < VPP; v++)
-            acc[v] = gav_zero();
-        const float *base = Kp + (size_t)p * pstride;
-        for (int d = 0; d < dh; d++) {
-            const gav_t qd = gav_set1(q[d]);
-            for (int v = 0; v < VPP; v++)
-                acc[v] = gav_fma(gav_load(base + (size_t)d * 16 + v * GAV_W), qd, acc[v]);
-        }
-        finish_panel(Kp, N, dh, q, scale, bias, s, p, acc, &vmax, &nan);
+    /* the rest (< PB panels): groups of PB/2, PB/4, ..., 1 panels, each a
+     * compile-time count so that the accumulators stay in registers */
+#define GA_PANEL_GROUP(nb)                                                     \
+    if ((nb) >= 1 && (nb) < PB && p + (nb) <= P) {                             \
+        gav_t acc[(nb) >= 1 ? (nb) : 1][VPP];                                  \
+        panel_dots(Kp + (size_t)p * pstride, pstride, dh, q, (nb), acc);       \
+        for (int b = 0; b < (nb); b++)                                         \
+            finish_panel(Kp, N, dh, q, scale, bias, s, p + b, acc[b], &vmax, &nan); \
+        p += (nb);                                                             \
+    }
+    GA_PANEL_GROUP(PB / 2)
+    GA_PANEL_GROUP(PB / 4)
+    GA_PANEL_GROUP(PB / 8)
+    GA_PANEL_GROUP(PB / 16)
+#undef GA_PANEL_GROUP
+    for (; p < P; p++) { /* PB not a power of 2 */
+        gav_t acc[1][VPP];
+        panel_dots(Kp + (size_t)p * pstride, pstride, dh, q, 1, acc);
+        finish_panel(Kp, N, dh, q, scale, bias, s, p, acc[0], &vmax, &nan);
     }
     return gav_flags_any(nan) ? NAN : gav_hmax(vmax);
 }
