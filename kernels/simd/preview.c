@@ -10,7 +10,8 @@
  *   dot [N] -> shat [N], ub [N].  Padded keys (b_i = -inf): shat = ub = -inf,
  *   no part of m_lb; a NaN lower bound is no part of m_lb either.  The same
  *   operations in the same order as the reference: the same bits.
- * preview_select: cand = { i : ub[i] >= T8[levels[i]] } in increasing i.
+ * preview_select (NEON only; AVX2 and AVX-512: kernels/<isa>/):
+ *   cand = { i : ub[i] >= T8[levels[i]] } in increasing i.
  *   ub [N], levels [N] (< 8), T8 [8] -> cand; returns the count.  A
  *   branchless compress (store the index, advance by the compare), one key
  *   at a time: writes cand[0 .. N-1] at most.
@@ -47,6 +48,9 @@ float GA_FN(preview_bounds)(const float *dot, const float *meta, int ldm, int N,
     return gav_hmax(vmax);
 }
 
+/* AVX2 and AVX-512 have hand-written versions (compare + compress, 8 or 16
+ * keys per step: kernels/<isa>/preview_select_<isa>.c); NEON uses this one. */
+#if GA_SIMD_ISA == 3
 int GA_FN(preview_select)(const float *ub, int N, const uint8_t *levels, const float *T8,
                           int32_t *cand)
 {
@@ -57,3 +61,4 @@ int GA_FN(preview_select)(const float *ub, int N, const uint8_t *levels, const f
     }
     return count;
 }
+#endif
