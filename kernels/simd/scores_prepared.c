@@ -31,6 +31,8 @@
  *   a plain AVX2 read loop's 95-100 GB/s).  Tried and not kept (no gain or
  *   slower): chains over d per key (DS 2-16, single sequential stream),
  *   PB 2/4/8/16 per ISA, software prefetch 4-32 lines ahead.
+ *   Kp must be 64-byte aligned for this speed: 16 bytes off, every 64-byte
+ *   load splits a cache line (AVX-512 0.55x, AVX2 0.65x at N >= 256).
  * Both: padded keys (bias -inf) get exactly -inf; NaN is sticky in the max.
  * Alignment: none required.  Bytes read past the end: 0 (scores_packed
  * reads whole panels, which the layout provides).
