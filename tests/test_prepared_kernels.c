@@ -26,8 +26,10 @@
  *                     and the bias add) depends only on dh, not on which keys
  *                     share a vector.  Against the double reference:
  *                     rtol_sum(dh + 1) of sum|terms| (dh products + bias).
- *                     Overflowing q·k (exact score finite): within one float
- *                     rounding (2^-23 relative) of the reference.
+ *                     Overflowing q·k (exact score finite): recomputed
+ *                     exactly, key by key, in both kernels: still bitwise
+ *                     `scores`, and within one float rounding (2^-23
+ *                     relative) of the reference.
  *   scores_packed   — rtol_sum(dh + 1) of sum|terms| (dh products summed in
  *                     any order, one scale, one bias add: util.h's model);
  *                     padded keys exactly -inf; overflow as for gather.
@@ -595,9 +597,9 @@ Test(prepared, scores_gather_counts, .timeout = TEST_TIMEOUT)
 
 /* Non-finite float intermediates: q·k overflowing float before the scale
  * (exact score finite: recomputed exactly, within one rounding of the
- * reference; `scores` does the same, so the two are within one rounding of
- * each other), a NaN in a gathered K row (NaN score, NaN max), a NaN row
- * that is not gathered (no effect), count == 0 (-inf, nothing written). */
+ * reference, and bitwise `scores` for every key, overflowing or not), a NaN
+ * in a gathered K row (NaN score, NaN max), a NaN row that is not gathered
+ * (no effect), count == 0 (-inf, nothing written). */
 Test(prepared, scores_gather_special, .timeout = TEST_TIMEOUT)
 {
     tvariants v;
@@ -651,6 +653,19 @@ Test(prepared, scores_gather_special, .timeout = TEST_TIMEOUT)
                     float m = kt->scores_gather(k.K, dh, idx, count, q, k.scale, k.bias, s);
                     float *S = ar_f(&a, "S", (size_t)N, 0), ms;
                     kt->scores(k.K, N, dh, q, 1, dh, k.scale, k.bias, S, N, &ms);
+                    /* every key, the overflowing ones and their neighbours (in
+                     * other vectors here than in `scores`: key nanrow is left
+                     * out) included: bitwise `scores` (each recomputes a
+                     * non-finite key alone) */
+                    c.checks++;
+                    for (int j = 0; j < count; j++)
+                        if (!same_bits(s[j], S[idx[j]])) {
+                            tc_fail(&c, "key %d: gather %.9g (0x%08x), scores %.9g (0x%08x): "
+                                        "not bitwise", (int)idx[j], (double)s[j],
+                                    (unsigned)f2u(s[j]), (double)S[idx[j]],
+                                    (unsigned)f2u(S[idx[j]]));
+                            break;
+                        }
                     for (int j = 0; j < count; j++) {
                         const int i = idx[j];
                         if (i != ov[0] && i != ov[1])

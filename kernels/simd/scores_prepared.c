@@ -8,8 +8,9 @@
  *   arithmetic (chunks in order, the same FMA chain, the same reduction
  *   tree) is the one `scores` applies to it (gav_dot_rows), so the bits are
  *   the same; lanes past count repeat the last row and are not stored.  A
- *   block with a non-finite float result (of an unpadded key) is recomputed
- *   exactly by the reference, key by key.
+ *   key with a non-finite float result (unpadded) is recomputed exactly by
+ *   the reference, that key alone, as `scores` does: the same bits for
+ *   every key, overflowing ones and their neighbours included.
  * scores_packed: scores from keys packed across lanes,
  *   s[i] = scale * sum_d q[d] * Kp[i/16][d][i%16] + (bias ? bias[i] : 0).
  *   Kp [ceil(N/16)][dh][16], q [dh], bias [N] or NULL -> s [N]; returns max.
@@ -69,10 +70,15 @@ float GA_FN(scores_gather)(const float *K, int dh, const int32_t *idx, int count
             chk = gav_select_eq(b, ninf, zero, v);
             v = gav_select_eq(b, ninf, ninf, gav_add(v, b));
         }
-        if (lanes_finite(gav_select(m, chk, zero))) {
-            gav_store_mask(s + k0, m, v);
-        } else { /* rare: exact, key by key */
+        gav_store_mask(s + k0, m, v);
+        if (!lanes_finite(gav_select(m, chk, zero))) {
+            /* rare: the keys whose float result is not finite, exactly, key
+             * by key (as `scores` does: the others keep their float bits) */
+            float c[GAV_W];
+            gav_store(c, chk);
             for (int r = 0; r < n; r++) {
+                if (c[r] - c[r] == 0.0f)
+                    continue;
                 const int i = idx[k0 + r];
                 float mm;
                 ga_ref_scores(K + (size_t)i * dh, 1, dh, q, 1, dh, scale,
@@ -125,11 +131,14 @@ GAV_INLINE void finish_panel(const float *Kp, int N, int dh, const float *q, flo
             chk = gav_select_eq(b, ninf, zero, x);
             x = gav_select_eq(b, ninf, ninf, gav_add(x, b));
         }
-        if (lanes_finite(gav_select(m, chk, zero))) {
-            gav_store_mask(s + i, m, x);
-        } else {
+        gav_store_mask(s + i, m, x);
+        if (!lanes_finite(gav_select(m, chk, zero))) { /* rare: exact, key by key */
             const int n = N - i < GAV_W ? N - i : GAV_W;
-            ga_ref_scores_packed_range(Kp, dh, q, scale, bias, i, i + n, s);
+            float c[GAV_W];
+            gav_store(c, chk);
+            for (int r = 0; r < n; r++)
+                if (!(c[r] - c[r] == 0.0f))
+                    ga_ref_scores_packed_range(Kp, dh, q, scale, bias, i + r, i + r + 1, s);
             x = gav_load_mask(s + i, m);
         }
         x = gav_select(m, x, ninf);
