@@ -186,39 +186,43 @@ GAV_INLINE void panel_dots(const float *base, size_t pstride, int dh, const floa
         }
 }
 
+/* Panels p .. p + nb - 1 (nb <= PB, a constant at every call site, so that
+ * the accumulators stay in registers): dot products, then finish_panel. */
+GAV_INLINE void panel_group(const float *Kp, int N, int dh, const float *q, float scale,
+                            const float *bias, float *s, int p, const int nb, gav_t *vmax,
+                            gav_flags_t *nan)
+{
+    const size_t pstride = (size_t)dh * 16;
+    gav_t acc[PB][VPP];
+    panel_dots(Kp + (size_t)p * pstride, pstride, dh, q, nb, acc);
+    for (int b = 0; b < nb; b++)
+        finish_panel(Kp, N, dh, q, scale, bias, s, p + b, acc[b], vmax, nan);
+}
+
 float GA_FN(scores_packed)(const float *Kp, int N, int dh, const float *q, float scale,
                            const float *bias, float *s)
 {
     const int P = (N + 15) / 16;
-    const size_t pstride = (size_t)dh * 16;
     gav_t vmax = gav_set1(-INFINITY);
     gav_flags_t nan = gav_flags_none();
     int p = 0;
-    for (; p + PB <= P; p += PB) {
-        gav_t acc[PB][VPP];
-        panel_dots(Kp + (size_t)p * pstride, pstride, dh, q, PB, acc);
-        for (int b = 0; b < PB; b++)
-            finish_panel(Kp, N, dh, q, scale, bias, s, p + b, acc[b], &vmax, &nan);
+    for (; p + PB <= P; p += PB)
+        panel_group(Kp, N, dh, q, scale, bias, s, p, PB, &vmax, &nan);
+    /* the rest (< PB panels): at most one group each of PB/2, PB/4, PB/8
+     * panels, then single panels (PB = 16 or not a power of 2 only) */
+    if (PB / 2 >= 1 && p + PB / 2 <= P) {
+        panel_group(Kp, N, dh, q, scale, bias, s, p, PB / 2, &vmax, &nan);
+        p += PB / 2;
     }
-    /* the rest (< PB panels): groups of PB/2, PB/4, ..., 1 panels, each a
-     * compile-time count so that the accumulators stay in registers */
-#define GA_PANEL_GROUP(nb)                                                     \
-    if ((nb) >= 1 && (nb) < PB && p + (nb) <= P) {                             \
-        gav_t acc[(nb) >= 1 ? (nb) : 1][VPP];                                  \
-        panel_dots(Kp + (size_t)p * pstride, pstride, dh, q, (nb), acc);       \
-        for (int b = 0; b < (nb); b++)                                         \
-            finish_panel(Kp, N, dh, q, scale, bias, s, p + b, acc[b], &vmax, &nan); \
-        p += (nb);                                                             \
+    if (PB / 4 >= 1 && p + PB / 4 <= P) {
+        panel_group(Kp, N, dh, q, scale, bias, s, p, PB / 4, &vmax, &nan);
+        p += PB / 4;
     }
-    GA_PANEL_GROUP(PB / 2)
-    GA_PANEL_GROUP(PB / 4)
-    GA_PANEL_GROUP(PB / 8)
-    GA_PANEL_GROUP(PB / 16)
-#undef GA_PANEL_GROUP
-    for (; p < P; p++) { /* PB not a power of 2 */
-        gav_t acc[1][VPP];
-        panel_dots(Kp + (size_t)p * pstride, pstride, dh, q, 1, acc);
-        finish_panel(Kp, N, dh, q, scale, bias, s, p, acc[0], &vmax, &nan);
+    if (PB / 8 >= 1 && p + PB / 8 <= P) {
+        panel_group(Kp, N, dh, q, scale, bias, s, p, PB / 8, &vmax, &nan);
+        p += PB / 8;
     }
+    for (; p < P; p++)
+        panel_group(Kp, N, dh, q, scale, bias, s, p, 1, &vmax, &nan);
     return gav_flags_any(nan) ? NAN : gav_hmax(vmax);
 }
