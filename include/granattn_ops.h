@@ -49,7 +49,7 @@
     /* For t < T, i < N: S[t][i] = scale * (Q[t] . K[i]) + (bias ? bias[i] : 0) \
      * with S[t][i] = -inf exactly when bias[i] == -inf (K[i] is then not      \
      * used); S is finite whenever the exact value is (q.k may overflow float  \
-     * before the scale: such scores are recomputed exactly).                  \
+     * before the scale: such a score is recomputed exactly, key by key).      \
      * m[t] = max_i S[t][i] (NaN if any S[t][i] is NaN; -inf if N == 0).       \
      * K [N][dh], Q [T][ldq] (ldq >= dh), bias [N] or NULL (0 or -inf for      \
      * padding) -> S [T][lds] (lds >= N), m [T]. */                            \
@@ -171,7 +171,8 @@
      *   shat[i] = fma(w * meta[0][i], dot[i], b_i)                            \
      *   E_i     = fma(alpha, meta[1][i], fma(beta, meta[2][i], 2^-22 |b_i|))  \
      *   ub[i]   = shat[i] + E_i;  returns m_lb = max_i (shat[i] - E_i)        \
-     * (each operation one float rounding: every variant gives the same bits). \
+     * (each operation one float rounding: every variant gives the same bits;  \
+     * a zero lower bound counts as +0, so a zero m_lb is +0 in any order).    \
      * A padded key (b_i == -inf): shat[i] = ub[i] = -inf, not part of m_lb;   \
      * m_lb = -inf when N == 0 or every key is padded.                         \
      * meta [4][ldm] (rows kscale, knorm, kerr, bias; ldm >= N), dot [N],      \
@@ -189,9 +190,8 @@
      *   s[k] = scale * (q . K[idx[k]]) + (bias ? bias[idx[k]] : 0),           \
      * -inf exactly for a padded key (bias -inf); returns max_k s[k] (NaN if   \
      * any is NaN; -inf if count == 0).  Bitwise what `scores` of the same     \
-     * table gives for those keys whenever neither call meets a non-finite     \
-     * float result; such results are recomputed exactly (double), so both     \
-     * stay within one rounding of the exact score.                            \
+     * table gives for those keys: in both, a key whose float result is not    \
+     * finite is recomputed exactly (double), that key alone.                  \
      * K [*][dh] (rows idx[k] valid), q [dh], bias [*] or NULL,                \
      * idx [count] -> s [count]. */                                            \
     X(float, scores_gather, (const float *K, int dh, const int32_t *idx,       \

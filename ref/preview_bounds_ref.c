@@ -3,7 +3,7 @@
  *
  *   shat[i] = fma(w * kscale_i, dot[i], b_i)
  *   E_i     = fma(alpha, knorm_i, fma(beta, kerr_i, 2^-22 |b_i|))
- *   ub[i]   = shat[i] + E_i,   returns m_lb = max_i (shat[i] - E_i)
+ *   ub[i]   = shat[i] + E_i,   returns m_lb = max_i (shat[i] - E_i) (a zero is +0)
  * meta [4][ldm]: rows kscale, knorm, kerr, bias (b_i); qk = {w, alpha, beta}.
  * A padded key (b_i = -inf): shat = ub = -inf, not part of m_lb (-inf if no
  * key is left).  dot [N] -> shat [N], ub [N].
@@ -32,7 +32,9 @@ float ga_ref_preview_bounds(const float *dot, const float *meta, int ldm, int N,
         const float e = fmaf(alpha, kn[i], fmaf(beta, ke[i], 0x1p-22f * fabsf(b)));
         shat[i] = s;
         ub[i] = s + e;
-        const float lb = s - e;
+        /* + 0: a zero lower bound is +0, so that m_lb (a max) does not depend
+         * on the order in which +0 and -0 meet (SIMD lanes, trees) */
+        const float lb = (s - e) + 0.0f;
         if (lb > mlb)
             mlb = lb;
     }

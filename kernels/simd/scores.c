@@ -15,11 +15,14 @@
  *   16 KiB that stay in L1 while every query is scored against them, so K
  *   is read from memory once for the whole block of queries.
  *   Padded keys (bias -inf) get exactly -inf whatever q . K[i] is (a select,
- *   so a NaN or +inf dot product never reaches them).  A block whose scaled
- *   dot products of unpadded keys are not all finite (an intermediate float
- *   sum overflowed, or a NaN/inf input) is recomputed exactly by the
- *   reference (double, one rounding): a finite exact score stays finite.
- *   The check is one subtract and compare per vector of scores.
+ *   so a NaN or +inf dot product never reaches them).  A key whose scaled
+ *   dot product is not finite (unpadded: an intermediate float sum
+ *   overflowed, or a NaN/inf input) is recomputed exactly by the reference
+ *   (double, one rounding): a finite exact score stays finite.  Only that
+ *   key: its neighbours in the vector keep their float scores, so every
+ *   key's score depends on that key alone, and scores_gather (the same
+ *   rule) gives the same bits for any subset of the keys.  The check is one
+ *   subtract and compare per vector of scores.
  * scores_backward:
  *   dq[j]    += scale * sum_i ds[i] * K[i][j]     (accum; dq may be NULL)
  *   dK[i][j] += scale * ds[i] * q[j]              (accum; dK may be NULL)
@@ -52,6 +55,18 @@ static void exact_scores(const float *K, int dh, const float *q, float scale,
                   s + i, n, &m);
 }
 
+/* Keys i + r (r < n) whose scaled dot product chk is not finite (padded
+ * keys have chk = 0): their exact score, key by key, into s[i + r]. */
+static void exact_lanes(const float *K, int dh, const float *q, float scale,
+                        const float *bias, int i, int n, gav_t chk, float *s)
+{
+    float c[GAV_W];
+    gav_store(c, chk);
+    for (int r = 0; r < n; r++)
+        if (!(c[r] - c[r] == 0.0f)) /* inf or NaN */
+            exact_scores(K, dh, q, scale, bias, i + r, 1, s);
+}
+
 /* Scores of query q against keys [i0, i1) into s[i0..i1); returns their
  * max, or NaN if any of them is NaN (-inf if the range is empty). */
 static float score_range(const float *K, int dh, const float *q, float scale,
@@ -72,10 +87,9 @@ static float score_range(const float *K, int dh, const float *q, float scale,
             chk = gav_select_eq(b, ninf, zero, v);
             v = gav_select_eq(b, ninf, ninf, gav_add(v, b));
         }
-        if (lanes_finite(chk)) {
-            gav_store(s + i, v);
-        } else {
-            exact_scores(K, dh, q, scale, bias, i, GAV_W, s);
+        gav_store(s + i, v);
+        if (!lanes_finite(chk)) { /* rare: exact, key by key */
+            exact_lanes(K, dh, q, scale, bias, i, GAV_W, chk, s);
             v = gav_load(s + i);
         }
         vmax = gav_max(vmax, v);
@@ -91,10 +105,9 @@ static float score_range(const float *K, int dh, const float *q, float scale,
             chk = gav_select_eq(b, ninf, zero, v);
             v = gav_select_eq(b, ninf, ninf, gav_add(v, b));
         }
-        if (lanes_finite(gav_select(k, chk, zero))) {
-            gav_store_mask(s + i, k, v);
-        } else {
-            exact_scores(K, dh, q, scale, bias, i, n, s);
+        gav_store_mask(s + i, k, v);
+        if (!lanes_finite(gav_select(k, chk, zero))) {
+            exact_lanes(K, dh, q, scale, bias, i, n, chk, s);
             v = gav_load_mask(s + i, k);
         }
         v = gav_select(k, v, ninf);

@@ -8,17 +8,32 @@
  *   arithmetic (chunks in order, the same FMA chain, the same reduction
  *   tree) is the one `scores` applies to it (gav_dot_rows), so the bits are
  *   the same; lanes past count repeat the last row and are not stored.  A
- *   block with a non-finite float result (of an unpadded key) is recomputed
- *   exactly by the reference, key by key.
+ *   key with a non-finite float result (unpadded) is recomputed exactly by
+ *   the reference, that key alone, as `scores` does: the same bits for
+ *   every key, overflowing ones and their neighbours included.
  * scores_packed: scores from keys packed across lanes,
  *   s[i] = scale * sum_d q[d] * Kp[i/16][d][i%16] + (bias ? bias[i] : 0).
  *   Kp [ceil(N/16)][dh][16], q [dh], bias [N] or NULL -> s [N]; returns max.
  *   No horizontal reduction: one broadcast of q[d] feeds GAV_W keys per
- *   FMA.  PB panels of 16 keys are in flight at once (8 accumulators) to
- *   cover the FMA latency; then panels one at a time.  The last panel is
- *   computed whole (its lanes past N are readable, zeros) and stored masked.
- *   Non-finite float results of unpadded keys are recomputed exactly
- *   (ga_ref_scores_packed_range).
+ *   FMA.  PB panels of 16 keys are in flight at once (8 accumulators: PB =
+ *   8, 4, 2 for AVX-512, AVX2, NEON) to cover the FMA latency; the panels
+ *   left over go in groups of PB/2, PB/4, ..., 1 (before: one at a time,
+ *   one FMA chain: latency-bound, 0.4-0.6 of the bound at N = 64 on
+ *   AVX-512).  Each key is one FMA chain over d in order, whatever N or the
+ *   group (GAV_PACKED_DS = 1), so its bits depend on dh only.  The last
+ *   panel is computed whole (its lanes past N are readable) and stored
+ *   masked.  Non-finite float results of unpadded keys are recomputed
+ *   exactly (ga_ref_scores_packed_range).
+ *   Measured (dh 64, one core of the 2-core Xeon VM, shared; min of
+ *   trials; bound = results/xeon-2c/limits.json read bandwidth, measured
+ *   with AVX-512 loads): AVX-512 N = 64 / 256 / 1024 / 4096: 0.99-1.05 /
+ *   1.1-1.4 / 0.9-1.04 / 0.9-1.05 of the bound (98 ns / 0.4 us / 2.1 us /
+ *   8.5 us); AVX2 0.86 / 0.88 / 0.79 / 0.79 (95-97 GB/s at 1024-4096 =
+ *   a plain AVX2 read loop's 95-100 GB/s).  Tried and not kept (no gain or
+ *   slower): chains over d per key (DS 2-16, single sequential stream),
+ *   PB 2/4/8/16 per ISA, software prefetch 4-32 lines ahead.
+ *   Kp must be 64-byte aligned for this speed: 16 bytes off, every 64-byte
+ *   load splits a cache line (AVX-512 0.55x, AVX2 0.65x at N >= 256).
  * Both: padded keys (bias -inf) get exactly -inf; NaN is sticky in the max.
  * Alignment: none required.  Bytes read past the end: 0 (scores_packed
  * reads whole panels, which the layout provides).
@@ -55,10 +70,15 @@ float GA_FN(scores_gather)(const float *K, int dh, const int32_t *idx, int count
             chk = gav_select_eq(b, ninf, zero, v);
             v = gav_select_eq(b, ninf, ninf, gav_add(v, b));
         }
-        if (lanes_finite(gav_select(m, chk, zero))) {
-            gav_store_mask(s + k0, m, v);
-        } else { /* rare: exact, key by key */
+        gav_store_mask(s + k0, m, v);
+        if (!lanes_finite(gav_select(m, chk, zero))) {
+            /* rare: the keys whose float result is not finite, exactly, key
+             * by key (as `scores` does: the others keep their float bits) */
+            float c[GAV_W];
+            gav_store(c, chk);
             for (int r = 0; r < n; r++) {
+                if (c[r] - c[r] == 0.0f)
+                    continue;
                 const int i = idx[k0 + r];
                 float mm;
                 ga_ref_scores(K + (size_t)i * dh, 1, dh, q, 1, dh, scale,
@@ -73,9 +93,23 @@ float GA_FN(scores_gather)(const float *K, int dh, const int32_t *idx, int count
     return gav_flags_any(nan) ? NAN : gav_hmax(vmax);
 }
 
+/* Tuning (per ISA, overridable with -D for measurements):
+ *   GAV_PACKED_DS  independent FMA chains over d per key (d mod DS): the
+ *                  per-key summation order, fixed by dh alone;
+ *   GAV_PACKED_PB  panels of 16 keys in flight in the main loop; the
+ *                  remaining panels go in groups of PB/2, PB/4, ..., 1
+ *                  (at most one group of each size), same arithmetic. */
+#ifndef GAV_PACKED_DS
+#define GAV_PACKED_DS 1
+#endif
+#ifndef GAV_PACKED_PB
+#define GAV_PACKED_PB (GAV_W == 16 ? 8 : GAV_W == 8 ? 4 : 2)
+#endif
+
 enum {
-    VPP = 16 / GAV_W,             /* vectors per panel of 16 keys */
-    PB = VPP >= 8 ? 1 : 8 / VPP   /* panels in flight: 8 accumulators */
+    VPP = 16 / GAV_W,  /* vectors per panel of 16 keys */
+    DS = GAV_PACKED_DS, /* chains over d per vector */
+    PB = GAV_PACKED_PB  /* panels in flight */
 };
 
 /* Scales, biases, checks and stores the VPP vectors of panel p; folds them
@@ -97,11 +131,14 @@ GAV_INLINE void finish_panel(const float *Kp, int N, int dh, const float *q, flo
             chk = gav_select_eq(b, ninf, zero, x);
             x = gav_select_eq(b, ninf, ninf, gav_add(x, b));
         }
-        if (lanes_finite(gav_select(m, chk, zero))) {
-            gav_store_mask(s + i, m, x);
-        } else {
+        gav_store_mask(s + i, m, x);
+        if (!lanes_finite(gav_select(m, chk, zero))) { /* rare: exact, key by key */
             const int n = N - i < GAV_W ? N - i : GAV_W;
-            ga_ref_scores_packed_range(Kp, dh, q, scale, bias, i, i + n, s);
+            float c[GAV_W];
+            gav_store(c, chk);
+            for (int r = 0; r < n; r++)
+                if (!(c[r] - c[r] == 0.0f))
+                    ga_ref_scores_packed_range(Kp, dh, q, scale, bias, i + r, i + r + 1, s);
             x = gav_load_mask(s + i, m);
         }
         x = gav_select(m, x, ninf);
@@ -110,41 +147,82 @@ GAV_INLINE void finish_panel(const float *Kp, int N, int dh, const float *q, flo
     }
 }
 
+/* Dot products of nb (a constant: PB or 1) panels starting at `base` (panel
+ * stride pstride floats): out[b][v] = lane sums over d of q[d] Kp[..][d][..].
+ * Chain j of a key takes d = j (mod DS) in increasing d (the last dh mod DS
+ * channels go to chains 0, 1, ...); the chains are added in a fixed tree. */
+GAV_INLINE void panel_dots(const float *base, size_t pstride, int dh, const float *q,
+                           const int nb, gav_t out[][VPP])
+{
+    gav_t acc[PB][VPP][DS];
+    for (int b = 0; b < nb; b++)
+        for (int v = 0; v < VPP; v++)
+            for (int j = 0; j < DS; j++)
+                acc[b][v][j] = gav_zero();
+    int d = 0;
+    for (; d + DS <= dh; d += DS)
+        for (int j = 0; j < DS; j++) {
+            const gav_t qd = gav_set1(q[d + j]);
+            for (int b = 0; b < nb; b++)
+                for (int v = 0; v < VPP; v++)
+                    acc[b][v][j] = gav_fma(gav_load(base + b * pstride + (size_t)(d + j) * 16 +
+                                                    v * GAV_W),
+                                           qd, acc[b][v][j]);
+        }
+    for (int j = 0; d + j < dh; j++) {
+        const gav_t qd = gav_set1(q[d + j]);
+        for (int b = 0; b < nb; b++)
+            for (int v = 0; v < VPP; v++)
+                acc[b][v][j] = gav_fma(gav_load(base + b * pstride + (size_t)(d + j) * 16 +
+                                                v * GAV_W),
+                                       qd, acc[b][v][j]);
+    }
+    for (int b = 0; b < nb; b++)
+        for (int v = 0; v < VPP; v++) {
+            for (int w = 1; w < DS; w *= 2) /* pairwise tree: (0+1)+(2+3), ... */
+                for (int j = 0; j + w < DS; j += 2 * w)
+                    acc[b][v][j] = gav_add(acc[b][v][j], acc[b][v][j + w]);
+            out[b][v] = acc[b][v][0];
+        }
+}
+
+/* Panels p .. p + nb - 1 (nb <= PB, a constant at every call site, so that
+ * the accumulators stay in registers): dot products, then finish_panel. */
+GAV_INLINE void panel_group(const float *Kp, int N, int dh, const float *q, float scale,
+                            const float *bias, float *s, int p, const int nb, gav_t *vmax,
+                            gav_flags_t *nan)
+{
+    const size_t pstride = (size_t)dh * 16;
+    gav_t acc[PB][VPP];
+    panel_dots(Kp + (size_t)p * pstride, pstride, dh, q, nb, acc);
+    for (int b = 0; b < nb; b++)
+        finish_panel(Kp, N, dh, q, scale, bias, s, p + b, acc[b], vmax, nan);
+}
+
 float GA_FN(scores_packed)(const float *Kp, int N, int dh, const float *q, float scale,
                            const float *bias, float *s)
 {
     const int P = (N + 15) / 16;
-    const size_t pstride = (size_t)dh * 16;
     gav_t vmax = gav_set1(-INFINITY);
     gav_flags_t nan = gav_flags_none();
     int p = 0;
-    for (; p + PB <= P; p += PB) {
-        gav_t acc[PB][VPP];
-        for (int b = 0; b < PB; b++)
-            for (int v = 0; v < VPP; v++)
-                acc[b][v] = gav_zero();
-        const float *base = Kp + (size_t)p * pstride;
-        for (int d = 0; d < dh; d++) {
-            const gav_t qd = gav_set1(q[d]);
-            for (int b = 0; b < PB; b++)
-                for (int v = 0; v < VPP; v++)
-                    acc[b][v] = gav_fma(gav_load(base + b * pstride + (size_t)d * 16 + v * GAV_W),
-                                        qd, acc[b][v]);
-        }
-        for (int b = 0; b < PB; b++)
-            finish_panel(Kp, N, dh, q, scale, bias, s, p + b, acc[b], &vmax, &nan);
+    for (; p + PB <= P; p += PB)
+        panel_group(Kp, N, dh, q, scale, bias, s, p, PB, &vmax, &nan);
+    /* the rest (< PB panels): at most one group each of PB/2, PB/4, PB/8
+     * panels, then single panels (PB = 16 or not a power of 2 only) */
+    if (PB / 2 >= 1 && p + PB / 2 <= P) {
+        panel_group(Kp, N, dh, q, scale, bias, s, p, PB / 2, &vmax, &nan);
+        p += PB / 2;
     }
-    for (; p < P; p++) {
-        gav_t acc[VPP];
-        for (int v = 0; v < VPP; v++)
-            acc[v] = gav_zero();
-        const float *base = Kp + (size_t)p * pstride;
-        for (int d = 0; d < dh; d++) {
-            const gav_t qd = gav_set1(q[d]);
-            for (int v = 0; v < VPP; v++)
-                acc[v] = gav_fma(gav_load(base + (size_t)d * 16 + v * GAV_W), qd, acc[v]);
-        }
-        finish_panel(Kp, N, dh, q, scale, bias, s, p, acc, &vmax, &nan);
+    if (PB / 4 >= 1 && p + PB / 4 <= P) {
+        panel_group(Kp, N, dh, q, scale, bias, s, p, PB / 4, &vmax, &nan);
+        p += PB / 4;
     }
+    if (PB / 8 >= 1 && p + PB / 8 <= P) {
+        panel_group(Kp, N, dh, q, scale, bias, s, p, PB / 8, &vmax, &nan);
+        p += PB / 8;
+    }
+    for (; p < P; p++)
+        panel_group(Kp, N, dh, q, scale, bias, s, p, 1, &vmax, &nan);
     return gav_flags_any(nan) ? NAN : gav_hmax(vmax);
 }
