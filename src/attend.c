@@ -101,7 +101,7 @@ enum { QB = 16 };
 static size_t prep_bytes(int N, int dh)
 {
     size_t n = (size_t)N, pad = n + GA_KEEP_PAD;
-    return sizeof(float) * 3 * n + sizeof(int32_t) * pad + pad + (size_t)(dh + 3) / 4 * 4 + 256;
+    return sizeof(float) * 3 * n + sizeof(int32_t) * pad + pad + ((size_t)dh + 3) / 4 * 4 + 256;
 }
 
 static size_t workspace_bytes(int N, int rows, int dh)
