@@ -134,9 +134,12 @@ bool load_trace(const std::string &path, ga_trace_data *tr, std::string *err)
     if (!tmp.empty())
         unlink(tmp.c_str());
     if (rc != GA_OK) {
-        // The library's message names the file it read: the temporary one
-        // for .gz inputs, so name the original too.
-        *err = path + ": " + ga_last_error();
+        // The library's message names the file it read: for .gz inputs the
+        // temporary one, which is replaced by the original's name.
+        std::string msg = ga_last_error();
+        for (size_t at; !tmp.empty() && (at = msg.find(tmp)) != std::string::npos;)
+            msg.replace(at, tmp.size(), path + " (gunzipped)");
+        *err = msg;
         return false;
     }
     return true;
@@ -435,7 +438,7 @@ bool scan_traces(const std::vector<std::string> &items, std::vector<TraceFile> *
         ga_trace_data tr;
         std::string e;
         if (!load_trace(path, &tr, &e)) {
-            *err = "bad trace file " + e;
+            *err = "bad trace file: " + e;
             return false;
         }
         TraceFile f;

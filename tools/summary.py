@@ -47,6 +47,7 @@ AXIS_PREFS = OrderedDict([
     ("H", []),
     ("dist", ["gauss2", "gauss1", "gauss4", "peaked"]),
     ("mode", ["seed", "renorm"]),
+    ("path", ["full", "prepared", "prepared-bounded"]),
     ("threads", ["1"]),
     ("place", ["none", "compact", "scatter"]),
     ("cache", ["hot", "cold"]),
@@ -182,7 +183,7 @@ def attend_rows(benches, notes):
     if not attend:
         notes.append("no `attend` benchmarks: no main table")
         return None
-    rep = representative(attend, ["dh", "H", "dist", "threads", "place", "cache"])
+    rep = representative(attend, ["dh", "H", "dist", "threads", "place", "cache", "path"])
     base = select(attend, **rep)
     mix = sparse_mix(base)
     mode = preferred_value([b for b in base if not is_dense(b)], "mode")
@@ -266,7 +267,7 @@ def kernel_table(speedups):
 def sparse_vs_dense(benches, notes):
     """{isa: {mix: [(N, dense_time / sparse_time)]}} at the representative config."""
     attend = select(benches, family="attend")
-    rep = representative(attend, ["dh", "H", "dist", "threads", "place", "cache"])
+    rep = representative(attend, ["dh", "H", "dist", "threads", "place", "cache", "path"])
     base = select(attend, **rep)
     mode = preferred_value([b for b in base if not is_dense(b)], "mode")
     result = {}
@@ -310,7 +311,7 @@ def thread_scaling(benches, notes):
         return None
     isa = best_isa(block)
     block = select(block, isa=isa)
-    rep = representative(block, ["dh", "H", "dist", "cache"])
+    rep = representative(block, ["dh", "H", "dist", "cache", "path"])
     base = select(block, **rep)
     mix = sparse_mix(base)
     base = [b for b in base if b.get("mix") == mix] or base
@@ -364,7 +365,7 @@ def torch_rows(benches, peer, notes):
             continue
         isa = best_isa(fam_benches)
         cands = select(fam_benches, isa=isa)
-        rep = representative(cands, ["dist", "threads", "place", "cache"])
+        rep = representative(cands, ["dist", "threads", "place", "cache", "path"])
         cands = select(cands, **rep)
         if case["mode"] == "dense":
             ours = first([b for b in cands if is_dense(b)])
@@ -396,6 +397,167 @@ def torch_table(rows):
                       lr.fmt_time_ns(r["torch_ns"]), b.get("threads", "1"),
                       lr.fmt_time_ns(r["ours_ns"]), r["isa"],
                       b.get("mix", "-"), lr.fmt_ratio(r["ratio"], 1)])
+    return headers, cells
+
+
+# ---------------------------------------------------------------- (g) prepared keys
+
+def path_of(b):
+    return b.get("path", "full")
+
+
+def _us(b):
+    return time_of(b) / 1e3 if b is not None else math.nan
+
+
+def _step_row(isa, N, mode, path, full, prep, dense_full):
+    """One row of the prepared tables: `prep` (a prepared step) against the full
+    step `full` of the same mode and the dense full-path step `dense_full`."""
+    c = prep.counter if prep is not None else (lambda k: math.nan)
+    return {
+        "isa": isa, "N": N, "mode": mode, "path": path,
+        "full_us": _us(full), "prep_us": _us(prep),
+        "vs_full": ratio(time_of(full), time_of(prep)),
+        "vs_dense": ratio(time_of(dense_full), time_of(prep)),
+        "x_dense_limit": c("x_dense_limit"),
+        "cand_per_kept": c("cand_per_kept"), "cand_frac": c("cand_frac"),
+        "density": c("density"),
+        "bytes_vs_full": ratio(c("bytes_read"), full.counter("bytes_read") if full else math.nan),
+        "frac_limit": c("frac_limit"),
+        "prep_steps": c("prep_in_dense_steps"), "prep_cost_us": c("prep_us"),
+        "fallback": c("fallback"), "z_bound": c("z_bound"),
+    }
+
+
+def prepared_rows(benches, notes):
+    """Rows of table (g): per ISA, N and mode, the prepared step against the
+    full step and the dense step (attend, one query, all heads)."""
+    attend = select(benches, family="attend")
+    prep = [b for b in attend if path_of(b) != "full"]
+    if not prep:
+        notes.append("no `attend` benchmarks with path:prepared: no prepared-keys table")
+        return None
+    rep = representative(prep, ["dh", "H", "dist", "threads", "place", "cache"])
+    base = select(attend, **rep)
+    mix = sparse_mix([b for b in base if path_of(b) != "full"])
+    rows = []
+    for isa in sorted_isas(select(prep, **rep)):
+        for N in sorted({n_of(b) for b in select(base, isa=isa) if path_of(b) != "full"}):
+            here = select(base, isa=isa, N=N)
+            dense_full = first([b for b in here if is_dense(b) and path_of(b) == "full"])
+            dense_prep = first([b for b in here if is_dense(b) and path_of(b) == "prepared"])
+            for mode in ("renorm", "seed"):
+                sparse = [b for b in here if not is_dense(b) and b.get("mix") == mix
+                          and b.get("mode") == mode]
+                full = first([b for b in sparse if path_of(b) == "full"])
+                for path in ("prepared", "prepared-bounded"):
+                    p = first([b for b in sparse if path_of(b) == path])
+                    if p is not None:
+                        rows.append(_step_row(isa, N, mode, path, full, p, dense_full))
+            if dense_prep is not None:
+                rows.append(_step_row(isa, N, "dense", "prepared (packed K)", dense_full,
+                                      dense_prep, dense_full))
+    title = (f"attend (one query, all heads), prepared keys vs the full step: {describe_rep(rep)}; "
+             f"sparse = mix {mix}")
+    return title, rows
+
+
+PREP_HEADERS = ["full", "prepared", "full/prep", "dense/prep", "x dense limit", "cand/kept",
+                "cand frac", "density", "bytes prep/full", "frac_limit", "prep (dense steps)"]
+
+
+def _prep_cells(r):
+    return [lr.fmt_time_ns(r["full_us"] * 1e3), lr.fmt_time_ns(r["prep_us"] * 1e3),
+            lr.fmt_ratio(r["vs_full"]), lr.fmt_ratio(r["vs_dense"]),
+            lr.fmt_ratio(r["x_dense_limit"]), lr.fmt_num(r["cand_per_kept"]),
+            lr.fmt_num(r["cand_frac"], 2), lr.fmt_num(r["density"], 2),
+            lr.fmt_num(r["bytes_vs_full"], 2), lr.fmt_num(r["frac_limit"], 2),
+            lr.fmt_num(r["prep_steps"], 2)]
+
+
+def prepared_table(rows):
+    headers = ["isa", "N", "mode", "path"] + PREP_HEADERS
+    cells = [[r["isa"], str(r["N"]), r["mode"], r["path"]] + _prep_cells(r) for r in rows]
+    return headers, cells
+
+
+PREP_NOTE = ("full/prep: the full step's time over the prepared step's (same mode; for the dense "
+             "row: dense full over dense on packed K); dense/prep: the dense full-path step's "
+             "time over the prepared step's; x dense limit: the dense fp32 step at its "
+             "bandwidth limit (time bound of K and V, working set K and V) over the prepared "
+             "step's time (dense row: the packed dense step's fraction of that bound); "
+             "cand/kept: exactly scored keys per kept key; bytes prep/full: bytes_read ratio; "
+             "prep (dense steps): ga_keys_create time in dense full-path steps")
+
+
+# ---------------------------------------------------------------- (h) traces
+
+def trace_rows(benches, notes):
+    """Rows of the trace table: per ISA, file and mode, the prepared step
+    against the full and the dense steps on the file's levels."""
+    traces = select(benches, family="trace")
+    if not traces:
+        return None
+    rows = []
+    files = []
+    for b in traces:
+        key = (b.get("isa"), b.get("file"))
+        if key not in files:
+            files.append(key)
+    files.sort(key=lambda k: (isa_key(k[0]), lr.field_int(
+        first(select(traces, isa=k[0], file=k[1])).fields, "N", 0), k[1]))
+    for isa, f in files:
+        here = select(traces, isa=isa, file=f)
+        b0 = here[0]
+        dense_full = first([b for b in here if b.get("mode") == "dense" and path_of(b) == "full"])
+        dense_prep = first([b for b in here if b.get("mode") == "dense" and path_of(b) == "prepared"])
+        for mode in ("renorm", "seed"):
+            full = first([b for b in here if b.get("mode") == mode and path_of(b) == "full"])
+            for path in ("prepared", "prepared-bounded"):
+                p = first([b for b in here if b.get("mode") == mode and path_of(b) == path])
+                if p is not None:
+                    r = _step_row(isa, n_of(b0), mode, path, full, p, dense_full)
+                    r.update(file=f, H=b0.get("H"), T=b0.get("T"))
+                    rows.append(r)
+        if dense_prep is not None:
+            r = _step_row(isa, n_of(b0), "dense", "prepared (packed K)", dense_full, dense_prep,
+                          dense_full)
+            r.update(file=f, H=b0.get("H"), T=b0.get("T"))
+            rows.append(r)
+    return rows
+
+
+def trace_table(rows):
+    headers = ["isa", "file", "N", "H", "T", "mode", "path"] + PREP_HEADERS
+    cells = [[r["isa"], r["file"], str(r["N"]), str(r["H"]), str(r["T"]), r["mode"], r["path"]] +
+             _prep_cells(r) for r in rows]
+    return headers, cells
+
+
+N_RANGES = [(0, 255), (256, 1023), (1024, 2047), (2048, 4095), (4096, 1 << 30)]
+
+
+def trace_agg_table(rows):
+    """Per ISA, mode, path and N range: how many files, geometric means of the
+    speedups and of cand/kept, the worst (largest) cand/kept, the mean density."""
+    groups = OrderedDict()
+    for r in rows:
+        rng = next((lo, hi) for lo, hi in N_RANGES if lo <= r["N"] <= hi)
+        groups.setdefault((r["isa"], r["mode"], r["path"], rng), []).append(r)
+    headers = ["isa", "mode", "path", "N range", "files", "full/prep", "dense/prep",
+               "x dense limit", "cand/kept (max)", "density", "prep (dense steps)"]
+    cells = []
+    for (isa, mode, path, (lo, hi)), rs in sorted(
+            groups.items(), key=lambda kv: (isa_key(kv[0][0]), kv[0][1], kv[0][2], kv[0][3])):
+        ck = [r["cand_per_kept"] for r in rs if math.isfinite(r["cand_per_kept"])]
+        dens = [r["density"] for r in rs if math.isfinite(r["density"])]
+        cells.append([isa, mode, path, f"{lo}-{hi}" if hi < (1 << 30) else f">= {lo}", str(len(rs)),
+                      lr.fmt_ratio(lr.geomean([r["vs_full"] for r in rs])),
+                      lr.fmt_ratio(lr.geomean([r["vs_dense"] for r in rs])),
+                      lr.fmt_ratio(lr.geomean([r["x_dense_limit"] for r in rs])),
+                      (f"{lr.fmt_num(lr.geomean(ck))} ({lr.fmt_num(max(ck))})" if ck else "-"),
+                      lr.fmt_num(sum(dens) / len(dens), 2) if dens else "-",
+                      lr.fmt_num(lr.geomean([r["prep_steps"] for r in rs]), 2)])
     return headers, cells
 
 
@@ -433,7 +595,7 @@ def log_if_wide(ax, values):
         ax.set_yscale("log")
 
 
-def make_plots(outdir, attend, kernels, svd, threads, torch, notes):
+def make_plots(outdir, attend, kernels, svd, threads, torch, notes, prepared=None):
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -532,6 +694,28 @@ def make_plots(outdir, attend, kernels, svd, threads, torch, notes):
         ax.set_ylabel("PyTorch time / granattn time")
         ax.set_title("(f) vs PyTorch (blue dense, orange sparse; B = 32-query block)")
         save(fig, "vs_torch.png")
+
+    if prepared:
+        title, rows = prepared
+        isas = sorted({r["isa"] for r in rows}, key=isa_key)
+        fig, axes = plt.subplots(1, len(isas), figsize=(5 * len(isas), 4), squeeze=False)
+        for ax, isa in zip(axes[0], isas):
+            for i, (mode, path) in enumerate(sorted({(r["mode"], r["path"]) for r in rows
+                                                     if r["isa"] == isa})):
+                pts = sorted((r["N"], r["vs_full"], r["x_dense_limit"]) for r in rows
+                             if r["isa"] == isa and r["mode"] == mode and r["path"] == path)
+                ax.plot([n for n, _, _ in pts], [v for _, v, _ in pts], marker="o", color=f"C{i}",
+                        label=f"{mode} {path}: full/prep")
+                ax.plot([n for n, _, _ in pts], [x for _, _, x in pts], marker="s", ls="--",
+                        color=f"C{i}", label=f"{mode} {path}: x dense limit")
+            ax.set_xscale("log", base=2)
+            ax.axhline(1.0, color="gray", lw=0.8)
+            ax.set_xlabel("N (keys)")
+            ax.set_ylabel("speedup")
+            ax.set_title(f"(g) prepared keys, {isa}")
+            ax.legend(fontsize=6)
+        fig.suptitle(title, fontsize=7)
+        save(fig, "prepared.png")
     return written
 
 
@@ -626,6 +810,19 @@ def main(argv):
     attend = attend_rows(benches, notes)
     if attend:
         report.section("(a) " + attend[0], *attend_table(attend[1]), console=True)
+    prepared = prepared_rows(benches, notes)
+    if prepared:
+        report.section("(g) " + prepared[0], *prepared_table(prepared[1]), console=True,
+                       note=PREP_NOTE)
+    traces = trace_rows(benches, notes)
+    if traces:
+        report.section("(h) real traces (trace family: the model's q, K, V and levels; one "
+                       "step per query row, 1 thread), per N range",
+                       *trace_agg_table(traces), console=True,
+                       note="geometric means over the files of each N range; cand/kept: "
+                            "geometric mean (largest file); " + PREP_NOTE)
+        report.section("(h') real traces, per file", *trace_table(traces),
+                       console=len(traces) <= 30, note=PREP_NOTE)
     kernels = kernel_speedups(benches, notes)
     if kernels:
         report.section("(b) speedup over scalar (geometric mean over the configurations)",
@@ -658,7 +855,7 @@ def main(argv):
     md_path = args.md or os.path.join(args.dir, "summary.md")
     if args.plots:
         plots = make_plots(os.path.join(args.dir, "plots"), attend, kernels, svd, threads,
-                           torch, notes)
+                           torch, notes, prepared)
         if plots:
             report.md += ["## Plots", ""]
             for path in plots:
