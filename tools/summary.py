@@ -13,6 +13,11 @@ Writes DIR/summary.md (or --md) and, with --plots, PNG plots in DIR/plots/:
   (d) fraction of the machine limit vs N                    (frac_limit.png)
   (e) thread scaling of attend_block, per placement policy  (threads.png)
   (f) PyTorch time / granattn time, dense and sparse step   (vs_torch.png)
+  (g) prepared keys (path:prepared) vs the full and dense steps per ISA, N and
+      mode: speedups, x dense limit, cand/kept, bytes, preparation cost
+                                                            (prepared.png)
+  (h) the trace family (real traces, when the bench ran with --traces): the
+      same per N range and per file
 With repetitions, each benchmark's median is used (the "median" aggregate, or
 the median of the repetitions).  Benchmarks are compared on time per
 iteration -- the time Google Benchmark reports for the run: real_time for
