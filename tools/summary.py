@@ -821,7 +821,7 @@ def main(argv):
                        note=PREP_NOTE)
     traces = trace_rows(benches, notes)
     if traces:
-        report.section("(h) real traces (trace family: the model's q, K, V and levels; one "
+        report.section("(h) traces (trace family: q, K, V and levels of .gatrace files; one "
                        "step per query row, 1 thread), per N range",
                        *trace_agg_table(traces), console=True,
                        note="geometric means over the files of each N range; cand/kept: "

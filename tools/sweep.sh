@@ -11,8 +11,9 @@
 #   --isa LIST  ISAs to benchmark, comma-separated (passed to granattn-bench --isa)
 #   --traces LIST  real attention traces (.gatrace/.gatrace.gz files or directories,
 #               comma-separated) for the trace family (granattn-bench --traces).
-#               Default: results/traces/ (the committed subset) for the default and
-#               full sweeps; --quick writes a small synthetic trace
+#               Default: results/traces/ (the committed subset) for the default
+#               (at most 6 files, spread over N) and full sweeps; --quick writes a
+#               small synthetic trace
 #               (granattn-bench --write-test-trace) into DIR and runs that
 #   --no-traces no trace family
 #   --no-peer   skip the PyTorch peer (tools/peer_torch.py)
@@ -147,6 +148,8 @@ if ((no_traces == 0)); then
         traces=$out/test.gatrace
     elif [[ -z "$traces" ]] && compgen -G "results/traces/*.gatrace*" >/dev/null; then
         traces=results/traces
+        # the default sweep's time budget: at most 6 files, spread over N
+        [[ "$sweep" != default ]] || bench_args+=(--trace-max=6)
     fi
     [[ -z "$traces" ]] || bench_args+=(--traces="$traces")
 fi
