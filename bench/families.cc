@@ -310,7 +310,9 @@ struct PrepCache {
     // demand for prep_in_dense_steps.
     std::vector<std::pair<std::array<int, 3>, double>> dense_us;
 };
-std::unique_ptr<PrepCache> g_prep;
+// One entry per ISA for the current inputs (the ISA turns fastest in the
+// registration order, so consecutive cases alternate between ISAs).
+std::vector<std::unique_ptr<PrepCache>> g_prep;
 
 // Keys for A (and every cold set); throws std::bad_alloc, returns nullptr
 // with *err on a library error.
@@ -318,10 +320,15 @@ PrepCache *get_prep(const ga_kernels *kt, ga_isa isa, const std::shared_ptr<Attn
                     const std::shared_ptr<ColdSets> &CS, std::string *err)
 {
     const int nsets = CS ? (int)CS->K.size() : 1;
-    if (g_prep && g_prep->A == A && g_prep->CS == CS && g_prep->isa == isa &&
-        (int)g_prep->keys.size() == nsets)
-        return g_prep.get();
-    g_prep.reset();
+    for (auto &e : g_prep)
+        if (e->A == A && e->CS == CS && e->isa == isa && (int)e->keys.size() == nsets)
+            return e.get();
+    // Other inputs (or cold sets): drop every entry of them first.
+    g_prep.erase(std::remove_if(g_prep.begin(), g_prep.end(),
+                                [&](const std::unique_ptr<PrepCache> &e) {
+                                    return e->A != A || e->CS != CS || e->isa == isa;
+                                }),
+                 g_prep.end());
     auto pc = std::make_unique<PrepCache>();
     pc->A = A;
     pc->CS = CS;
@@ -346,8 +353,8 @@ PrepCache *get_prep(const ga_kernels *kt, ga_isa isa, const std::shared_ptr<Attn
         }
         pc->keys.push_back(std::move(k));
     }
-    g_prep = std::move(pc);
-    return g_prep.get();
+    g_prep.push_back(std::move(pc));
+    return g_prep.back().get();
 }
 }  // namespace
 

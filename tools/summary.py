@@ -566,6 +566,49 @@ def trace_agg_table(rows):
     return headers, cells
 
 
+# ---------------------------------------------------------------- (i) prepared-keys targets
+
+def prepared_targets(prepared, traces):
+    """The issue-10 targets, checked on the best ISA's rows (1 thread): a list of
+    [target, where, worst value, verdict].  Rows are those of tables (g) and (h)."""
+    rows = (prepared[1] if prepared else []) + (traces or [])
+    isas = sorted({r["isa"] for r in rows}, key=isa_key)
+    if not isas:
+        return None
+    isa = isas[-1]
+    mine = [r for r in rows if r["isa"] == isa]
+    g_rows = [r for r in (prepared[1] if prepared else []) if r["isa"] == isa]
+    h_rows = [r for r in (traces or []) if r["isa"] == isa]
+    out = []
+
+    def check(name, where, values, ok):
+        vals = [v for v in values if math.isfinite(v)]
+        if not vals:
+            return
+        worst = min(vals) if ok(0.0) is False and ok(1e9) else max(vals)
+        out.append([name, where, lr.fmt_num(worst, 3), "met" if all(ok(v) for v in vals) else "NOT met"])
+
+    for src, rs in (("synthetic 70-20-10", g_rows), ("traces", h_rows)):
+        ren = [r for r in rs if r["mode"] == "renorm" and r["path"] == "prepared"]
+        check("prepared renorm >= 2.5x the dense step at its limit, N >= 1024",
+              f"{isa}, {src}", [r["x_dense_limit"] for r in ren if r["N"] >= 1024],
+              lambda v: v >= 2.5)
+        check("prepared renorm >= 1.5x the dense step at its limit, N ~ 256",
+              f"{isa}, {src}", [r["x_dense_limit"] for r in ren if 192 <= r["N"] < 512],
+              lambda v: v >= 1.5)
+    check("cand/kept <= 1.3 on real traces", f"{isa}, traces",
+          [r["cand_per_kept"] for r in h_rows if r["path"] == "prepared" and r["mode"] == "renorm"]
+          + [r["cand_per_kept"] for r in h_rows if r["path"] == "prepared-bounded"],
+          lambda v: v <= 1.3)
+    check("preparation <= 2 dense steps", f"{isa}, all",
+          [r["prep_steps"] for r in mine], lambda v: v <= 2.0)
+    check("dense step on packed K >= 0.85 of the bandwidth bound, N <= 4096",
+          f"{isa}, synthetic (N >= 64)",
+          [r["x_dense_limit"] for r in g_rows if r["mode"] == "dense" and r["N"] <= 4096],
+          lambda v: v >= 0.85)
+    return out or None
+
+
 # ---------------------------------------------------------------- limits
 
 def limits_tables(limits):
@@ -828,6 +871,13 @@ def main(argv):
                             "geometric mean (largest file); " + PREP_NOTE)
         report.section("(h') real traces, per file", *trace_table(traces),
                        console=len(traces) <= 30, note=PREP_NOTE)
+    targets = prepared_targets(prepared, traces)
+    if targets:
+        report.section("(i) prepared-keys targets (issue 10), best ISA, 1 thread",
+                       ["target", "on", "worst", "verdict"], targets, console=True,
+                       note="worst: the smallest value of a lower bound, the largest of an "
+                            "upper bound, over the rows of (g) and (h); needs --limits for "
+                            "the bandwidth targets")
     kernels = kernel_speedups(benches, notes)
     if kernels:
         report.section("(b) speedup over scalar (geometric mean over the configurations)",
