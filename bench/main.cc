@@ -457,9 +457,10 @@ public:
                           benchmark::GetTimeUnitString(r.time_unit));
             line += buf;
             static const char *const keys[] = {"items_per_second", "gflops", "density",
-                                               "frac_limit"};
-            static const char *const labels[] = {"keys/s", "GFLOP/s", "density", "frac_limit"};
-            for (int k = 0; k < 4; k++) {
+                                               "frac_limit", "cand_per_kept", "x_dense_limit"};
+            static const char *const labels[] = {"keys/s", "GFLOP/s", "density", "frac_limit",
+                                                 "cand/kept", "x_dense_limit"};
+            for (int k = 0; k < 6; k++) {
                 auto it = r.counters.find(keys[k]);
                 if (it != r.counters.end()) {
                     std::snprintf(buf, sizeof buf, "  %s %.4g", labels[k], it->second.value);

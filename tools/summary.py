@@ -18,6 +18,7 @@ Writes DIR/summary.md (or --md) and, with --plots, PNG plots in DIR/plots/:
                                                             (prepared.png)
   (h) the trace family (real traces, when the bench ran with --traces): the
       same per N range and per file
+  (i) the issue-10 targets of the prepared path on the best ISA, met or not
 With repetitions, each benchmark's median is used (the "median" aggregate, or
 the median of the repetitions).  Benchmarks are compared on time per
 iteration -- the time Google Benchmark reports for the run: real_time for
