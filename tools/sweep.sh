@@ -3,7 +3,7 @@
 # limits, run granattn-bench, time the PyTorch peer, summarise.
 #
 # Usage: tools/sweep.sh [--quick|--full] [--out DIR] [--isa LIST] [--traces LIST]
-#                       [--no-traces] [--no-peer] [--help]
+#                       [--trace-max K] [--no-traces] [--no-peer] [--help]
 #   --quick     small sweep, 1 repetition (about a minute; the test suite's smoke test)
 #   --full      every axis, 5 repetitions (long)
 #               (default: the default sweep, 3 repetitions, under 10 minutes on 2 cores)
@@ -12,9 +12,10 @@
 #   --traces LIST  real attention traces (.gatrace/.gatrace.gz files or directories,
 #               comma-separated) for the trace family (granattn-bench --traces).
 #               Default: results/traces/ (the committed subset) for the default
-#               (at most 6 files, spread over N) and full sweeps; --quick writes a
-#               small synthetic trace
+#               and full sweeps; --quick writes a small synthetic trace
 #               (granattn-bench --write-test-trace) into DIR and runs that
+#   --trace-max K  at most K trace files, spread over N (default sweep: 4, for its
+#               time budget; otherwise, and with K = 0, every file)
 #   --no-traces no trace family
 #   --no-peer   skip the PyTorch peer (tools/peer_torch.py)
 # Steps: tools/deps.sh --bench; release build in build/; DIR/machine.json
@@ -32,7 +33,7 @@ log() { echo "sweep: $*" >&2; }
 step() { echo "sweep: [$1/7] (at $((SECONDS - start)) s) ${*:2}" >&2; }
 die() { echo "sweep: ERROR: $*" >&2; exit 1; }
 
-sweep=default out="" isa="" peer=1 traces="" no_traces=0
+sweep=default out="" isa="" peer=1 traces="" no_traces=0 trace_max=""
 while (($#)); do
     case "$1" in
     --quick) sweep=quick ;;
@@ -44,6 +45,8 @@ while (($#)); do
     --traces) [[ $# -ge 2 ]] || die "--traces needs a list"; traces=$2; shift ;;
     --traces=*) traces=${1#--traces=} ;;
     --no-traces) no_traces=1 ;;
+    --trace-max) [[ $# -ge 2 ]] || die "--trace-max needs a number"; trace_max=$2; shift ;;
+    --trace-max=*) trace_max=${1#--trace-max=} ;;
     --no-peer) peer=0 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "sweep: unknown option $1 (try --help)" >&2; exit 2 ;;
@@ -148,10 +151,10 @@ if ((no_traces == 0)); then
         traces=$out/test.gatrace
     elif [[ -z "$traces" ]] && compgen -G "results/traces/*.gatrace*" >/dev/null; then
         traces=results/traces
-        # the default sweep's time budget: at most 6 files, spread over N
-        [[ "$sweep" != default ]] || bench_args+=(--trace-max=6)
     fi
-    [[ -z "$traces" ]] || bench_args+=(--traces="$traces")
+    # the default sweep's time budget: at most 4 files, spread over N
+    [[ -n "$trace_max" || "$sweep" != default ]] || trace_max=4
+    [[ -z "$traces" ]] || bench_args+=(--traces="$traces" --trace-max="${trace_max:-0}")
 fi
 [[ "$sweep" == quick ]] || bench_args+=(--sgemm)   # blocked SGEMM vs OpenBLAS
 step 5 "sweep: $bench ${bench_args[*]}"
