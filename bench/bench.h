@@ -254,6 +254,10 @@ struct TraceSel {
 std::vector<std::string> register_trace_benchmarks(const std::vector<TraceFile> &files,
                                                    const std::vector<ga_isa> &isas,
                                                    const TraceSel &sel);
+// Frees the cached trace file and its prepared keys (other families call it).
+void drop_trace_cache();
+// Frees the prepared keys of the attend families (the trace family calls it).
+void drop_prep_cache();
 // Writes a small synthetic trace (H 2, N 200 with 8 padded keys, dh 16,
 // T 6, L 3, renorm) to path; returns a process exit code.
 int write_test_trace(const std::string &path);

@@ -314,6 +314,20 @@ struct PrepCache {
 // registration order, so consecutive cases alternate between ISAs).
 std::vector<std::unique_ptr<PrepCache>> g_prep;
 
+// Drops the prepared keys (and the inputs they hold on to) unless they were
+// built for inputs of this shape and distribution: called before the inputs
+// of the next case are built, so that old and new never coexist in memory.
+// Hot cases (cold == false) also drop keys of cold sets (which hold the sets).
+void drop_prep_unless(int N, int dh, int H, const std::string &dist, bool cold)
+{
+    g_prep.erase(std::remove_if(g_prep.begin(), g_prep.end(),
+                                [&](const std::unique_ptr<PrepCache> &e) {
+                                    return e->A->N != N || e->A->dh != dh || e->A->H != H ||
+                                           e->A->dist.name != dist || (!cold && e->CS);
+                                }),
+                 g_prep.end());
+}
+
 // Keys for A (and every cold set); throws std::bad_alloc, returns nullptr
 // with *err on a library error.
 PrepCache *get_prep(const ga_kernels *kt, ga_isa isa, const std::shared_ptr<AttnData> &A,
@@ -358,6 +372,8 @@ PrepCache *get_prep(const ga_kernels *kt, ga_isa isa, const std::shared_ptr<Attn
 }
 }  // namespace
 
+void drop_prep_cache() { g_prep.clear(); }
+
 // The fused decode step: T = 1 query (attend; the pool splits the heads) or
 // T = 32 (attend_block), through a plan created once (ga_attend_plan_create)
 // and run per iteration.  attend cycles through the 32 generated queries, so
@@ -394,6 +410,8 @@ static void run_attend(benchmark::State &st, const Case &c)
     std::shared_ptr<ColdSets> CS;
     const float *b2 = nullptr;
     PrepCache *pc = nullptr;
+    drop_trace_cache();
+    drop_prep_unless(N, dh, H, c.dist.name, c.cold);
     try {
         A = get_attn(N, dh, H, c.dist);
         if (!dense) {
@@ -685,6 +703,8 @@ static void run_kernel(benchmark::State &st, const Case &c)
         return;
     }
     drop_cold_cache();
+    drop_trace_cache();
+    drop_prep_cache();
     KIn in;
     Work w;
     // Inputs are built before each timed loop; an allocation failure there

@@ -217,6 +217,7 @@ void run_trace(benchmark::State &st, const TraceCase &c)
         return;
     }
     drop_cold_cache();
+    drop_prep_cache();
     const bool prepared = c.path != Path::Full;
     try {
         if (!g_tc || g_tc->path != c.file.path) {
@@ -395,6 +396,8 @@ void run_trace(benchmark::State &st, const TraceCase &c)
 }
 
 }  // namespace
+
+void drop_trace_cache() { g_tc.reset(); }
 
 bool scan_traces(const std::vector<std::string> &items, std::vector<TraceFile> *out,
                  std::string *err)
