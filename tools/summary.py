@@ -870,7 +870,7 @@ def main(argv):
                        *trace_agg_table(traces), console=True,
                        note="geometric means over the files of each N range; cand/kept: "
                             "geometric mean (largest file); " + PREP_NOTE)
-        report.section("(h') real traces, per file", *trace_table(traces),
+        report.section("(h') traces, per file", *trace_table(traces),
                        console=len(traces) <= 30, note=PREP_NOTE)
     targets = prepared_targets(prepared, traces)
     if targets:
