@@ -6,7 +6,7 @@
 #                       [--trace-max K] [--no-traces] [--no-peer] [--help]
 #   --quick     small sweep, 1 repetition (about a minute; the test suite's smoke test)
 #   --full      every axis, 5 repetitions (long)
-#               (default: the default sweep, 3 repetitions, under 10 minutes on 2 cores)
+#               (default: the default sweep, 3 repetitions, about 13 minutes on 2 cores)
 #   --out DIR   result directory (default results/<machine>/<YYYYmmdd-HHMMSS>-<sweep>)
 #   --isa LIST  ISAs to benchmark, comma-separated (passed to granattn-bench --isa)
 #   --traces LIST  real attention traces (.gatrace/.gatrace.gz files or directories,
