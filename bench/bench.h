@@ -5,12 +5,15 @@
 //   workload.cc  generated inputs: GPN with calibrated b2, score
 //                distributions, cold-cache buffer sets, LLC size
 //   machine.cc   --machine (peak FMA, read bandwidth) and --limits loading
+//   trace.cc     the `trace` family: steps on .gatrace files (real q, K, V,
+//                levels), --write-test-trace
 #ifndef GA_BENCH_H
 #define GA_BENCH_H
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,6 +51,13 @@ struct Dist {
 };
 bool parse_dist(const std::string &s, Dist *out);
 
+// Path of the fused step (attend, attend_block, trace): the unprepared plan
+// run, or the run over keys prepared once (ga_keys_create, docs/SPEC.md §7)
+// with the exact seed-mode Z or (seed only) the bounded one.
+enum class Path { Full, Prepared, PreparedBounded };
+const char *path_name(Path p);            // full, prepared, prepared-bounded
+bool parse_path(const std::string &s, Path *out);
+
 // Benchmark families: the fused step and one per kernel-table entry, the
 // latter generated from GA_KERNEL_LIST (include/granattn_ops.h): Fam::<entry>
 // (e.g. Fam::scores_backward).  A new list entry needs a line in kFams and a
@@ -72,6 +82,7 @@ enum Field : unsigned {
     F_THREADS = 1u << 6,
     F_PLACE = 1u << 7,
     F_CACHE = 1u << 8,
+    F_PATH = 1u << 9,   // after mode in the name
 };
 
 const char *fam_name(Fam f);
@@ -88,6 +99,7 @@ struct Case {
     Mix mix;
     Dist dist;
     ga_norm mode = GA_NORM_SEED;
+    Path path = Path::Full;
     int threads = 1;
     ga_place place = GA_PLACE_NONE;
     bool cold = false;
@@ -192,6 +204,63 @@ bool load_limits(const std::string &path, std::string *err);
 int measure_machine(const std::string &path);
 
 int num_cpus();
+
+// ------------------------------------------------------------ step helpers
+// (families.cc; shared by attend, attend_block and trace)
+// Per-iteration totals of a fused-step loop, from ga_prep_stats (prepared)
+// or counted by the harness (full).
+struct StepTotals {
+    double keys = 0;         // (query, head, key) triples
+    double kept = 0;
+    double candidates = 0;   // prepared: keys whose exact score was computed
+    double rows = 0, fallback = 0;
+    double bytes = 0;        // bytes touched (bytes_read)
+    double z_bound = 0;      // largest relative Z bound (bounded seed)
+};
+// Time of fn() in microseconds: median of `reps` calls after one warm-up.
+double median_us(int reps, const std::function<void()> &fn);
+// Sets the step counters of an attend/attend_block/trace run (see --help):
+// items, bytes_per_second, bytes_read, gflops, density, frac_limit,
+// x_dense_limit and, on the prepared path, cand_per_kept, cand_frac,
+// fallback, z_bound.  extra_bytes: bytes read besides the step's own per
+// iteration (the GPN's P) -- in the bound, not in bytes_read; ws: working
+// set of the bandwidth limit; dense_ws: working set of the dense step
+// (K and V) for x_dense_limit.
+void set_step_counters(benchmark::State &st, ga_isa isa, int threads, Path path, bool dense,
+                       int N, int H, int dh, int T, const StepTotals &tot, double gpn_flops,
+                       double extra_bytes, double ws, double dense_ws);
+
+// ------------------------------------------------------------ traces (trace.cc)
+// One registered trace case per (file, ISA, mode or dense, path).
+struct TraceFile {
+    std::string path;        // as given
+    std::string stem;        // name field: base name without .gatrace[.gz], sanitised
+    int H = 0, N = 0, dh = 0, T = 0, L = 0, mode = 0, layer = 0;
+};
+// Expands --traces items (files or directories: every *.gatrace and
+// *.gatrace.gz in them, sorted) and validates each file (a full read:
+// magic, sizes, CRC, values).  false + message on the first bad item.
+bool scan_traces(const std::vector<std::string> &items, std::vector<TraceFile> *out,
+                 std::string *err);
+// Which trace cases to register: paths and sparse modes (empty = all),
+// and whether the dense steps (full and packed) are included.
+struct TraceSel {
+    std::vector<Path> paths;
+    std::vector<ga_norm> modes;
+    bool dense = true;
+};
+// Registers the trace family for the given files and ISAs; returns the
+// names registered (for the progress total).
+std::vector<std::string> register_trace_benchmarks(const std::vector<TraceFile> &files,
+                                                   const std::vector<ga_isa> &isas,
+                                                   const TraceSel &sel);
+// Frees the cached trace file and its prepared keys (other families call it).
+void drop_trace_cache();
+// Frees the prepared keys of the attend families (the trace family calls it).
+void drop_prep_cache();
+// Writes a small synthetic trace (H 2, N 200 with 8 padded keys, dh 16,
+// T 6, L 3, renorm) to path; returns a process exit code.
+int write_test_trace(const std::string &path);
 
 }  // namespace gab
 

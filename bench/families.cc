@@ -13,7 +13,9 @@
 //                     max(bytes / bandwidth(working set), flops / peak FMA)
 //                     from --limits (omitted without limits)
 #include <algorithm>
+#include <array>
 #include <cfloat>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -33,7 +35,7 @@ struct FamInfo {
     unsigned fields;
 };
 constexpr unsigned kAttendFields =
-    F_N | F_DH | F_H | F_MIX | F_DIST | F_MODE | F_THREADS | F_PLACE | F_CACHE;
+    F_N | F_DH | F_H | F_MIX | F_DIST | F_MODE | F_PATH | F_THREADS | F_PLACE | F_CACHE;
 // Kernel families: name = the GA_KERNEL_LIST entry, fields = the axes that
 // apply to it.
 #define KFAM(name, fields) {Fam::name, #name, fields}
@@ -87,6 +89,28 @@ const char *place_str(ga_place p)
 }
 }  // namespace
 
+const char *path_name(Path p)
+{
+    switch (p) {
+    case Path::Full: return "full";
+    case Path::Prepared: return "prepared";
+    default: return "prepared-bounded";
+    }
+}
+
+bool parse_path(const std::string &s, Path *out)
+{
+    if (s == "full")
+        *out = Path::Full;
+    else if (s == "prepared")
+        *out = Path::Prepared;
+    else if (s == "prepared-bounded")
+        *out = Path::PreparedBounded;
+    else
+        return false;
+    return true;
+}
+
 const char *fam_name(Fam f) { return kFams[(int)f].name; }
 unsigned fam_fields(Fam f) { return kFams[(int)f].fields; }
 bool fam_is_attend(Fam f) { return f == Fam::Attend || f == Fam::AttendBlock; }
@@ -116,6 +140,12 @@ void normalize_case(Case *c)
         parse_dist("gauss2", &c->dist);
     if (!(f & F_MODE) || (fam_is_attend(c->fam) && c->mix.dense))
         c->mode = GA_NORM_SEED;
+    // The bounded Z is a seed-mode choice: renorm and dense plans ignore it.
+    if (!(f & F_PATH))
+        c->path = Path::Full;
+    else if (c->path == Path::PreparedBounded &&
+             (c->mode != GA_NORM_SEED || (fam_is_attend(c->fam) && c->mix.dense)))
+        c->path = Path::Prepared;
     if (!(f & F_THREADS)) {
         c->threads = 1;
         c->place = GA_PLACE_NONE;
@@ -146,6 +176,8 @@ std::string case_name(const Case &c)
         else
             n += c.mode == GA_NORM_RENORM ? "/mode:renorm" : "/mode:seed";
     }
+    if (f & F_PATH)
+        n += std::string("/path:") + path_name(c.path);
     if (f & F_THREADS)
         n += "/threads:" + std::to_string(c.threads);
     if (f & F_PLACE)
@@ -190,17 +222,176 @@ struct PoolDeleter {
     void operator()(ga_pool *p) const { ga_pool_destroy(p); }
 };
 
+// ------------------------------------------------------------ step helpers
+double median_us(int reps, const std::function<void()> &fn)
+{
+    fn();   // warm-up
+    std::vector<double> t;
+    for (int r = 0; r < std::max(reps, 1); r++) {
+        const auto a = std::chrono::steady_clock::now();
+        fn();
+        const auto b = std::chrono::steady_clock::now();
+        t.push_back(std::chrono::duration<double, std::micro>(b - a).count());
+    }
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2];
+}
+
+// Bytes and flops of the steps (docs/SPEC.md §2, §7):
+//   full dense     reads K and V fully: 2*H*N*dh*4 per query
+//   full sparse    K fully (every score) + the kept V rows
+//   prepared       what ga_prep_stats.bytes reports: the preview (codes,
+//                  ksum, meta, levels), the candidate K rows, the kept V rows
+//                  (every K row of exact-Z seed rows and fallback rows); for
+//                  dense plans the packed K and V
+// Flops: 2*dh per score computed exactly (all keys, or the candidates) and per
+// kept V row (all rows in dense), + the GPN's pair flops where it runs; the
+// int8 preview dot products are not fp32 flops and are not counted.
+void set_step_counters(benchmark::State &st, ga_isa isa, int threads, Path path, bool dense,
+                       int N, int H, int dh, int T, const StepTotals &tot, double gpn_flops,
+                       double extra_bytes, double ws, double dense_ws)
+{
+    const double iters = std::max<double>((double)st.iterations(), 1.0);
+    const double row = (double)dh * sizeof(float);
+    double scored = path == Path::Full || dense ? tot.keys : tot.candidates;
+    const double flops = 2.0 * scored * dh + 2.0 * (dense ? tot.keys : tot.kept) * dh + gpn_flops;
+    st.SetItemsProcessed((int64_t)tot.keys);
+    st.counters["bytes_per_second"] = Counter(tot.bytes, Counter::kIsRate, Counter::kIs1024);
+    st.counters["bytes_read"] = Counter(tot.bytes / iters);
+    st.counters["gflops"] = Counter(flops * 1e-9, Counter::kIsRate);
+    if (!dense)
+        st.counters["density"] = tot.keys > 0 ? tot.kept / tot.keys : 0.0;
+    if (path != Path::Full && !dense) {
+        st.counters["cand_per_kept"] = tot.kept > 0 ? tot.candidates / tot.kept : 0.0;
+        st.counters["cand_frac"] = tot.keys > 0 ? tot.candidates / tot.keys : 0.0;
+    }
+    if (path != Path::Full) {
+        st.counters["fallback"] = Counter(tot.fallback / iters);
+        if (path == Path::PreparedBounded)
+            st.counters["z_bound"] = tot.z_bound;
+    }
+    if (g_limits.loaded) {
+        const char *in = ga_isa_name(isa);
+        const double tb = g_limits.time_bound(in, threads, ws, tot.bytes + extra_bytes, flops);
+        if (tb > 0)
+            st.counters["frac_limit"] = Counter(tb, Counter::kIsRate);
+        // The dense fp32 step of the same shape at its limit (K and V read
+        // once per query, 4*N*dh flops per head).
+        const double dkeys = (double)N * H * T * iters;
+        const double dtb =
+            g_limits.time_bound(in, threads, dense_ws, 2.0 * dkeys * row, 4.0 * dkeys * dh);
+        if (dtb > 0)
+            st.counters["x_dense_limit"] = Counter(dtb, Counter::kIsRate);
+    }
+}
+
 // ------------------------------------------------------------ attend
-// The fused decode step ga_attend: T = 1 query (attend; the pool splits the
-// heads) or T = 32 (attend_block).  attend cycles through the 32 generated
-// queries, so density is averaged over them.
-//
-// Useful bytes per query: dense reads K and V fully, 2*H*N*dh*4 bytes; sparse
-// counts K fully (every score is needed) plus only the kept rows of V,
-// H*N*dh*4 + kept*dh*4.  The GPN's P (g*N*4 bytes per query) is not in
-// bytes_per_second, but it is in the bytes of the frac_limit bound.
-// Flops per query: per head 2*N*dh (scores) + 2*kept*dh (context; kept = N
-// in dense) + N*kGpnPairFlops for the GPN (sparse only).
+namespace {
+struct KeysDeleter {
+    void operator()(ga_keys *k) const { ga_keys_destroy(k); }
+};
+struct PlanDeleter {
+    void operator()(ga_attend_plan *p) const { ga_attend_plan_destroy(p); }
+};
+using KeysPtr = std::unique_ptr<ga_keys, KeysDeleter>;
+using PlanPtr = std::unique_ptr<ga_attend_plan, PlanDeleter>;
+
+// Prepared keys of the current inputs (one per K/V set), with the time of
+// ga_keys_create (median of kPrepReps, set 0) -- built once per (inputs, ISA)
+// and kept while consecutive cases share them (single entry, like the inputs).
+constexpr int kPrepReps = 5;
+struct PrepCache {
+    std::shared_ptr<AttnData> A;    // holds the inputs (their address is the key)
+    std::shared_ptr<ColdSets> CS;
+    ga_isa isa = GA_ISA_SCALAR;
+    std::vector<KeysPtr> keys;
+    double prep_us = 0;
+    size_t keys_bytes = 0;
+    // Dense full-path step time (µs) per (threads, place, T), measured on
+    // demand for prep_in_dense_steps.
+    std::vector<std::pair<std::array<int, 3>, double>> dense_us;
+};
+// One entry per ISA for the current inputs (the ISA turns fastest in the
+// registration order, so consecutive cases alternate between ISAs).
+std::vector<std::unique_ptr<PrepCache>> g_prep;
+
+// Drops the prepared keys (and the inputs they hold on to) unless they were
+// built for inputs of this shape and distribution: called before the inputs
+// of the next case are built, so that old and new never coexist in memory.
+// Hot cases (cold == false) also drop keys of cold sets (which hold the sets).
+void drop_prep_unless(int N, int dh, int H, const std::string &dist, bool cold)
+{
+    g_prep.erase(std::remove_if(g_prep.begin(), g_prep.end(),
+                                [&](const std::unique_ptr<PrepCache> &e) {
+                                    return e->A->N != N || e->A->dh != dh || e->A->H != H ||
+                                           e->A->dist.name != dist || (!cold && e->CS);
+                                }),
+                 g_prep.end());
+}
+
+// Keys for A (and every cold set); throws std::bad_alloc, returns nullptr
+// with *err on a library error.
+PrepCache *get_prep(const ga_kernels *kt, ga_isa isa, const std::shared_ptr<AttnData> &A,
+                    const std::shared_ptr<ColdSets> &CS, std::string *err)
+{
+    const int nsets = CS ? (int)CS->K.size() : 1;
+    for (auto &e : g_prep)
+        if (e->A == A && e->CS == CS && e->isa == isa && (int)e->keys.size() == nsets)
+            return e.get();
+    // Other inputs (or cold sets): drop every entry of them first.
+    g_prep.erase(std::remove_if(g_prep.begin(), g_prep.end(),
+                                [&](const std::unique_ptr<PrepCache> &e) {
+                                    return e->A != A || e->CS != CS || e->isa == isa;
+                                }),
+                 g_prep.end());
+    auto pc = std::make_unique<PrepCache>();
+    pc->A = A;
+    pc->CS = CS;
+    pc->isa = isa;
+    ga_status rc = GA_OK;
+    KeysPtr k0;
+    pc->prep_us = median_us(kPrepReps, [&] {
+        k0.reset();
+        k0.reset(ga_keys_create(kt, A->H, A->N, A->dh, A->K.get(), A->V.get(), nullptr, &rc));
+    });
+    if (!k0) {
+        *err = std::string("ga_keys_create: ") + ga_last_error();
+        return nullptr;
+    }
+    pc->keys_bytes = ga_keys_bytes(k0.get());
+    pc->keys.push_back(std::move(k0));
+    for (int s = 1; s < nsets; s++) {
+        KeysPtr k(ga_keys_create(kt, A->H, A->N, A->dh, CS->K[s], CS->V[s], nullptr, &rc));
+        if (!k) {
+            *err = std::string("ga_keys_create: ") + ga_last_error();
+            return nullptr;
+        }
+        pc->keys.push_back(std::move(k));
+    }
+    g_prep.push_back(std::move(pc));
+    return g_prep.back().get();
+}
+}  // namespace
+
+void drop_prep_cache() { g_prep.clear(); }
+
+// The fused decode step: T = 1 query (attend; the pool splits the heads) or
+// T = 32 (attend_block), through a plan created once (ga_attend_plan_create)
+// and run per iteration.  attend cycles through the 32 generated queries, so
+// density is averaged over them.
+//   path:full              ga_attend_run (GPN levels; dense plans for mix:dense)
+//   path:prepared          keys prepared once outside the loop (ga_keys_create),
+//                          ga_attend_run_prepared with GA_PREP_Z_EXACT (dense:
+//                          the packed-K dense step)
+//   path:prepared-bounded  the same with GA_PREP_Z_BOUNDED (seed mode only)
+// Bytes (bytes_read per call; bytes_per_second): full dense 2*H*N*dh*4; full
+// sparse H*N*dh*4 + kept*dh*4; prepared: ga_prep_stats.bytes.  The GPN's P
+// (g*N*4 bytes per query) is not in them but is in the frac_limit bound.
+// frac_limit's working set: K and V (+ P) on the full path; on the prepared
+// path the bytes one step touches (+ P); cold: every set (+ its prepared keys).
+// Prepared cases also report prep_us (ga_keys_create, median of 5, outside
+// the loop), prep_bytes (ga_keys_bytes), dense_us (the dense full-path step
+// of the same shape, threads and placement) and prep_in_dense_steps.
 static void run_attend(benchmark::State &st, const Case &c)
 {
     const ga_kernels *kt = ga_kernels_for(c.isa);
@@ -211,6 +402,7 @@ static void run_attend(benchmark::State &st, const Case &c)
     const int T = c.fam == Fam::AttendBlock ? kBlockT : 1;
     const int N = c.N, dh = c.dh, H = c.H, hd = H * dh;
     const bool dense = c.mix.dense;
+    const bool prepared = c.path != Path::Full;
     const double set_bytes = 2.0 * H * N * dh * sizeof(float);
     const double p_bytes = dense ? 0.0 : (double)kG * N * sizeof(float);
 
@@ -218,6 +410,9 @@ static void run_attend(benchmark::State &st, const Case &c)
     std::shared_ptr<GpnData> G;
     std::shared_ptr<ColdSets> CS;
     const float *b2 = nullptr;
+    PrepCache *pc = nullptr;
+    drop_trace_cache();
+    drop_prep_unless(N, dh, H, c.dist.name, c.cold);
     try {
         A = get_attn(N, dh, H, c.dist);
         if (!dense) {
@@ -235,6 +430,14 @@ static void run_attend(benchmark::State &st, const Case &c)
         } else {
             drop_cold_cache();
         }
+        if (prepared) {
+            std::string err;
+            pc = get_prep(kt, c.isa, A, CS, &err);
+            if (!pc) {
+                st.SkipWithError(err.c_str());
+                return;
+            }
+        }
     } catch (const std::bad_alloc &) {
         st.SkipWithError("out of memory while building the inputs");
         return;
@@ -249,11 +452,19 @@ static void run_attend(benchmark::State &st, const Case &c)
     cfg.L = kL;
     cfg.mode = c.mode;
     cfg.dense = dense ? 1 : 0;
+    const ga_prep_z zmode = c.path == Path::PreparedBounded ? GA_PREP_Z_BOUNDED : GA_PREP_Z_EXACT;
 
-    // One pool per benchmark run (never per iteration).
+    // One pool and one plan per benchmark run (never per iteration).
     std::unique_ptr<ga_pool, PoolDeleter> pool(ga_pool_create(c.threads, c.place, nullptr, 0));
     if (!pool) {
         std::string msg = std::string("ga_pool_create: ") + ga_last_error();
+        st.SkipWithError(msg.c_str());
+        return;
+    }
+    ga_status pst = GA_OK;
+    PlanPtr plan(ga_attend_plan_create(kt, pool.get(), &cfg, N, T, &pst));
+    if (!plan) {
+        std::string msg = std::string("ga_attend_plan_create: ") + ga_last_error();
         st.SkipWithError(msg.c_str());
         return;
     }
@@ -263,30 +474,48 @@ static void run_attend(benchmark::State &st, const Case &c)
     const float *P = G ? G->P.get() : nullptr;
     const float *R = G ? G->R.data() : nullptr;
     const float *W2 = G ? G->W2.data() : nullptr;
+    ga_prep_stats ps;
 
+    // One step on query block t0 and K/V set s (stats into ps when prepared).
+    auto step = [&](int t0, int s) -> ga_status {
+        const float *Q = &A->Q[(size_t)t0 * hd];
+        const float *Rt = R ? R + (size_t)t0 * kG : nullptr;
+        if (prepared) {
+            ps = ga_prep_stats{};
+            return ga_attend_run_prepared(plan.get(), pc->keys[s].get(), T, Q, P, N, Rt, W2, b2,
+                                          zmode, C.data(), kept.data(), nullptr, &ps);
+        }
+        const float *K = CS ? CS->K[s] : A->K.get();
+        const float *V = CS ? CS->V[s] : A->V.get();
+        return ga_attend_run(plan.get(), N, T, Q, K, V, nullptr, P, N, Rt, W2, b2, C.data(),
+                             kept.data(), nullptr);
+    };
     // Untimed warm-up call: checks the arguments and faults in the pool's
     // scratch buffers.
-    if (ga_attend(kt, pool.get(), &cfg, N, T, A->Q.data(), A->K.get(), A->V.get(), nullptr, P, N,
-                  R, W2, b2, C.data(), kept.data(), nullptr) != GA_OK) {
-        std::string msg = std::string("ga_attend: ") + ga_last_error();
+    if (step(0, 0) != GA_OK) {
+        std::string msg = std::string(prepared ? "ga_attend_run_prepared: " : "ga_attend_run: ") +
+                          ga_last_error();
         st.SkipWithError(msg.c_str());
         return;
     }
 
+    StepTotals tot;
     long long kept_sum = 0;
     int64_t it = 0;
     for (auto _ : st) {
         const int t0 = T == 1 ? (int)(it % kQueries) : 0;
         const int s = (int)(it % nsets);
-        const float *K = CS ? CS->K[s] : A->K.get();
-        const float *V = CS ? CS->V[s] : A->V.get();
-        const ga_status rc =
-            ga_attend(kt, pool.get(), &cfg, N, T, &A->Q[(size_t)t0 * hd], K, V, nullptr, P, N,
-                      R ? R + (size_t)t0 * kG : nullptr, W2, b2, C.data(), kept.data(), nullptr);
-        if (rc != GA_OK) {
-            std::string msg = std::string("ga_attend: ") + ga_last_error();
+        if (step(t0, s) != GA_OK) {
+            std::string msg = std::string("step: ") + ga_last_error();
             st.SkipWithError(msg.c_str());
             break;
+        }
+        if (prepared) {
+            tot.candidates += (double)ps.candidates;
+            tot.rows += (double)ps.rows;
+            tot.fallback += (double)ps.fallback;
+            tot.bytes += ps.bytes;
+            tot.z_bound = std::max(tot.z_bound, ps.z_bound);
         }
         for (int k : kept)
             kept_sum += k;
@@ -298,16 +527,56 @@ static void run_attend(benchmark::State &st, const Case &c)
         return;
 
     const double iters = (double)st.iterations();
-    const double keys = (double)N * H * T * iters;   // (query, head, key) triples
-    const double kept_total = (double)kept_sum;
     const double row = (double)dh * sizeof(float);
-    const double bytes = dense ? 2.0 * keys * row : keys * row + kept_total * row;
-    const double flops = 2.0 * keys * dh + 2.0 * kept_total * dh +
-                         (dense ? 0.0 : (double)N * T * iters * kGpnPairFlops);
-    const double ws = (CS ? (double)CS->total_bytes : set_bytes) + p_bytes;
-    const double bound_bytes = bytes + p_bytes * T * iters;
-    set_rates(st, c, keys, bytes, flops, ws, bound_bytes);
-    st.counters["density"] = keys > 0 ? kept_total / keys : 0.0;
+    tot.keys = (double)N * H * T * iters;
+    tot.kept = dense ? tot.keys : (double)kept_sum;
+    if (!prepared)
+        tot.bytes = dense ? 2.0 * tot.keys * row : tot.keys * row + tot.kept * row;
+    else if (dense && tot.bytes <= 0)   // stats without bytes: packed K + V
+        tot.bytes = ((double)((N + 15) / 16) * 16 * H * T * iters + tot.keys) * row;
+    const double gpn_flops = dense ? 0.0 : (double)N * T * iters * kGpnPairFlops;
+    double ws;
+    if (CS)
+        ws = (double)CS->total_bytes + (prepared ? (double)pc->keys_bytes * nsets : 0.0) + p_bytes;
+    else if (prepared)
+        ws = tot.bytes / std::max(iters, 1.0) + p_bytes;
+    else
+        ws = set_bytes + p_bytes;
+    const double dense_ws = CS ? (double)CS->total_bytes : set_bytes;
+    set_step_counters(st, c.isa, c.threads, c.path, dense, N, H, dh, T, tot, gpn_flops,
+                      p_bytes * T * iters, ws, dense_ws);
+
+    if (prepared) {
+        st.counters["prep_us"] = pc->prep_us;
+        st.counters["prep_bytes"] = (double)pc->keys_bytes;
+        // The dense full-path step of the same shape (measured once per
+        // threads/placement/T and cached with the keys).
+        const std::array<int, 3> key = {c.threads, (int)c.place, T};
+        double dus = -1;
+        for (auto &e : pc->dense_us)
+            if (e.first == key)
+                dus = e.second;
+        if (dus < 0) {
+            ga_config dcfg = cfg;
+            dcfg.dense = 1;
+            PlanPtr dplan(ga_attend_plan_create(kt, pool.get(), &dcfg, N, T, &pst));
+            if (dplan) {
+                // ~50 ms at ~10 GB/s, 3 to 21 calls.
+                const int reps =
+                    std::max(3, std::min(21, (int)(5e4 / (1.0 + set_bytes * T / 1e4))));
+                dus = median_us(reps, [&] {
+                    ga_attend_run(dplan.get(), N, T, A->Q.data(), A->K.get(), A->V.get(), nullptr,
+                                  nullptr, 0, nullptr, nullptr, nullptr, C.data(), kept.data(),
+                                  nullptr);
+                });
+                pc->dense_us.push_back({key, dus});
+            }
+        }
+        if (dus > 0) {
+            st.counters["dense_us"] = dus;
+            st.counters["prep_in_dense_steps"] = pc->prep_us / dus;
+        }
+    }
 
     // Mix actually reached: the levels of the ISA's gpn_levels for all the
     // generated queries (the ones attend cycles through).
@@ -435,6 +704,8 @@ static void run_kernel(benchmark::State &st, const Case &c)
         return;
     }
     drop_cold_cache();
+    drop_trace_cache();
+    drop_prep_cache();
     KIn in;
     Work w;
     // Inputs are built before each timed loop; an allocation failure there

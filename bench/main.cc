@@ -5,8 +5,10 @@
 // benchmark is registered with benchmark::RegisterBenchmark under a name
 // that spells out all its arguments:
 //   <family>/isa:<isa>/N:<N>/dh:<dh>/H:<H>/mix:<mix>/dist:<dist>/
-//     mode:<seed|renorm|dense>/threads:<t>/place:<policy>/cache:<hot|cold>
-// (fields that do not apply to a family are left out, order kept).
+//     mode:<seed|renorm|dense>/path:<full|prepared|prepared-bounded>/
+//     threads:<t>/place:<policy>/cache:<hot|cold>
+// (fields that do not apply to a family are left out, order kept); the
+// trace family (trace.cc) has its own fields.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -58,12 +60,18 @@ void usage(FILE *f)
 "  --help, -h          this text\n"
 "  --sweep=NAME        which cases to register (default: default)\n"
 "                        quick    a handful of attend cases per ISA (N 256 and\n"
-"                                 4096) + one case per kernel; < 1 min on 2 cores\n"
+"                                 4096; at 4096 also path:prepared and\n"
+"                                 prepared-bounded, both modes) + one case per\n"
+"                                 kernel; < 1 min on 2 cores\n"
 "                        default  attend sparse vs dense per ISA, N 64..65536,\n"
 "                                 dh 64, H 4/8, mixes dense/70-20-10/33-33-34,\n"
 "                                 gauss2; attend_block on 1..2 threads x\n"
 "                                 compact/scatter; cold at N 4096/16384; every\n"
-"                                 kernel at N 4096; < 8 min on 2 cores\n"
+"                                 kernel at N 4096; for avx2/avx512 also\n"
+"                                 path:prepared(-bounded) vs full, N 64..16384,\n"
+"                                 H 4, mixes dense/70-20-10, seed and renorm\n"
+"                                 (attend; attend_block N 1024/16384 renorm);\n"
+"                                 ~12 min on 2 cores with 4 trace files\n"
 "                        full     every axis of docs/SPEC.md section 6 (hours; see --list)\n"
 "  --isa=LIST          restrict the ISA variants (comma list of scalar, avx2,\n"
 "                      avx512, neon; default: all, unsupported ones skipped)\n"
@@ -90,12 +98,40 @@ void usage(FILE *f)
 "  --dist=LIST         gauss1, gauss2, gauss4 (Gaussian scores with std 1, 2,\n"
 "                      4), peaked (8 keys per head ~10 above N(0,1) scores)\n"
 "  --mode=LIST         seed, renorm (mix dense always runs as mode:dense)\n"
+"  --path=LIST         full (ga_attend_run: the plan's step, unprepared K),\n"
+"                      prepared (keys prepared once per source, outside the\n"
+"                      timed loop, with ga_keys_create; the step is\n"
+"                      ga_attend_run_prepared, seed with GA_PREP_Z_EXACT;\n"
+"                      dense: the packed-K dense step), prepared-bounded\n"
+"                      (seed with GA_PREP_Z_BOUNDED; for renorm and dense it\n"
+"                      is path:prepared).  attend, attend_block, trace\n"
 "  --threads=LIST      pool threads (attend: the pool splits heads;\n"
 "                      attend_block: T = 32 queries split over the pool)\n"
 "  --place=LIST        none, compact, scatter (hwloc placement of the pool)\n"
 "  --cache=LIST        hot (one K/V set, cache-resident when small) or cold\n"
 "                      (rotates K/V sets totalling > 2.5x the LLC, so every\n"
 "                      iteration reads DRAM; attend and attend_block only)\n"
+"\n"
+"Real traces (the trace family, trace.cc):\n"
+"  --traces=LIST       .gatrace / .gatrace.gz files or directories holding\n"
+"                      them (comma list; a directory: every such file in it,\n"
+"                      sorted).  Each file (q, K, V, bias and the model's\n"
+"                      levels of one decoder layer, include/granattn_trace.h)\n"
+"                      is validated when the bench starts (a bad file: exit 2\n"
+"                      with the reason).  Per file and ISA, one step (T = 1,\n"
+"                      all heads, 1 thread) per iteration over a fixed sample\n"
+"                      of its query rows with its levels and tau: both\n"
+"                      sparse modes x path full/prepared(/prepared-bounded\n"
+"                      for seed), and the dense step, full and on packed K.\n"
+"                      ISAs: the best one unless --isa is given.  --path,\n"
+"                      --mode and --mix (dense or not) select among them;\n"
+"                      --family=trace runs the traces alone\n"
+"  --trace-rows=N      query rows sampled per file (default 64: every row of\n"
+"                      a shorter trace, else N rows evenly spaced)\n"
+"  --trace-max=K       at most K files in all, evenly spread over the files\n"
+"                      sorted by N (default 0: every file)\n"
+"  --write-test-trace=FILE  write a small synthetic trace (H 2, N 200 with 8\n"
+"                      padded keys, dh 16, T 6, renorm) for tests, and exit\n"
 "\n"
 "Main Google Benchmark options (passed through):\n"
 "  --benchmark_filter=REGEX        run only matching names ('-REGEX' negates)\n"
@@ -115,7 +151,10 @@ void usage(FILE *f)
 "\n"
 "Benchmark names: fields appear in this order, only where they apply:\n"
 "  <family>/isa:<isa>/N:<N>/dh:<dh>/H:<H>/mix:<mix>/dist:<dist>/\n"
-"    mode:<seed|renorm|dense>/threads:<t>/place:<policy>/cache:<hot|cold>\n"
+"    mode:<seed|renorm|dense>/path:<full|prepared|prepared-bounded>/\n"
+"    threads:<t>/place:<policy>/cache:<hot|cold>\n"
+"  trace/isa:<isa>/file:<stem>/N:<N>/H:<H>/dh:<dh>/T:<T>/mode:<m>/path:<p>/\n"
+"    threads:1\n"
 "  (mix 70/20/10 is written mix:70-20-10).  Google Benchmark appends\n"
 "  /real_time to the name of runs timed in wall-clock time (attend_block,\n"
 "  and attend with threads > 1); the others report CPU time.\n"
@@ -128,13 +167,19 @@ void usage(FILE *f)
 "Counters:\n"
 "  items_per_second  keys/s: N*H*T keys per attend step; N per kernel call\n"
 "                    (1 query per call for gpn_project_query[_backward])\n"
-"  bytes_per_second  useful bytes/s.  attend: K and V per query (2*H*N*dh*4)\n"
-"                    in dense; K fully + only the kept rows of V in sparse.\n"
-"                    Kernels: the bytes the call must read and write\n"
-"  gflops            GFLOP/s: attend counts 2*N*dh per head for scores +\n"
-"                    2*kept*dh for the context + the GPN's %d flops per\n"
-"                    (query, key) pair; kernels count their arithmetic\n"
-"                    (exp = 1 flop)\n"
+"  bytes_per_second  useful bytes/s.  attend, path:full: K and V per query\n"
+"                    (2*H*N*dh*4) in dense; K fully + only the kept rows of\n"
+"                    V in sparse.  path:prepared: ga_prep_stats.bytes, the\n"
+"                    bytes the step touched (preview codes, scales and\n"
+"                    levels, candidate K rows, kept V rows; every K row of\n"
+"                    exact-Z seed rows and fallback rows; dense: packed K\n"
+"                    and V).  Kernels: the bytes the call must read and write\n"
+"  bytes_read        the same bytes per step (attend, attend_block, trace)\n"
+"  gflops            GFLOP/s: attend counts 2*dh per exactly computed score\n"
+"                    (every key; path:prepared: the candidates) + 2*kept*dh\n"
+"                    for the context + the GPN's %d flops per (query, key)\n"
+"                    pair (int8 preview dot products are not counted);\n"
+"                    kernels count their arithmetic (exp = 1 flop)\n"
 "  density           kept / (N*H*T), averaged over the run\n"
 "  mix0 mix1 mix2    fraction of (query, key) pairs at levels 0, 1, 2 that\n"
 "                    the GPN actually produced (its b2 is calibrated to the\n"
@@ -142,7 +187,25 @@ void usage(FILE *f)
 "  frac_limit        time_bound / measured time (with --limits): time_bound =\n"
 "                    max(bytes / read bandwidth at the nearest measured\n"
 "                    working-set size, flops / peak FMA of the run's ISA),\n"
-"                    both for the run's thread count; ~1 means at the limit\n"
+"                    both for the run's thread count; ~1 means at the limit.\n"
+"                    Working set: K and V (+ the GPN's P, whose bytes are in\n"
+"                    the bound too) on path:full; on path:prepared the bytes\n"
+"                    one step touches (bytes_read, + P); cold: every set\n"
+"  x_dense_limit     (attend, attend_block, trace; with --limits) the dense\n"
+"                    fp32 step of the same shape at its limit (its time_bound,\n"
+"                    K and V read once, working set K and V) / this step's\n"
+"                    time: > 1 means faster than dense could ever be; for a\n"
+"                    dense step, its fraction of that bound\n"
+"  cand_per_kept     (path:prepared) keys whose exact score was computed per\n"
+"                    kept key; cand_frac: candidates / keys\n"
+"  fallback          (path:prepared) (query, head) rows per step that took\n"
+"                    the unprepared path (non-finite or out-of-range inputs)\n"
+"  z_bound           (path:prepared-bounded) largest relative bound on Z\n"
+"  prep_us           (path:prepared) ga_keys_create time, median of 5, outside\n"
+"                    the timed loop; prep_bytes: ga_keys_bytes; dense_us: the\n"
+"                    dense full-path step of the same shape (median of a few\n"
+"                    calls); prep_in_dense_steps = prep_us / dense_us\n"
+"  rows, layer       (trace) query rows sampled, decoder layer of the file\n"
 "  cold_sets         number of rotated K/V sets (cache:cold only)\n"
 "\n"
 "Exit status: 0 ok, 1 runtime failure, 2 bad command line.\n",
@@ -195,6 +258,8 @@ struct Grid {
     std::vector<int> threads;
     std::vector<ga_place> places;
     std::vector<bool> cold;
+    std::vector<Path> paths = {Path::Full};
+    std::vector<ga_isa> only_isas = {};   // empty: every ISA that runs
 };
 
 std::vector<Fam> all_kernel_fams()
@@ -221,12 +286,18 @@ std::vector<Grid> make_sweep(const std::string &name)
     const std::vector<ga_norm> seed = {GA_NORM_SEED};
     const std::vector<ga_place> none = {GA_PLACE_NONE};
     const std::vector<bool> hot = {false};
+    const std::vector<Path> all_paths = {Path::Full, Path::Prepared, Path::PreparedBounded};
+    const std::vector<ga_isa> simd = {GA_ISA_AVX2, GA_ISA_AVX512};
     std::vector<Grid> g;
     if (name == "quick") {
         g.push_back({{Fam::Attend}, {256, 4096}, {64}, {4}, {"dense", "70-20-10"}, {"gauss2"},
                      seed, {1}, none, hot});
         g.push_back({{Fam::AttendBlock}, {4096}, {64}, {4}, {"70-20-10"}, {"gauss2"}, seed,
                      {ncpu}, {GA_PLACE_COMPACT}, hot});
+        // The prepared path next to the full one (every ISA: the smoke test
+        // runs the scalar tables too).
+        g.push_back({{Fam::Attend}, {4096}, {64}, {4}, {"dense", "70-20-10"}, {"gauss2"},
+                     both_modes, {1}, none, hot, all_paths});
         g.push_back({all_kernel_fams(), {4096}, {64}, {4}, {"70-20-10"}, {"gauss2"}, seed, {1},
                      none, hot});
     } else if (name == "default") {
@@ -239,12 +310,20 @@ std::vector<Grid> make_sweep(const std::string &name)
                      {"gauss2"}, seed, t12, {GA_PLACE_COMPACT, GA_PLACE_SCATTER}, hot});
         g.push_back({{Fam::Attend}, {4096, 16384}, {64}, {4}, {"dense", "70-20-10"}, {"gauss2"},
                      seed, {1}, none, {true}});
+        // Prepared keys (docs/SPEC.md §7) vs the full step, SIMD ISAs only:
+        // dense full/packed, 70-20-10 seed (exact and bounded Z) and renorm.
+        g.push_back({{Fam::Attend}, {64, 256, 1024, 4096, 16384}, {64}, {4},
+                     {"dense", "70-20-10"}, {"gauss2"}, both_modes, {1}, none, hot, all_paths,
+                     simd});
+        g.push_back({{Fam::AttendBlock}, {1024, 16384}, {64}, {4}, {"70-20-10"}, {"gauss2"},
+                     {GA_NORM_RENORM}, {1}, {GA_PLACE_COMPACT}, hot,
+                     {Path::Full, Path::Prepared}, simd});
         g.push_back({all_kernel_fams(), {4096}, {64}, {4}, {"70-20-10"}, {"gauss2"}, both_modes,
                      {1}, none, hot});
     } else if (name == "full") {
-        // Every data axis, one thread, hot.
+        // Every data axis, one thread, hot, both paths.
         g.push_back({{Fam::Attend}, allN, {64, 128}, {4, 8}, all_mixes, all_dists, both_modes,
-                     {1}, none, hot});
+                     {1}, none, hot, all_paths});
         // Threads x placement for both step families.
         g.push_back({{Fam::Attend, Fam::AttendBlock}, allN, {64}, {4, 8},
                      {"dense", "70-20-10", "33-33-34"}, {"gauss2"}, seed, all_threads, all_places,
@@ -270,6 +349,7 @@ struct Overrides {
     std::vector<ga_norm> modes;
     std::vector<ga_place> places;
     std::vector<bool> cold;
+    std::vector<Path> paths;
 };
 
 void apply(Grid *g, const Overrides &o)
@@ -290,6 +370,7 @@ void apply(Grid *g, const Overrides &o)
     if (!o.threads.empty()) g->threads = o.threads;
     if (!o.places.empty()) g->places = o.places;
     if (!o.cold.empty()) g->cold = o.cold;
+    if (!o.paths.empty()) g->paths = o.paths;
 }
 
 // Returns "" if the case can run, else why it is skipped.
@@ -377,9 +458,10 @@ public:
                           benchmark::GetTimeUnitString(r.time_unit));
             line += buf;
             static const char *const keys[] = {"items_per_second", "gflops", "density",
-                                               "frac_limit"};
-            static const char *const labels[] = {"keys/s", "GFLOP/s", "density", "frac_limit"};
-            for (int k = 0; k < 4; k++) {
+                                               "frac_limit", "cand_per_kept", "x_dense_limit"};
+            static const char *const labels[] = {"keys/s", "GFLOP/s", "density", "frac_limit",
+                                                 "cand/kept", "x_dense_limit"};
+            for (int k = 0; k < 6; k++) {
                 auto it = r.counters.find(keys[k]);
                 if (it != r.counters.end()) {
                     std::snprintf(buf, sizeof buf, "  %s %.4g", labels[k], it->second.value);
@@ -402,6 +484,9 @@ bool starts_with(const std::string &s, const char *p) { return s.rfind(p, 0) == 
 }  // namespace
 
 void register_sgemm_benchmarks(); // bench/sgemm.cc
+namespace gab {
+extern int g_trace_rows;          // bench/trace.cc
+}
 
 int main(int argc, char **argv)
 {
@@ -409,6 +494,9 @@ int main(int argc, char **argv)
     std::string sweep = "default", limits_path, machine_path, format = "console";
     bool list = false, with_sgemm = false, machine = false, user_min_time = false;
     std::vector<std::string> isas(std::begin(kAllIsas), std::end(kAllIsas));
+    bool isa_given = false, trace_family = false;
+    std::vector<std::string> trace_items;
+    int trace_max = 0;
     Overrides ov;
 
     for (int i = 1; i < argc; i++) {
@@ -443,6 +531,7 @@ int main(int argc, char **argv)
             sweep = val("--sweep");
         } else if (starts_with(a, "--isa=")) {
             isas = split_list(val("--isa"), "--isa");
+            isa_given = true;
             for (const std::string &s : isas) {
                 ga_isa x;
                 if (ga_isa_from_name(s.c_str(), &x) != GA_OK)
@@ -453,12 +542,20 @@ int main(int argc, char **argv)
         } else if (a == "--sgemm") {
             with_sgemm = true;
         } else if (starts_with(a, "--family=")) {
+            bool any = false;
             for (const std::string &s : split_list(val("--family"), "--family")) {
                 Fam f;
-                if (!fam_from_name(s, &f))
+                if (s == "trace")
+                    trace_family = true;
+                else if (!fam_from_name(s, &f))
                     die_usage("unknown family '" + s + "' in --family");
-                ov.fams.push_back(f);
+                else
+                    ov.fams.push_back(f);
+                any = true;
             }
+            // Only "trace": no grid family at all (an empty filter keeps them).
+            if (any && ov.fams.empty())
+                ov.fams.push_back(Fam::Count);
         } else if (starts_with(a, "--N=")) {
             ov.N = int_list(val("--N"), "--N", 0, 1 << 24);
         } else if (starts_with(a, "--dh=")) {
@@ -491,6 +588,25 @@ int main(int argc, char **argv)
                 else
                     die_usage("bad mode '" + s + "' (seed, renorm; use --mix=dense for dense)");
             }
+        } else if (starts_with(a, "--path=")) {
+            for (const std::string &s : split_list(val("--path"), "--path")) {
+                Path pth;
+                if (!parse_path(s, &pth))
+                    die_usage("bad path '" + s + "' (full, prepared, prepared-bounded)");
+                ov.paths.push_back(pth);
+            }
+        } else if (starts_with(a, "--traces=")) {
+            for (const std::string &s : split_list(val("--traces"), "--traces"))
+                trace_items.push_back(s);
+        } else if (starts_with(a, "--trace-rows=")) {
+            g_trace_rows = int_list(val("--trace-rows"), "--trace-rows", 1, 1 << 20)[0];
+        } else if (starts_with(a, "--trace-max=")) {
+            trace_max = int_list(val("--trace-max"), "--trace-max", 0, 1 << 20)[0];
+        } else if (starts_with(a, "--write-test-trace=")) {
+            const std::string f = val("--write-test-trace");
+            if (f.empty())
+                die_usage("--write-test-trace= needs a file name");
+            return write_test_trace(f);
         } else if (starts_with(a, "--place=")) {
             for (const std::string &s : split_list(val("--place"), "--place")) {
                 if (s == "none")
@@ -550,7 +666,7 @@ int main(int argc, char **argv)
         // Odometer over the axes; the last one (ISA) turns fastest.
         const size_t dims[] = {g.fams.size(),  g.N.size(),       g.dh.size(),     g.H.size(),
                                g.mixes.size(), g.dists.size(),   g.modes.size(),  g.threads.size(),
-                               g.places.size(), g.cold.size(),   run_isas.size()};
+                               g.places.size(), g.cold.size(),   g.paths.size(),  run_isas.size()};
         constexpr size_t nd = sizeof dims / sizeof dims[0];
         bool empty = false;
         for (size_t d : dims)
@@ -570,10 +686,14 @@ int main(int argc, char **argv)
             c.threads = g.threads[ix[7]];
             c.place = g.places[ix[8]];
             c.cold = g.cold[ix[9]];
-            c.isa = run_isas[ix[10]];
+            c.path = g.paths[ix[10]];
+            c.isa = run_isas[ix[11]];
             normalize_case(&c);
             const std::string why = invalid_reason(c);
-            if (!why.empty()) {
+            if (!g.only_isas.empty() &&
+                std::find(g.only_isas.begin(), g.only_isas.end(), c.isa) == g.only_isas.end()) {
+                // this group is for other ISAs
+            } else if (!why.empty()) {
                 if (reasons.insert(why).second)
                     std::fprintf(stderr, "skipping: %s\n", why.c_str());
             } else if (names.insert(case_name(c)).second) {
@@ -587,7 +707,40 @@ int main(int argc, char **argv)
         }
     }
 
-    if (cases.empty()) {
+    // Trace files: validated now (a bad file stops the run before anything
+    // is measured); with --family, only when it names trace.
+    std::vector<TraceFile> traces;
+    const bool want_traces = !trace_items.empty() && (ov.fams.empty() || trace_family);
+    if (trace_family && trace_items.empty())
+        die_usage("--family=trace needs --traces=FILES|DIRS");
+    if (want_traces) {
+        std::string err;
+        if (!scan_traces(trace_items, &traces, &err)) {
+            std::fprintf(stderr, "granattn-bench: %s\n", err.c_str());
+            return 2;
+        }
+        if (trace_max > 0 && (int)traces.size() > trace_max) {
+            // Evenly spread over the files sorted by N (ties: by name).
+            std::stable_sort(traces.begin(), traces.end(),
+                             [](const TraceFile &a, const TraceFile &b) { return a.N < b.N; });
+            std::vector<TraceFile> pick;
+            for (int j = 0; j < trace_max; j++)
+                pick.push_back(traces[(size_t)((double)j * (traces.size() - 1) /
+                                               std::max(trace_max - 1, 1) + 0.5)]);
+            traces = pick;
+        }
+    }
+    // Traces run on the best ISA unless --isa was given.
+    std::vector<ga_isa> trace_isas = run_isas;
+    if (!isa_given && !run_isas.empty()) {
+        ga_isa best = run_isas[0];
+        for (ga_isa x : run_isas)
+            if (x == ga_isa_best())
+                best = x;
+        trace_isas = {best};
+    }
+
+    if (cases.empty() && traces.empty()) {
         std::fprintf(stderr, "granattn-bench: no benchmark left to run (sweep %s with the "
                              "given --isa and axis flags)\n", sweep.c_str());
         return list ? 0 : 1;
@@ -625,11 +778,27 @@ int main(int argc, char **argv)
         if (filter.match(real_time ? name + "/real_time" : name))
             total++;
     }
+    if (!traces.empty()) {
+        TraceSel sel;
+        sel.paths = ov.paths;
+        sel.modes = ov.modes;
+        sel.dense = ov.mixes.empty() ||
+                    std::find(ov.mixes.begin(), ov.mixes.end(), "dense") != ov.mixes.end();
+        // --mix without any sparse mix: no sparse trace cases.
+        if (!ov.mixes.empty() &&
+            std::all_of(ov.mixes.begin(), ov.mixes.end(),
+                        [](const std::string &m) { return m == "dense"; }))
+            sel.modes = {(ga_norm)-1};
+        for (const std::string &name : register_trace_benchmarks(traces, trace_isas, sel))
+            if (filter.match(name))
+                total++;
+    }
 
     if (!list) {
         std::fprintf(stderr,
-                     "granattn-bench: sweep %s, %zu benchmarks, LLC %.0f MiB, %d CPUs, limits %s\n",
-                     sweep.c_str(), total, llc_bytes() / 1048576.0, num_cpus(),
+                     "granattn-bench: sweep %s, %zu benchmarks (%zu trace files), LLC %.0f MiB, "
+                     "%d CPUs, limits %s\n",
+                     sweep.c_str(), total, traces.size(), llc_bytes() / 1048576.0, num_cpus(),
                      g_limits.loaded ? g_limits.path.c_str() : "none (no frac_limit)");
     }
     if (with_sgemm)

@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include "model.h" /* gm_set_error, gm_last_error: the message buffer */
+#include "granattn_trace.h" /* ga_crc32 */
 
 #include <dirent.h>
 #include <errno.h>
@@ -99,30 +100,9 @@ double gu_rng_double(gu_rng *r)
 }
 
 /* ---------------------------------------------------------------- CRC32 */
-static uint32_t crc_table[256];
-static int crc_ready;
-
-static void crc_init(void)
-{
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        crc_table[i] = c;
-    }
-    crc_ready = 1;
-}
-
-uint32_t gu_crc32(uint32_t crc, const void *data, size_t n)
-{
-    if (!crc_ready)
-        crc_init();
-    const unsigned char *p = data;
-    crc = ~crc;
-    for (size_t i = 0; i < n; i++)
-        crc = crc_table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
-    return ~crc;
-}
+/* The library's (include/granattn_trace.h): one implementation for token
+ * files, checkpoints and trace files. */
+uint32_t gu_crc32(uint32_t crc, const void *data, size_t n) { return ga_crc32(crc, data, n); }
 
 /* ----------------------------------------------------------------- misc */
 double gu_now(void)

@@ -113,15 +113,29 @@ def entry_counters(entry):
     return counters
 
 
+def canonical_name(run_name):
+    """attend/attend_block names from before the path axis (no path: field) get
+    path:full after their mode (what they measured: the unprepared step), so
+    older result sets pair with newer ones in compare.py and summary.py."""
+    parts = run_name.split("/")
+    if parts[0] not in ("attend", "attend_block") or any(p.startswith("path:") for p in parts):
+        return run_name
+    for i, part in enumerate(parts):
+        if part.startswith("mode:"):
+            return "/".join(parts[: i + 1] + ["path:full"] + parts[i + 1:])
+    return run_name
+
+
 def entry_run_name(entry):
-    """The name of the run an entry belongs to (without _median etc.)."""
+    """The name of the run an entry belongs to (without _median etc.), canonical
+    (see canonical_name)."""
     if "run_name" in entry:
-        return entry["run_name"]
+        return canonical_name(entry["run_name"])
     name = entry["name"]
     agg = entry.get("aggregate_name")
     if agg and name.endswith("_" + agg):
-        return name[: -len(agg) - 1]
-    return name
+        name = name[: -len(agg) - 1]
+    return canonical_name(name)
 
 
 class Bench:

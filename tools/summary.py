@@ -13,6 +13,12 @@ Writes DIR/summary.md (or --md) and, with --plots, PNG plots in DIR/plots/:
   (d) fraction of the machine limit vs N                    (frac_limit.png)
   (e) thread scaling of attend_block, per placement policy  (threads.png)
   (f) PyTorch time / granattn time, dense and sparse step   (vs_torch.png)
+  (g) prepared keys (path:prepared) vs the full and dense steps per ISA, N and
+      mode: speedups, x dense limit, cand/kept, bytes, preparation cost
+                                                            (prepared.png)
+  (h) the trace family (real traces, when the bench ran with --traces): the
+      same per N range and per file
+  (i) the issue-10 targets of the prepared path on the best ISA, met or not
 With repetitions, each benchmark's median is used (the "median" aggregate, or
 the median of the repetitions).  Benchmarks are compared on time per
 iteration -- the time Google Benchmark reports for the run: real_time for
@@ -47,6 +53,7 @@ AXIS_PREFS = OrderedDict([
     ("H", []),
     ("dist", ["gauss2", "gauss1", "gauss4", "peaked"]),
     ("mode", ["seed", "renorm"]),
+    ("path", ["full", "prepared", "prepared-bounded"]),
     ("threads", ["1"]),
     ("place", ["none", "compact", "scatter"]),
     ("cache", ["hot", "cold"]),
@@ -182,7 +189,7 @@ def attend_rows(benches, notes):
     if not attend:
         notes.append("no `attend` benchmarks: no main table")
         return None
-    rep = representative(attend, ["dh", "H", "dist", "threads", "place", "cache"])
+    rep = representative(attend, ["dh", "H", "dist", "threads", "place", "cache", "path"])
     base = select(attend, **rep)
     mix = sparse_mix(base)
     mode = preferred_value([b for b in base if not is_dense(b)], "mode")
@@ -266,7 +273,7 @@ def kernel_table(speedups):
 def sparse_vs_dense(benches, notes):
     """{isa: {mix: [(N, dense_time / sparse_time)]}} at the representative config."""
     attend = select(benches, family="attend")
-    rep = representative(attend, ["dh", "H", "dist", "threads", "place", "cache"])
+    rep = representative(attend, ["dh", "H", "dist", "threads", "place", "cache", "path"])
     base = select(attend, **rep)
     mode = preferred_value([b for b in base if not is_dense(b)], "mode")
     result = {}
@@ -310,7 +317,7 @@ def thread_scaling(benches, notes):
         return None
     isa = best_isa(block)
     block = select(block, isa=isa)
-    rep = representative(block, ["dh", "H", "dist", "cache"])
+    rep = representative(block, ["dh", "H", "dist", "cache", "path"])
     base = select(block, **rep)
     mix = sparse_mix(base)
     base = [b for b in base if b.get("mix") == mix] or base
@@ -364,7 +371,7 @@ def torch_rows(benches, peer, notes):
             continue
         isa = best_isa(fam_benches)
         cands = select(fam_benches, isa=isa)
-        rep = representative(cands, ["dist", "threads", "place", "cache"])
+        rep = representative(cands, ["dist", "threads", "place", "cache", "path"])
         cands = select(cands, **rep)
         if case["mode"] == "dense":
             ours = first([b for b in cands if is_dense(b)])
@@ -397,6 +404,210 @@ def torch_table(rows):
                       lr.fmt_time_ns(r["ours_ns"]), r["isa"],
                       b.get("mix", "-"), lr.fmt_ratio(r["ratio"], 1)])
     return headers, cells
+
+
+# ---------------------------------------------------------------- (g) prepared keys
+
+def path_of(b):
+    return b.get("path", "full")
+
+
+def _us(b):
+    return time_of(b) / 1e3 if b is not None else math.nan
+
+
+def _step_row(isa, N, mode, path, full, prep, dense_full):
+    """One row of the prepared tables: `prep` (a prepared step) against the full
+    step `full` of the same mode and the dense full-path step `dense_full`."""
+    c = prep.counter if prep is not None else (lambda k: math.nan)
+    return {
+        "isa": isa, "N": N, "mode": mode, "path": path,
+        "full_us": _us(full), "prep_us": _us(prep),
+        "vs_full": ratio(time_of(full), time_of(prep)),
+        "vs_dense": ratio(time_of(dense_full), time_of(prep)),
+        "x_dense_limit": c("x_dense_limit"),
+        "cand_per_kept": c("cand_per_kept"), "cand_frac": c("cand_frac"),
+        "density": c("density"),
+        "bytes_vs_full": ratio(c("bytes_read"), full.counter("bytes_read") if full else math.nan),
+        "frac_limit": c("frac_limit"),
+        "prep_steps": c("prep_in_dense_steps"), "prep_cost_us": c("prep_us"),
+        "fallback": c("fallback"), "z_bound": c("z_bound"),
+    }
+
+
+def prepared_rows(benches, notes):
+    """Rows of table (g): per ISA, N and mode, the prepared step against the
+    full step and the dense step (attend, one query, all heads)."""
+    attend = select(benches, family="attend")
+    prep = [b for b in attend if path_of(b) != "full"]
+    if not prep:
+        notes.append("no `attend` benchmarks with path:prepared: no prepared-keys table")
+        return None
+    rep = representative(prep, ["dh", "H", "dist", "threads", "place", "cache"])
+    base = select(attend, **rep)
+    mix = sparse_mix([b for b in base if path_of(b) != "full"])
+    rows = []
+    for isa in sorted_isas(select(prep, **rep)):
+        for N in sorted({n_of(b) for b in select(base, isa=isa) if path_of(b) != "full"}):
+            here = select(base, isa=isa, N=N)
+            dense_full = first([b for b in here if is_dense(b) and path_of(b) == "full"])
+            dense_prep = first([b for b in here if is_dense(b) and path_of(b) == "prepared"])
+            for mode in ("renorm", "seed"):
+                sparse = [b for b in here if not is_dense(b) and b.get("mix") == mix
+                          and b.get("mode") == mode]
+                full = first([b for b in sparse if path_of(b) == "full"])
+                for path in ("prepared", "prepared-bounded"):
+                    p = first([b for b in sparse if path_of(b) == path])
+                    if p is not None:
+                        rows.append(_step_row(isa, N, mode, path, full, p, dense_full))
+            if dense_prep is not None:
+                rows.append(_step_row(isa, N, "dense", "prepared (packed K)", dense_full,
+                                      dense_prep, dense_full))
+    title = (f"attend (one query, all heads), prepared keys vs the full step: {describe_rep(rep)}; "
+             f"sparse = mix {mix}")
+    return title, rows
+
+
+PREP_HEADERS = ["full", "prepared", "full/prep", "dense/prep", "x dense limit", "cand/kept",
+                "cand frac", "density", "bytes prep/full", "frac_limit", "prep (dense steps)"]
+
+
+def _prep_cells(r):
+    return [lr.fmt_time_ns(r["full_us"] * 1e3), lr.fmt_time_ns(r["prep_us"] * 1e3),
+            lr.fmt_ratio(r["vs_full"]), lr.fmt_ratio(r["vs_dense"]),
+            lr.fmt_ratio(r["x_dense_limit"]), lr.fmt_num(r["cand_per_kept"]),
+            lr.fmt_num(r["cand_frac"], 2), lr.fmt_num(r["density"], 2),
+            lr.fmt_num(r["bytes_vs_full"], 2), lr.fmt_num(r["frac_limit"], 2),
+            lr.fmt_num(r["prep_steps"], 2)]
+
+
+def prepared_table(rows):
+    headers = ["isa", "N", "mode", "path"] + PREP_HEADERS
+    cells = [[r["isa"], str(r["N"]), r["mode"], r["path"]] + _prep_cells(r) for r in rows]
+    return headers, cells
+
+
+PREP_NOTE = ("full/prep: the full step's time over the prepared step's (same mode; for the dense "
+             "row: dense full over dense on packed K); dense/prep: the dense full-path step's "
+             "time over the prepared step's; x dense limit: the dense fp32 step at its "
+             "bandwidth limit (time bound of K and V, working set K and V) over the prepared "
+             "step's time (dense row: the packed dense step's fraction of that bound); "
+             "cand/kept: exactly scored keys per kept key; bytes prep/full: bytes_read ratio; "
+             "prep (dense steps): ga_keys_create time in dense full-path steps")
+
+
+# ---------------------------------------------------------------- (h) traces
+
+def trace_rows(benches, notes):
+    """Rows of the trace table: per ISA, file and mode, the prepared step
+    against the full and the dense steps on the file's levels."""
+    traces = select(benches, family="trace")
+    if not traces:
+        return None
+    rows = []
+    files = []
+    for b in traces:
+        key = (b.get("isa"), b.get("file"))
+        if key not in files:
+            files.append(key)
+    files.sort(key=lambda k: (isa_key(k[0]), lr.field_int(
+        first(select(traces, isa=k[0], file=k[1])).fields, "N", 0), k[1]))
+    for isa, f in files:
+        here = select(traces, isa=isa, file=f)
+        b0 = here[0]
+        dense_full = first([b for b in here if b.get("mode") == "dense" and path_of(b) == "full"])
+        dense_prep = first([b for b in here if b.get("mode") == "dense" and path_of(b) == "prepared"])
+        for mode in ("renorm", "seed"):
+            full = first([b for b in here if b.get("mode") == mode and path_of(b) == "full"])
+            for path in ("prepared", "prepared-bounded"):
+                p = first([b for b in here if b.get("mode") == mode and path_of(b) == path])
+                if p is not None:
+                    r = _step_row(isa, n_of(b0), mode, path, full, p, dense_full)
+                    r.update(file=f, H=b0.get("H"), T=b0.get("T"))
+                    rows.append(r)
+        if dense_prep is not None:
+            r = _step_row(isa, n_of(b0), "dense", "prepared (packed K)", dense_full, dense_prep,
+                          dense_full)
+            r.update(file=f, H=b0.get("H"), T=b0.get("T"))
+            rows.append(r)
+    return rows
+
+
+def trace_table(rows):
+    headers = ["isa", "file", "N", "H", "T", "mode", "path"] + PREP_HEADERS
+    cells = [[r["isa"], r["file"], str(r["N"]), str(r["H"]), str(r["T"]), r["mode"], r["path"]] +
+             _prep_cells(r) for r in rows]
+    return headers, cells
+
+
+N_RANGES = [(0, 255), (256, 1023), (1024, 2047), (2048, 4095), (4096, 1 << 30)]
+
+
+def trace_agg_table(rows):
+    """Per ISA, mode, path and N range: how many files, geometric means of the
+    speedups and of cand/kept, the worst (largest) cand/kept, the mean density."""
+    groups = OrderedDict()
+    for r in rows:
+        rng = next((lo, hi) for lo, hi in N_RANGES if lo <= r["N"] <= hi)
+        groups.setdefault((r["isa"], r["mode"], r["path"], rng), []).append(r)
+    headers = ["isa", "mode", "path", "N range", "files", "full/prep", "dense/prep",
+               "x dense limit", "cand/kept (max)", "density", "prep (dense steps)"]
+    cells = []
+    for (isa, mode, path, (lo, hi)), rs in sorted(
+            groups.items(), key=lambda kv: (isa_key(kv[0][0]), kv[0][1], kv[0][2], kv[0][3])):
+        ck = [r["cand_per_kept"] for r in rs if math.isfinite(r["cand_per_kept"])]
+        dens = [r["density"] for r in rs if math.isfinite(r["density"])]
+        cells.append([isa, mode, path, f"{lo}-{hi}" if hi < (1 << 30) else f">= {lo}", str(len(rs)),
+                      lr.fmt_ratio(lr.geomean([r["vs_full"] for r in rs])),
+                      lr.fmt_ratio(lr.geomean([r["vs_dense"] for r in rs])),
+                      lr.fmt_ratio(lr.geomean([r["x_dense_limit"] for r in rs])),
+                      (f"{lr.fmt_num(lr.geomean(ck))} ({lr.fmt_num(max(ck))})" if ck else "-"),
+                      lr.fmt_num(sum(dens) / len(dens), 2) if dens else "-",
+                      lr.fmt_num(lr.geomean([r["prep_steps"] for r in rs]), 2)])
+    return headers, cells
+
+
+# ---------------------------------------------------------------- (i) prepared-keys targets
+
+def prepared_targets(prepared, traces):
+    """The issue-10 targets, checked on the best ISA's rows (1 thread): a list of
+    [target, where, worst value, verdict].  Rows are those of tables (g) and (h)."""
+    rows = (prepared[1] if prepared else []) + (traces or [])
+    isas = sorted({r["isa"] for r in rows}, key=isa_key)
+    if not isas:
+        return None
+    isa = isas[-1]
+    mine = [r for r in rows if r["isa"] == isa]
+    g_rows = [r for r in (prepared[1] if prepared else []) if r["isa"] == isa]
+    h_rows = [r for r in (traces or []) if r["isa"] == isa]
+    out = []
+
+    def check(name, where, values, ok):
+        vals = [v for v in values if math.isfinite(v)]
+        if not vals:
+            return
+        worst = min(vals) if ok(0.0) is False and ok(1e9) else max(vals)
+        out.append([name, where, lr.fmt_num(worst, 3), "met" if all(ok(v) for v in vals) else "NOT met"])
+
+    for src, rs in (("synthetic 70-20-10", g_rows), ("traces", h_rows)):
+        ren = [r for r in rs if r["mode"] == "renorm" and r["path"] == "prepared"]
+        check("prepared renorm >= 2.5x the dense step at its limit, N >= 1024",
+              f"{isa}, {src}", [r["x_dense_limit"] for r in ren if r["N"] >= 1024],
+              lambda v: v >= 2.5)
+        check("prepared renorm >= 1.5x the dense step at its limit, N ~ 256",
+              f"{isa}, {src}", [r["x_dense_limit"] for r in ren if 192 <= r["N"] < 512],
+              lambda v: v >= 1.5)
+    check("cand/kept <= 1.3 on real traces", f"{isa}, traces",
+          [r["cand_per_kept"] for r in h_rows if r["path"] == "prepared" and r["mode"] == "renorm"]
+          + [r["cand_per_kept"] for r in h_rows if r["path"] == "prepared-bounded"],
+          lambda v: v <= 1.3)
+    check("preparation <= 2 dense steps", f"{isa}, all",
+          [r["prep_steps"] for r in mine], lambda v: v <= 2.0)
+    check("dense step on packed K >= 0.85 of the bandwidth bound, N <= 4096",
+          f"{isa}, synthetic (N >= 64)",
+          [r["x_dense_limit"] for r in g_rows if r["mode"] == "dense" and r["N"] <= 4096],
+          lambda v: v >= 0.85)
+    return out or None
 
 
 # ---------------------------------------------------------------- limits
@@ -433,7 +644,7 @@ def log_if_wide(ax, values):
         ax.set_yscale("log")
 
 
-def make_plots(outdir, attend, kernels, svd, threads, torch, notes):
+def make_plots(outdir, attend, kernels, svd, threads, torch, notes, prepared=None):
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -532,6 +743,28 @@ def make_plots(outdir, attend, kernels, svd, threads, torch, notes):
         ax.set_ylabel("PyTorch time / granattn time")
         ax.set_title("(f) vs PyTorch (blue dense, orange sparse; B = 32-query block)")
         save(fig, "vs_torch.png")
+
+    if prepared:
+        title, rows = prepared
+        isas = sorted({r["isa"] for r in rows}, key=isa_key)
+        fig, axes = plt.subplots(1, len(isas), figsize=(5 * len(isas), 4), squeeze=False)
+        for ax, isa in zip(axes[0], isas):
+            for i, (mode, path) in enumerate(sorted({(r["mode"], r["path"]) for r in rows
+                                                     if r["isa"] == isa})):
+                pts = sorted((r["N"], r["vs_full"], r["x_dense_limit"]) for r in rows
+                             if r["isa"] == isa and r["mode"] == mode and r["path"] == path)
+                ax.plot([n for n, _, _ in pts], [v for _, v, _ in pts], marker="o", color=f"C{i}",
+                        label=f"{mode} {path}: full/prep")
+                ax.plot([n for n, _, _ in pts], [x for _, _, x in pts], marker="s", ls="--",
+                        color=f"C{i}", label=f"{mode} {path}: x dense limit")
+            ax.set_xscale("log", base=2)
+            ax.axhline(1.0, color="gray", lw=0.8)
+            ax.set_xlabel("N (keys)")
+            ax.set_ylabel("speedup")
+            ax.set_title(f"(g) prepared keys, {isa}")
+            ax.legend(fontsize=6)
+        fig.suptitle(title, fontsize=7)
+        save(fig, "prepared.png")
     return written
 
 
@@ -626,6 +859,26 @@ def main(argv):
     attend = attend_rows(benches, notes)
     if attend:
         report.section("(a) " + attend[0], *attend_table(attend[1]), console=True)
+    prepared = prepared_rows(benches, notes)
+    if prepared:
+        report.section("(g) " + prepared[0], *prepared_table(prepared[1]), console=True,
+                       note=PREP_NOTE)
+    traces = trace_rows(benches, notes)
+    if traces:
+        report.section("(h) traces (trace family: q, K, V and levels of .gatrace files; one "
+                       "step per query row, 1 thread), per N range",
+                       *trace_agg_table(traces), console=True,
+                       note="geometric means over the files of each N range; cand/kept: "
+                            "geometric mean (largest file); " + PREP_NOTE)
+        report.section("(h') traces, per file", *trace_table(traces),
+                       console=len(traces) <= 30, note=PREP_NOTE)
+    targets = prepared_targets(prepared, traces)
+    if targets:
+        report.section("(i) prepared-keys targets (issue 10), best ISA, 1 thread",
+                       ["target", "on", "worst", "verdict"], targets, console=True,
+                       note="worst: the smallest value of a lower bound, the largest of an "
+                            "upper bound, over the rows of (g) and (h); needs --limits for "
+                            "the bandwidth targets")
     kernels = kernel_speedups(benches, notes)
     if kernels:
         report.section("(b) speedup over scalar (geometric mean over the configurations)",
@@ -658,7 +911,7 @@ def main(argv):
     md_path = args.md or os.path.join(args.dir, "summary.md")
     if args.plots:
         plots = make_plots(os.path.join(args.dir, "plots"), attend, kernels, svd, threads,
-                           torch, notes)
+                           torch, notes, prepared)
         if plots:
             report.md += ["## Plots", ""]
             for path in plots:

@@ -2,12 +2,21 @@
 # tools/sweep.sh — the benchmark sweep: build, describe the machine, measure its
 # limits, run granattn-bench, time the PyTorch peer, summarise.
 #
-# Usage: tools/sweep.sh [--quick|--full] [--out DIR] [--isa LIST] [--no-peer] [--help]
+# Usage: tools/sweep.sh [--quick|--full] [--out DIR] [--isa LIST] [--traces LIST]
+#                       [--trace-max K] [--no-traces] [--no-peer] [--help]
 #   --quick     small sweep, 1 repetition (about a minute; the test suite's smoke test)
 #   --full      every axis, 5 repetitions (long)
-#               (default: the default sweep, 3 repetitions, under 10 minutes on 2 cores)
+#               (default: the default sweep, 3 repetitions, about 13 minutes on 2 cores)
 #   --out DIR   result directory (default results/<machine>/<YYYYmmdd-HHMMSS>-<sweep>)
 #   --isa LIST  ISAs to benchmark, comma-separated (passed to granattn-bench --isa)
+#   --traces LIST  real attention traces (.gatrace/.gatrace.gz files or directories,
+#               comma-separated) for the trace family (granattn-bench --traces).
+#               Default: results/traces/ (the committed subset) for the default
+#               and full sweeps; --quick writes a small synthetic trace
+#               (granattn-bench --write-test-trace) into DIR and runs that
+#   --trace-max K  at most K trace files, spread over N (default sweep: 4, for its
+#               time budget; otherwise, and with K = 0, every file)
+#   --no-traces no trace family
 #   --no-peer   skip the PyTorch peer (tools/peer_torch.py)
 # Steps: tools/deps.sh --bench; release build in build/; DIR/machine.json
 # (tools/machine_info.py); DIR/limits.json (granattn-bench --machine, reused from
@@ -24,7 +33,7 @@ log() { echo "sweep: $*" >&2; }
 step() { echo "sweep: [$1/7] (at $((SECONDS - start)) s) ${*:2}" >&2; }
 die() { echo "sweep: ERROR: $*" >&2; exit 1; }
 
-sweep=default out="" isa="" peer=1
+sweep=default out="" isa="" peer=1 traces="" no_traces=0 trace_max=""
 while (($#)); do
     case "$1" in
     --quick) sweep=quick ;;
@@ -33,6 +42,11 @@ while (($#)); do
     --out=*) out=${1#--out=} ;;
     --isa) [[ $# -ge 2 ]] || die "--isa needs a list"; isa=$2; shift ;;
     --isa=*) isa=${1#--isa=} ;;
+    --traces) [[ $# -ge 2 ]] || die "--traces needs a list"; traces=$2; shift ;;
+    --traces=*) traces=${1#--traces=} ;;
+    --no-traces) no_traces=1 ;;
+    --trace-max) [[ $# -ge 2 ]] || die "--trace-max needs a number"; trace_max=$2; shift ;;
+    --trace-max=*) trace_max=${1#--trace-max=} ;;
     --no-peer) peer=0 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "sweep: unknown option $1 (try --help)" >&2; exit 2 ;;
@@ -40,6 +54,12 @@ while (($#)); do
     shift
 done
 [[ -z "$out" ]] || out=$(realpath -m -- "$out")   # relative to the caller's directory
+if [[ -n "$traces" ]]; then   # relative to the caller's directory too
+    abs=()
+    IFS=, read -r -a items <<<"$traces"
+    for t in "${items[@]}"; do abs+=("$(realpath -m -- "$t")"); done
+    traces=$(IFS=,; echo "${abs[*]}")
+fi
 cd "$(dirname "$0")/.."
 start=$SECONDS
 
@@ -123,6 +143,19 @@ bench_args=(--sweep="$sweep" --limits="$out/limits.json"
             --benchmark_out="$out/bench.json" --benchmark_out_format=json
             --benchmark_repetitions="$reps")
 [[ -z "$isa" ]] || bench_args+=(--isa="$isa")
+# Real traces (the trace family): given, the committed subset, or (--quick)
+# a small synthetic one.
+if ((no_traces == 0)); then
+    if [[ -z "$traces" && "$sweep" == quick ]]; then
+        "$bench" --write-test-trace="$out/test.gatrace" >&2 || die "granattn-bench --write-test-trace failed"
+        traces=$out/test.gatrace
+    elif [[ -z "$traces" ]] && compgen -G "results/traces/*.gatrace*" >/dev/null; then
+        traces=results/traces
+    fi
+    # the default sweep's time budget: at most 4 files, spread over N
+    [[ -n "$trace_max" || "$sweep" != default ]] || trace_max=4
+    [[ -z "$traces" ]] || bench_args+=(--traces="$traces" --trace-max="${trace_max:-0}")
+fi
 [[ "$sweep" == quick ]] || bench_args+=(--sgemm)   # blocked SGEMM vs OpenBLAS
 step 5 "sweep: $bench ${bench_args[*]}"
 rm -f "$out/bench.json"

@@ -21,8 +21,10 @@
 #      tests/test_fuzz.sh: the libFuzzer targets of fuzz/ on their regression
 #      inputs and 20 s each from their seeds (FUZZ_SECONDS=N for longer)
 #   4. aarch64 cross build, runs the suite under qemu-aarch64 (NEON variant)
-#   5. smoke run of the benchmark sweep (tools/sweep.sh --quick) and the
-#      regression checker's own test (tests/test_compare.sh)
+#   5. smoke run of the benchmark sweep (tools/sweep.sh --quick: prepared
+#      cases and a synthetic trace included), the prepared path and trace
+#      family with bad input (tests/test_bench_trace.sh) and the regression
+#      checker's own test (tests/test_compare.sh)
 # Ends with one line "N passed, N failed" summed over every suite it ran.
 # Options: --no-asan, --no-neon, --no-bench, --no-fuzz (skip a stage; the skip
 # is reported).
@@ -183,6 +185,8 @@ if ((want_bench)); then
     else
         echo "== bench smoke: skipped (tools/sweep.sh not present yet)" >&2
     fi
+    # the prepared path and the trace family (synthetic trace, .gz, bad input)
+    run_counted bench-trace tests/test_bench_trace.sh build/bench/granattn-bench
     # the regression checker: same build passes, a deliberately slowed kernel is flagged
     run_counted compare tests/test_compare.sh build/bench/granattn-bench
 fi
