@@ -90,6 +90,11 @@ typedef struct loaded {
 void loaded_free(loaded *l);
 /* Loads a checkpoint and builds the model with its parameters. */
 int load_model(const char *path, const ga_kernels *kt, loaded *out);
+/* The same with the model's max_len raised to max_len (when larger) at
+ * inference time: positional encodings are sinusoidal, so the table just
+ * extends (longer inputs than the model was trained on; 0: as trained).
+ * out->mc holds the raised value. */
+int load_model_max_len(const char *path, const ga_kernels *kt, int max_len, loaded *out);
 
 /* -------------------------------------------------------------- output */
 /* Level mix text "33/41/26" (percent per level). */

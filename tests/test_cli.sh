@@ -293,6 +293,42 @@ else
     bad "inspect (exit $rc)" "$out"
 fi
 
+# inspect --dump-trace: one .gatrace per (sentence, decoder layer), read back and
+# recomputed with ga_attend_run_levels (--verify: bitwise the model's context)
+printf '10 11 12 13\n20 21 22 23 24 25\n30 31\n' >"$T/tr.in"
+printf '110 111\n120 121 122 123\n130 131 132 133 134\n' >"$T/tr.ref"
+out=$("$BIN" inspect --model "$M" --input "$T/tr.in" --ref "$T/tr.ref" --id-files \
+      --dump-trace "$T/traces" --verify 2>&1); rc=$?
+if ((rc == 0)) && [[ -f "$T/traces/tr-s2-l0.gatrace" ]] && grep -q "verified 3 layer(s)" <<<"$out" \
+   && "$PY" - "$T/traces/tr-s1-l0.gatrace" <<'EOF'
+import struct, sys, zlib
+b = open(sys.argv[1], "rb").read()
+H, N, dh, T, L, mode, layer, res = struct.unpack_from("<8i", b, 8)
+assert b[:8] == b"GATRACE1" and (N, T, L, mode, layer) == (7, 5, 3, 0, 0), (N, T)
+assert len(b) == 72 + 4 * (T * H * dh + 2 * H * N * dh + N) + T * N + 4
+assert struct.unpack_from("<I", b, len(b) - 4)[0] == zlib.crc32(b[:-4])
+EOF
+then
+    ok "inspect --dump-trace --verify: $(tail -1 <<<"$out" | cut -c1-100)"
+else
+    bad "inspect --dump-trace (exit $rc)" "$out"
+fi
+expect_fail "inspect --input without --dump-trace" "--input needs --dump-trace" \
+    "$BIN" inspect --model "$M" --input "$T/tr.in" --id-files
+printf '10 11\n' >"$T/tr.ref1"
+expect_fail "inspect --ref of another length" "has 3 lines but --ref has 1" \
+    "$BIN" inspect --model "$M" --input "$T/tr.in" --ref "$T/tr.ref1" --id-files --dump-trace "$T/tr1"
+seq -s' ' 10 79 >"$T/tr.long"
+expect_fail "inspect: source beyond max_len" "source has 70 tokens; .*--max-len" \
+    "$BIN" inspect --model "$M" --input "$T/tr.long" --id-files --dump-trace "$T/tr2"
+out=$("$BIN" inspect --model "$M" --input "$T/tr.long" --id-files --dump-trace "$T/tr2" \
+      --max-len 200 --verify 2>&1); rc=$?
+if ((rc == 0)) && [[ -f "$T/tr2/tr-s0-l0.gatrace" ]] && grep -q "verified 1 layer(s)" <<<"$out"; then
+    ok "inspect --max-len 200 (70-token source past the trained max_len 64)"
+else
+    bad "inspect --max-len (exit $rc)" "$out"
+fi
+
 # ---------------------------------------------------------------- calibrate
 "$BIN" train --config "$CFG" --out "$T/dense" "${DATA[@]}" --set dense=true --set lambda=0 \
     --set max_steps=30 --quiet >/dev/null 2>&1
