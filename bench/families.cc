@@ -13,6 +13,7 @@
 //                     max(bytes / bandwidth(working set), flops / peak FMA)
 //                     from --limits (omitted without limits)
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -57,6 +58,11 @@ constexpr FamInfo kFams[] = {
     KFAM(gpn_backward, F_N | F_MIX | F_CACHE),
     KFAM(gpn_project_keys_backward, F_N | F_DH | F_H | F_CACHE),
     KFAM(gpn_project_query_backward, F_DH | F_H | F_CACHE),
+    KFAM(preview_dots, F_N | F_DH | F_CACHE),
+    KFAM(preview_bounds, F_N | F_CACHE),
+    KFAM(preview_select, F_N | F_MIX | F_CACHE),
+    KFAM(scores_gather, F_N | F_DH | F_MIX | F_DIST | F_CACHE),
+    KFAM(scores_packed, F_N | F_DH | F_CACHE),
 };
 #undef KFAM
 static_assert(sizeof kFams / sizeof kFams[0] == (size_t)Fam::Count, "one entry per family");
@@ -687,6 +693,98 @@ static void run_kernel_loop(benchmark::State &st, const Case &c, const ga_kernel
         w.bytes = ((double)g * d * 3 + 3.0 * d + g) * f4;
         w.flops = 4.0 * d * g;
         w.ws = ((double)g * d * 2 + 2.0 * d + g) * f4;
+        break;
+    }
+    case Fam::preview_dots: {
+        // Random codes in [-127, 127] in the panel layout (docs/SPEC.md §7).
+        const int dh4 = (dh + 3) / 4 * 4, P = (N + 15) / 16;
+        std::vector<float> rc = random_vec((size_t)P * 16 * dh4 + dh4, 1.0, 41);
+        std::vector<int8_t> codes((size_t)P * 16 * dh4), qc(dh4);
+        for (size_t j = 0; j < codes.size(); j++)
+            codes[j] = (int8_t)std::lrint(rc[j] * 127.0f);
+        for (int j = 0; j < dh4; j++)
+            qc[j] = (int8_t)std::lrint(rc[codes.size() + j] * 127.0f);
+        std::vector<int32_t> ksum((size_t)P * 16, 0);
+        for (int i = 0; i < P * 16; i++)
+            for (int d = 0; d < dh4; d++)
+                ksum[i] += codes[(size_t)(i / 16) * 16 * dh4 + (size_t)(d / 4) * 64 + (i % 16) * 4 + d % 4];
+        std::vector<float> dot(std::max(N, 1));
+        timed(st, [&] {
+            kt->preview_dots(codes.data(), ksum.data(), N, dh4, qc.data(), dot.data());
+            benchmark::DoNotOptimize(dot.data());
+        });
+        w.items = N;
+        w.bytes = (double)N * dh4 + 4.0 * N + dh4 + f4 * N;
+        w.flops = 2.0 * N * dh4;
+        w.ws = w.bytes;
+        break;
+    }
+    case Fam::preview_bounds: {
+        std::vector<float> dot = random_vec(std::max(N, 1), 1000.0, 42);
+        std::vector<float> meta = random_vec(4 * (size_t)std::max(N, 1), 1.0, 43);
+        for (int i = 0; i < N; i++)
+            meta[3 * (size_t)N + i] = 0.0f;
+        const float qk[3] = {1e-3f, 0.05f, 0.05f};
+        std::vector<float> shat(std::max(N, 1)), ub(std::max(N, 1));
+        float mlb = 0;
+        timed(st, [&] {
+            mlb = kt->preview_bounds(dot.data(), meta.data(), N, N, qk, shat.data(), ub.data());
+            benchmark::DoNotOptimize(mlb);
+        });
+        w.items = N;
+        w.bytes = 7.0 * N * f4;
+        w.flops = 8.0 * N;
+        w.ws = w.bytes;
+        break;
+    }
+    case Fam::preview_select: {
+        // ub = the case's scores, thresholds m + theta: the candidates are the
+        // keys the threshold keeps (the mix decides how many).
+        float T8[GA_MAX_LEVELS];
+        for (int l = 0; l < GA_MAX_LEVELS; l++)
+            T8[l] = in.theta8[l] == -FLT_MAX ? -FLT_MAX : in.m + in.theta8[l];
+        std::vector<int32_t> cand((size_t)N + GA_KEEP_PAD);
+        int count = 0;
+        timed(st, [&] {
+            count = kt->preview_select(in.s.data(), N, in.lev.data(), T8, cand.data());
+            benchmark::DoNotOptimize(count);
+        });
+        w.items = N;
+        w.bytes = (double)N * (f4 + 1) + 4.0 * count;
+        w.ws = w.bytes;
+        break;
+    }
+    case Fam::scores_gather: {
+        // The keys the case's threshold keeps (in.idx, in.count).
+        std::vector<float> s(std::max(in.count, 1));
+        float m = 0;
+        timed(st, [&] {
+            m = kt->scores_gather(in.K, dh, in.idx.data(), in.count, in.q, in.scale, nullptr,
+                                  s.data());
+            benchmark::DoNotOptimize(m);
+        });
+        w.items = in.count;
+        w.bytes = ((double)in.count * dh + 2.0 * in.count + dh) * f4;
+        w.flops = 2.0 * in.count * dh;
+        w.ws = w.bytes;
+        break;
+    }
+    case Fam::scores_packed: {
+        const int P = (N + 15) / 16;
+        std::vector<float> Kp((size_t)P * dh * 16, 0.0f);
+        for (int i = 0; i < N; i++)
+            for (int d = 0; d < dh; d++)
+                Kp[(size_t)(i / 16) * dh * 16 + (size_t)d * 16 + i % 16] = in.K[(size_t)i * dh + d];
+        std::vector<float> s(std::max(N, 1));
+        float m = 0;
+        timed(st, [&] {
+            m = kt->scores_packed(Kp.data(), N, dh, in.q, in.scale, nullptr, s.data());
+            benchmark::DoNotOptimize(m);
+        });
+        w.items = N;
+        w.bytes = ((double)P * 16 * dh + N + dh) * f4;
+        w.flops = 2.0 * N * dh;
+        w.ws = w.bytes;
         break;
     }
     default:

@@ -20,7 +20,7 @@
 #ifndef GRANATTN_OPS_H
 #define GRANATTN_OPS_H
 
-/* The 17 attention kernels (docs/SPEC.md §5).  Every ISA variant implements all of
+/* The 22 attention kernels (docs/SPEC.md §5, §7).  Every ISA variant implements all of
  * them (hand-written in kernels/<isa>/ or generic in kernels/simd/). */
 #define GA_KERNEL_LIST(X)                                                      \
     /* ---- GPN (docs/SPEC.md §3) ---- */                                      \
@@ -153,7 +153,57 @@
     /* Backward of gpn_project_query: dW[j][k] += dr[j] x[k];                  \
      * dx[k] += sum_j W[j][k] dr[j]   (accum; each may be NULL). */            \
     X(void, gpn_project_query_backward, (const float *x, int d,                \
-      const float *W, int g, const float *dr, float *dW, float *dx))
+      const float *W, int g, const float *dr, float *dW, float *dx))           \
+    /* ---- prepared keys (docs/SPEC.md §7) ---- */                            \
+    /* Preview dot products: for i < N,                                        \
+     *   dot[i] = sum_{d < dh4} qc[d] * codes[i/16][d/4][i%16][d%4]            \
+     * (an exact integer, as float).  codes: int8 panels                       \
+     * [ceil(N/16)][dh4/4][16][4] with values in [-127, 127]; the last panel   \
+     * is whole (its lanes past N hold 0 and may be read).  ksum               \
+     * [16*ceil(N/16)]: ksum[i] = sum_d codes of key i (0 past N, readable).   \
+     * qc [dh4] with values in [-127, 127]; dh4 a multiple of 4,               \
+     * 4 <= dh4 <= 1024 (|dot| <= 127*127*1024 < 2^24: exact in float).       \
+     * -> dot [N] (exactly N floats written). */                               \
+    X(void, preview_dots, (const int8_t *codes, const int32_t *ksum, int N,    \
+      int dh4, const int8_t *qc, float *dot))                                  \
+    /* Preview scores and their upper bounds, one query, with                  \
+     * b_i = meta[3][i], w = qk[0], alpha = qk[1], beta = qk[2]:               \
+     *   shat[i] = fma(w * meta[0][i], dot[i], b_i)                            \
+     *   E_i     = fma(alpha, meta[1][i], fma(beta, meta[2][i], 2^-22 |b_i|))  \
+     *   ub[i]   = shat[i] + E_i;  returns m_lb = max_i (shat[i] - E_i)        \
+     * (each operation one float rounding: every variant gives the same bits). \
+     * A padded key (b_i == -inf): shat[i] = ub[i] = -inf, not part of m_lb;   \
+     * m_lb = -inf when N == 0 or every key is padded.                         \
+     * meta [4][ldm] (rows kscale, knorm, kerr, bias; ldm >= N), dot [N],      \
+     * qk [3] -> shat [N], ub [N]. */                                          \
+    X(float, preview_bounds, (const float *dot, const float *meta, int ldm,    \
+      int N, const float *qk, float *shat, float *ub))                         \
+    /* Candidates: the keys with ub[i] >= T8[levels[i]] (float compare; NaN    \
+     * never a candidate), in increasing i: cand[k] = i; returns the count.    \
+     * ub [N], levels [N] (each < 8), T8 [8] -> cand [N + GA_KEEP_PAD]         \
+     * (entries past the count, up to index N + GA_KEEP_PAD - 1, may be        \
+     * written). */                                                            \
+    X(int, preview_select, (const float *ub, int N, const uint8_t *levels,     \
+      const float *T8, int32_t *cand))                                         \
+    /* The `scores` of the keys idx[0..count) for one query:                   \
+     *   s[k] = scale * (q . K[idx[k]]) + (bias ? bias[idx[k]] : 0),           \
+     * -inf exactly for a padded key (bias -inf); returns max_k s[k] (NaN if   \
+     * any is NaN; -inf if count == 0).  Bitwise what `scores` of the same     \
+     * table gives for those keys whenever neither call meets a non-finite     \
+     * float result; such results are recomputed exactly (double), so both     \
+     * stay within one rounding of the exact score.                            \
+     * K [*][dh] (rows idx[k] valid), q [dh], bias [*] or NULL,                \
+     * idx [count] -> s [count]. */                                            \
+    X(float, scores_gather, (const float *K, int dh, const int32_t *idx,       \
+      int count, const float *q, float scale, const float *bias, float *s))    \
+    /* Scores from keys packed across lanes, one query:                        \
+     *   s[i] = scale * sum_d q[d] * Kp[i/16][d][i%16] + (bias ? bias[i] : 0), \
+     * -inf exactly for a padded key; a non-finite result of an unpadded key   \
+     * is recomputed exactly (double); returns max_i s[i] (NaN if any is NaN;  \
+     * -inf if N == 0).  Kp [ceil(N/16)][dh][16] (the last panel whole; its    \
+     * lanes past N are readable), q [dh], bias [N] or NULL -> s [N]. */       \
+    X(float, scores_packed, (const float *Kp, int N, int dh, const float *q,   \
+      float scale, const float *bias, float *s))
 
 /* Dense linear algebra for the model: filled per ISA by kernels/gemm/
  * (ga_fill_gemm_<isa>), not by the attention-kernel libraries. */

@@ -31,6 +31,7 @@
  *
  * Per-worker workspace: see workspace_bytes().
  */
+#include <float.h>
 #include <limits.h>
 #include <stdio.h>
 #include <math.h>
@@ -38,6 +39,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "keys.h"
 
 struct ga_attend_plan {
     const ga_kernels *kt;
@@ -72,7 +74,16 @@ typedef struct job {
     void *serial_ws;    /* workspace when pool == NULL */
     const ga_attend_trace *tr; /* traced run: S, m, idx, p live here, Z and
                                   count are recorded (no workspace used) */
+    const ga_keys *keys;       /* prepared run (docs/SPEC.md §7), or NULL */
+    ga_prep_z zmode;
+    struct prep_acc *acc;      /* prepared run: counters (atomic adds) */
 } job;
+
+/* Counters of a prepared run, summed over its rows with atomic adds. */
+struct prep_acc {
+    long long rows, keys, candidates, kept, fallback, bytes;
+    int32_t zbound; /* bits of the largest z bound (non-negative float) */
+};
 
 /* Queries per block: a task computes the scores of up to QB queries of one
  * head in one `scores` call, so each K row is read once per block.  Fixed
@@ -82,13 +93,22 @@ enum { QB = 16 };
 /* Workspace of one worker for blocks of `rows` queries (rows <= QB):
  *   S [rows][N] | m [QB] | Zs [QB] | idx [N + GA_KEEP_PAD] | p [rows][N + GA_KEEP_PAD]
  * (p holds one row for the sparse step; the dense step keeps the softmax
- * weights of every row of the block there for one SGEMM).  Monotonic in N
- * and rows, so the plan's size for (max_N, min(max_T, QB)) serves every run. */
-static size_t workspace_bytes(int N, int rows)
+ * weights of every row of the block there for one SGEMM), then the prepared
+ * step's row buffers (prep_ws):
+ *   dot, shat, ub [N] | cand [N + GA_KEEP_PAD] | levc [N + GA_KEEP_PAD] | qc [dh4]
+ * Monotonic in N and rows, so the plan's size for (max_N, min(max_T, QB))
+ * serves every run. */
+static size_t prep_bytes(int N, int dh)
+{
+    size_t n = (size_t)N, pad = n + GA_KEEP_PAD;
+    return sizeof(float) * 3 * n + sizeof(int32_t) * pad + pad + (size_t)(dh + 3) / 4 * 4 + 256;
+}
+
+static size_t workspace_bytes(int N, int rows, int dh)
 {
     size_t n = (size_t)N, pad = n + GA_KEEP_PAD;
     return sizeof(float) * (n * (size_t)rows + 2 * QB) + sizeof(int32_t) * pad +
-           sizeof(float) * pad * (size_t)rows + 64;
+           sizeof(float) * pad * (size_t)rows + 64 + prep_bytes(N, dh);
 }
 
 static void fill(float *c, int n, float v)
@@ -263,6 +283,249 @@ static void block_task(void *arg, int task, int worker)
     }
 }
 
+/* ---------------------------------------------- prepared step (§7) ----
+ * Per (query t, head h) row over prepared keys (docs/SPEC.md §7):
+ *   pass 1: qc = quantised q; dot = preview_dots; (shat, ub, m_lb) =
+ *           preview_bounds; cand = preview_select(ub, levels, T8);
+ *   pass 2: s_cand = scores_gather (the same bits as `scores`), m = their
+ *           max; (idx, p, Z) = threshold over the candidates (idx mapped
+ *           back to keys); C = sparse_context over the kept V rows.
+ * Seed mode with GA_PREP_Z_EXACT, unsafe heads and queries outside the
+ * bound's range take the unprepared row (scores over all of K).  Dense plans
+ * use the packed K: scores_packed + softmax + dense_context. */
+
+static void acc_add(long long *x, long long v) { __atomic_fetch_add(x, v, __ATOMIC_RELAXED); }
+
+/* max of non-negative floats held as their bits (same order as the ints) */
+static void acc_max(int32_t *x, float v)
+{
+    int32_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    int32_t cur = __atomic_load_n(x, __ATOMIC_RELAXED);
+    while (bits > cur && !__atomic_compare_exchange_n(x, &cur, bits, 1, __ATOMIC_RELAXED,
+                                                      __ATOMIC_RELAXED))
+        ;
+}
+
+/* Quantises q (one head) into qc [dh4] and writes the bound's constants
+ * qk = {w, alpha, beta} (docs/SPEC.md §7).  Returns 0 when the row must take
+ * the unprepared path (non-finite q, or magnitudes beyond GA_PREP_BIG). */
+static int prep_query(const job *jb, const float *q, int h, int8_t *qc, float qk[3])
+{
+    const ga_keys *ks = jb->keys;
+    const int dh = jb->dh, dh4 = ks->dh4;
+    float b = 0.0f;
+    int finite = 1;
+    for (int d = 0; d < dh; d++) {
+        finite &= isfinite(q[d]) != 0;
+        b = fmaxf(b, fabsf(q[d]));
+    }
+    if (!finite || b > (float)GA_PREP_BIG)
+        return 0;
+    const float sq = b / 127.0f;
+    double nq = 0.0, nh = 0.0, ne = 0.0;
+    if (sq > 0.0f) {
+        const float inv = 127.0f / b;
+        for (int d = 0; d < dh; d++) {
+            float c = rintf(q[d] * inv);
+            c = c > 127.0f ? 127.0f : c < -127.0f ? -127.0f : c;
+            qc[d] = (int8_t)c;
+            const double qd = q[d], hd = (double)sq * c; /* exact */
+            nq += qd * qd;
+            nh += hd * hd;
+            ne += (qd - hd) * (qd - hd);
+        }
+    } else {
+        for (int d = 0; d < dh; d++) {
+            qc[d] = 0;
+            nq += (double)q[d] * q[d];
+        }
+        ne = nq;
+    }
+    for (int d = dh; d < dh4; d++)
+        qc[d] = 0;
+    const double slack = 1.0 + 0x1p-40, sigma = jb->scale;
+    const double Nq = sqrt(nq > nh ? nq : nh) * slack, eq = sqrt(ne) * slack;
+    const double qh = sqrt(nh) * slack, mu = (dh + 16) * 0x1p-24;
+    if (sigma * Nq * ks->maxknorm[h] > GA_PREP_BIG)
+        return 0;
+    qk[0] = jb->scale * sq;
+    qk[1] = ga_round_up(sigma * (eq + Nq * mu) * (1.0 + 0x1p-20));
+    qk[2] = ga_round_up(sigma * qh * (1.0 + 0x1p-20));
+    return 1;
+}
+
+/* C and kept of one row from the threshold's (count, Z) and kept (idx, p),
+ * as query_head: NaN Z -> NaN, Z == 0 or nothing kept -> 0. */
+static int finish_sparse(const job *jb, const float *Vh, float *c, const int32_t *idx,
+                         const float *p, int count, float Z)
+{
+    if (isnan(Z)) {
+        fill(c, jb->dh, NAN);
+        return 0;
+    }
+    if (Z == 0.0f || count == 0) {
+        fill(c, jb->dh, 0.0f);
+        return 0;
+    }
+    jb->kt->sparse_context(Vh, jb->dh, idx, p, count, 1.0f / Z, c);
+    return count;
+}
+
+static void prep_row(job *jb, int t, int h, float *S, int32_t *idx, float *p, char *pw)
+{
+    const ga_keys *ks = jb->keys;
+    const ga_kernels *kt = jb->kt;
+    const int N = jb->N, dh = jb->dh;
+    const size_t pad = (size_t)N + GA_KEEP_PAD;
+    const float *q = jb->Q + ((size_t)t * jb->H + h) * dh;
+    float *c = jb->C + ((size_t)t * jb->H + h) * dh;
+    const float *Kh = ks->K + (size_t)h * N * dh, *Vh = ks->V + (size_t)h * N * dh;
+    float *dot = (float *)pw, *shat = dot + N, *ub = shat + N;
+    int32_t *cand = (int32_t *)(ub + N);
+    uint8_t *levc = (uint8_t *)(cand + pad);
+    int8_t *qc = (int8_t *)(levc + pad);
+    const double f4 = sizeof(float), row_bytes = f4 * dh;
+    double bytes = 0.0;
+    long long ncand = 0;
+    int fallback = 0, count = 0;
+    float Z, zb = 0.0f;
+
+    if (jb->cfg->dense) { /* packed K: no horizontal reduction per key */
+        float m = kt->scores_packed(ga_keys_kp(ks, h), N, dh, q, jb->scale, ks->bias, S);
+        Z = kt->softmax(S, N, m, p);
+        if (isnan(Z)) {
+            fill(c, dh, NAN);
+        } else if (Z == 0.0f) {
+            fill(c, dh, 0.0f);
+        } else {
+            kt->dense_context(Vh, N, dh, p, c);
+            count = ks->unpadded;
+        }
+        ncand = N;
+        bytes = (double)ks->P * 16 * row_bytes + N * row_bytes;
+        goto done;
+    }
+    const uint8_t *lev = jb->lev + (size_t)t * N;
+    const ga_norm mode = jb->cfg->mode;
+    if (jb->gpn_nan && jb->gpn_nan[t]) { /* NaN GPN logits: the whole query is NaN */
+        fill(c, dh, NAN);
+        goto done;
+    }
+    float qk[3];
+    const int exact_z = mode == GA_NORM_SEED && jb->zmode == GA_PREP_Z_EXACT;
+    if (exact_z || ks->unsafe[h] || !prep_query(jb, q, h, qc, qk)) {
+        /* the unprepared row: every K row is read */
+        float m;
+        kt->scores(Kh, N, dh, q, 1, dh, jb->scale, ks->bias, S, N, &m);
+        int n = kt->threshold(S, N, m, lev, jb->theta8, mode, idx, p, &Z);
+        count = finish_sparse(jb, Vh, c, idx, p, n, Z);
+        fallback = !exact_z;
+        ncand = N;
+        bytes = N * row_bytes + N + (double)count * row_bytes;
+        goto done;
+    }
+    kt->preview_dots(ga_keys_codes(ks, h), ga_keys_ksum(ks, h), N, ks->dh4, qc, dot);
+    const float mlb = kt->preview_bounds(dot, ga_keys_meta(ks, h), ks->ldm, N, qk, shat, ub);
+    bytes = (double)N * (ks->dh4 + 4 + 4 * f4) + N;
+    if (mlb == -INFINITY) { /* every key padded: m = -inf, nothing kept */
+        fill(c, dh, 0.0f);
+        goto done;
+    }
+    float T8[GA_MAX_LEVELS];
+    for (int l = 0; l < GA_MAX_LEVELS; l++) {
+        const float th = jb->theta8[l];
+        if (th == -FLT_MAX) {
+            T8[l] = -FLT_MAX; /* tau = 0: every unpadded key */
+            continue;
+        }
+        const double tt = (double)mlb + th - 0x1p-19 * (fabs((double)mlb) + fabs((double)th));
+        float f = (float)tt;
+        if ((double)f > tt)
+            f = nextafterf(f, -INFINITY);
+        T8[l] = f;
+    }
+    const int nc = kt->preview_select(ub, N, lev, T8, cand);
+    const float m = kt->scores_gather(Kh, dh, cand, nc, q, jb->scale, ks->bias, S);
+    for (int k = 0; k < nc; k++)
+        levc[k] = lev[cand[k]];
+    int n = kt->threshold(S, nc, m, levc, jb->theta8, mode, idx, p, &Z);
+    for (int k = 0; k < n; k++)
+        idx[k] = cand[idx[k]];
+    ncand = nc;
+    bytes += (double)nc * row_bytes;
+    if (mode == GA_NORM_SEED && nc < N && !isnan(Z)) {
+        /* GA_PREP_Z_BOUNDED: Z over the candidates (threshold's seed Z) plus
+         * exp(shat - m) over the other unpadded keys; relative bound
+         * (e^E* - 1) Z_nc / Z_b with E* their largest E_i = ub - shat. */
+        float emax = 0.0f;
+        for (int i = 0; i < N; i++)
+            dot[i] = shat[i];
+        for (int k = 0; k < nc; k++)
+            dot[cand[k]] = -INFINITY;
+        for (int i = 0; i < N; i++)
+            if (dot[i] != -INFINITY)
+                emax = fmaxf(emax, ub[i] - shat[i]);
+        const double znc = kt->softmax(dot, N, m, ub); /* sum exp(shat - m), others 0 */
+        const double zsum = (double)Z + znc;
+        zb = (float)(expm1((double)emax * (1.0 + 0x1p-20)) * znc / zsum);
+        Z = (float)zsum;
+    }
+    count = finish_sparse(jb, Vh, c, idx, p, n, Z);
+    bytes += (double)count * row_bytes;
+done:
+    if (jb->kept)
+        jb->kept[(size_t)t * jb->H + h] = count;
+    struct prep_acc *a = jb->acc;
+    acc_add(&a->rows, 1);
+    acc_add(&a->keys, N);
+    acc_add(&a->candidates, ncand);
+    acc_add(&a->kept, count);
+    acc_add(&a->fallback, fallback);
+    acc_add(&a->bytes, (long long)bytes);
+    if (zb > 0.0f)
+        acc_max(&a->zbound, zb);
+}
+
+/* Test hook (keys.h): pass 1 of the prepared step for one query and head,
+ * exactly as prep_row runs it. */
+int ga_prep_preview(const ga_kernels *kt, const ga_keys *keys, int h, const float *q,
+                    float scale, float *shat, float *ub, float *mlb)
+{
+    job jb = {.kt = kt, .keys = keys, .dh = keys->dh, .H = keys->H, .scale = scale};
+    int8_t qc[1024];
+    float qk[3];
+    float *dot = malloc(sizeof(float) * (keys->N > 0 ? keys->N : 1));
+    if (!dot || keys->unsafe[h] || !prep_query(&jb, q, h, qc, qk)) {
+        free(dot);
+        return 0;
+    }
+    kt->preview_dots(ga_keys_codes(keys, h), ga_keys_ksum(keys, h), keys->N, keys->dh4, qc, dot);
+    *mlb = kt->preview_bounds(dot, ga_keys_meta(keys, h), keys->ldm, keys->N, qk, shat, ub);
+    free(dot);
+    return 1;
+}
+
+/* Task = (query block b, head h) of a prepared run: the rows one by one
+ * (the preview of head h stays in cache across the block). */
+static void prep_block_task(void *arg, int task, int worker)
+{
+    job *jb = arg;
+    int b = task / jb->H, h = task % jb->H;
+    int N = jb->N;
+    int t0 = b * QB, rows = jb->T - t0 < QB ? jb->T - t0 : QB;
+    char *ws = jb->pool ? ga_pool_scratch(jb->pool, worker, jb->ws_bytes) : jb->serial_ws;
+    float *S = (float *)ws;
+    float *m = S + (size_t)rows * N;
+    float *Zs = m + QB;
+    int32_t *idx = (int32_t *)(Zs + QB);
+    float *p = (float *)(idx + N + GA_KEEP_PAD);
+    char *pw = (char *)(p + ((size_t)N + GA_KEEP_PAD) * rows);
+    pw = (char *)(((uintptr_t)pw + 63) & ~(uintptr_t)63);
+    for (int r = 0; r < rows; r++)
+        prep_row(jb, t0 + r, h, S, idx, p, pw);
+}
+
 static void run(job *jb, void (*fn)(void *, int, int), int ntasks)
 {
     if (jb->pool) {
@@ -378,7 +641,7 @@ static ga_attend_plan *plan_init(const char *fn, const ga_kernels *kt, ga_pool *
     pl->scale = 1.0f / sqrtf((float)cfg->dh);
     if (!cfg->dense)
         ga_theta_from_tau(cfg, pl->theta8);
-    pl->ws_bytes = workspace_bytes(max_N, max_T < QB ? max_T : QB);
+    pl->ws_bytes = workspace_bytes(max_N, max_T < QB ? max_T : QB, cfg->dh);
 
     size_t serial_bytes = pool ? 0 : pl->ws_bytes;
     size_t nan_bytes = cfg->dense ? 0 : sizeof(int) * (size_t)max_T;
@@ -433,11 +696,25 @@ static ga_status plan_run(const char *fn, ga_attend_plan *pl, int N, int T, cons
                           const float *K, const float *V, const float *bias, const float *P,
                           int ldp, const float *R, const float *W2, const float *b2,
                           const uint8_t *given, float *C, int *kept, uint8_t *levels_out,
-                          const ga_attend_trace *tr)
+                          const ga_attend_trace *tr, const ga_keys *keys, ga_prep_z zmode,
+                          ga_prep_stats *stats)
 {
     if (!pl)
         return ga_set_error(GA_EINVAL, "%s: plan is NULL", fn);
     const ga_config *cfg = &pl->cfg;
+    if (keys) { /* prepared run: N, K, V, bias come from the keys */
+        if (keys->H != cfg->H || keys->dh != cfg->dh)
+            return ga_set_error(GA_EINVAL,
+                                "%s: keys prepared for H = %d, dh = %d; the plan has H = %d, "
+                                "dh = %d",
+                                fn, keys->H, keys->dh, cfg->H, cfg->dh);
+        if (zmode != GA_PREP_Z_EXACT && zmode != GA_PREP_Z_BOUNDED)
+            return ga_set_error(GA_EINVAL, "%s: unknown zmode %d", fn, (int)zmode);
+        N = keys->N;
+        K = keys->K;
+        V = keys->V;
+        bias = keys->bias;
+    }
     if (N < 0 || T < 0 || N > pl->max_N || T > pl->max_T)
         return ga_set_error(GA_EINVAL,
                             "%s: N = %d, T = %d: need 0 <= N <= max_N = %d and "
@@ -483,6 +760,13 @@ static ga_status plan_run(const char *fn, ga_attend_plan *pl, int N, int T, cons
         .pool = pl->pool, .ws_bytes = pl->ws_bytes, .serial_ws = pl->serial_ws, .tr = tr,
     };
 
+    struct prep_acc acc = {0};
+    jb.keys = keys;
+    jb.zmode = zmode;
+    jb.acc = &acc;
+    if (stats)
+        memset(stats, 0, sizeof *stats);
+
     if (N == 0) { /* nothing to attend to: zero context, nothing kept */
         memset(C, 0, sizeof(float) * (size_t)T * jb.H * jb.dh);
         if (kept)
@@ -510,7 +794,18 @@ static ga_status plan_run(const char *fn, ga_attend_plan *pl, int N, int T, cons
         jb.gpn_nan = pl->gpn_nan;
         run(&jb, levels_task, T);
     }
-    run(&jb, block_task, (T + QB - 1) / QB * jb.H);
+    run(&jb, keys ? prep_block_task : block_task, (T + QB - 1) / QB * jb.H);
+    if (keys && stats) {
+        stats->rows = acc.rows;
+        stats->keys = acc.keys;
+        stats->candidates = acc.candidates;
+        stats->kept = acc.kept;
+        stats->fallback = acc.fallback;
+        stats->bytes = (double)acc.bytes;
+        float zf;
+        memcpy(&zf, &acc.zbound, sizeof zf);
+        stats->z_bound = zf;
+    }
     return GA_OK;
 }
 
@@ -520,7 +815,7 @@ ga_status ga_attend_run(ga_attend_plan *plan, int N, int T, const float *Q, cons
                         uint8_t *levels)
 {
     return plan_run("ga_attend_run", plan, N, T, Q, K, V, bias, P, ldp, R, W2, b2, NULL, C,
-                    kept, levels, NULL);
+                    kept, levels, NULL, NULL, GA_PREP_Z_EXACT, NULL);
 }
 
 ga_status ga_attend_run_levels(ga_attend_plan *plan, int N, int T, const float *Q,
@@ -532,7 +827,7 @@ ga_status ga_attend_run_levels(ga_attend_plan *plan, int N, int T, const float *
     /* the dense baseline reads no levels: pass a dummy non-NULL marker */
     static const uint8_t none;
     return plan_run("ga_attend_run_levels", plan, N, T, Q, K, V, bias, NULL, 0, NULL, NULL,
-                    NULL, levels ? levels : &none, C, kept, NULL, NULL);
+                    NULL, levels ? levels : &none, C, kept, NULL, NULL, NULL, GA_PREP_Z_EXACT, NULL);
 }
 
 ga_status ga_attend_run_traced(const ga_attend_plan *plan, int N, int T, const float *Q,
@@ -547,7 +842,7 @@ ga_status ga_attend_run_traced(const ga_attend_plan *plan, int N, int T, const f
     /* a traced run reads the plan only (no workspace, no flags, no level
      * buffer), hence the const plan: the cast does not lead to a write */
     return plan_run("ga_attend_run_traced", (ga_attend_plan *)plan, N, T, Q, K, V, bias, NULL,
-                    0, NULL, NULL, NULL, levels, C, kept, NULL, trace);
+                    0, NULL, NULL, NULL, levels, C, kept, NULL, trace, NULL, GA_PREP_Z_EXACT, NULL);
 }
 
 ga_status ga_attend_traced_theta(const ga_kernels *kt, int H, int dh, ga_norm mode,
@@ -580,7 +875,33 @@ ga_status ga_attend_traced_theta(const ga_kernels *kt, int H, int dh, ga_norm mo
     if ((st = check_sizes("ga_attend_traced_theta", &pl.cfg, N, T)) != GA_OK)
         return st;
     return plan_run("ga_attend_traced_theta", &pl, N, T, Q, K, V, bias, NULL, 0, NULL, NULL,
-                    NULL, levels, C, kept, NULL, trace);
+                    NULL, levels, C, kept, NULL, trace, NULL, GA_PREP_Z_EXACT, NULL);
+}
+
+ga_status ga_attend_run_prepared(ga_attend_plan *plan, const ga_keys *keys, int T,
+                                 const float *Q, const float *P, int ldp, const float *R,
+                                 const float *W2, const float *b2, ga_prep_z zmode,
+                                 float *C, int *kept, uint8_t *levels, ga_prep_stats *stats)
+{
+    if (!keys)
+        return ga_set_error(GA_EINVAL, "ga_attend_run_prepared: keys is NULL");
+    return plan_run("ga_attend_run_prepared", plan, keys->N, T, Q, NULL, NULL, NULL, P, ldp, R,
+                    W2, b2, NULL, C, kept, levels, NULL, keys, zmode, stats);
+}
+
+ga_status ga_attend_run_prepared_levels(ga_attend_plan *plan, const ga_keys *keys, int T,
+                                        const float *Q, const uint8_t *levels,
+                                        ga_prep_z zmode, float *C, int *kept,
+                                        ga_prep_stats *stats)
+{
+    if (!keys)
+        return ga_set_error(GA_EINVAL, "ga_attend_run_prepared_levels: keys is NULL");
+    if (plan && !plan->cfg.dense && keys->N > 0 && T > 0 && !levels)
+        return ga_set_error(GA_EINVAL, "ga_attend_run_prepared_levels: levels must not be NULL");
+    static const uint8_t none;
+    return plan_run("ga_attend_run_prepared_levels", plan, keys->N, T, Q, NULL, NULL, NULL,
+                    NULL, 0, NULL, NULL, NULL, levels ? levels : &none, C, kept, NULL, NULL,
+                    keys, zmode, stats);
 }
 
 /* ------------------------------------------------------------ one shot */
@@ -631,7 +952,7 @@ ga_status ga_attend(const ga_kernels *kt, ga_pool *pool, const ga_config *cfg,
     if (!pl)
         return st;
     st = plan_run("ga_attend", pl, N, T, Q, K, V, bias, P, ldp, R, W2, b2, NULL, C, kept,
-                  levels, NULL);
+                  levels, NULL, NULL, GA_PREP_Z_EXACT, NULL);
     ga_attend_plan_destroy(pl);
     return st;
 }

@@ -26,6 +26,10 @@ GA_TABLE_LIST(GA_REF_DECL)
 void ga_ref_scores_backward_dq(const float *K, int N, int dh, int j0, int j1,
                                float scale, const float *ds, float *dq);
 double ga_ref_softmax_backward_dot(const float *a, const float *da, int N);
+/*   ga_ref_scores_packed_range: scores_packed's reference for keys
+ *     [i0, i1) into s[i0..i1) (double, one rounding). */
+void ga_ref_scores_packed_range(const float *Kp, int dh, const float *q, float scale,
+                                const float *bias, int i0, int i1, float *s);
 
 /* ---- per-ISA tables (kernels/simd/table.c, compiled once per ISA) ---- */
 void ga_fill_avx2(ga_kernels *t);

@@ -418,6 +418,104 @@ static void b_attend(const ga_kernels *kt, gctx *x)
             }
 }
 
+/* ---- prepared keys (docs/SPEC.md §7) ---- */
+static const int DH4[] = {4, 8, 64, 68};
+
+static void b_preview_dots(const ga_kernels *kt, gctx *x)
+{
+    for (int in = 0; in < NN; in++)
+        for (int id = 0; id < 4; id++) {
+            int N = NS[in], dh4 = DH4[id], P = (N + 15) / 16;
+            set_case("N=%d dh4=%d", N, dh4);
+            int8_t *codes = gbuf(x, (size_t)P * dh4 * 16);
+            int32_t *ksum = gbuf(x, sizeof(int32_t) * 16 * (size_t)P);
+            int8_t *qc = gbuf(x, (size_t)dh4);
+            for (size_t j = 0; j < (size_t)P * dh4 * 16; j++)
+                codes[j] = (int8_t)((int)(j * 37 % 255) - 127);
+            for (int j = 0; j < 16 * P; j++)
+                ksum[j] = 0; /* only read; the values do not matter for bounds */
+            for (int j = 0; j < dh4; j++)
+                qc[j] = (int8_t)(j % 200 - 100);
+            kt->preview_dots(codes, ksum, N, dh4, qc, gout(x, N));
+            gfree(x);
+        }
+}
+
+static void b_preview_bounds(const ga_kernels *kt, gctx *x)
+{
+    for (int in = 0; in < NN; in++) {
+        int N = NS[in];
+        set_case("N=%d", N);
+        float *dot = gin(x, N), *meta = gin(x, 4 * (size_t)N), *qk = gin(x, 3);
+        for (int i = 0; i < N; i++)
+            if (i % 3 == 1)
+                meta[3 * (size_t)N + i] = -INFINITY;
+        kt->preview_bounds(dot, meta, N, N, qk, gout(x, N), gout(x, N));
+        gfree(x);
+    }
+}
+
+static void b_preview_select(const ga_kernels *kt, gctx *x)
+{
+    for (int in = 0; in < NN; in++)
+        for (int all = 0; all < 2; all++) {
+            int N = NS[in];
+            set_case("N=%d %s", N, all ? "every key a candidate" : "random");
+            float *ub = gin(x, N);
+            uint8_t *lev = glev(x, N, 3);
+            float *T8 = gin(x, 8);
+            if (all)
+                for (int l = 0; l < 8; l++)
+                    T8[l] = -2.0f;
+            /* exactly N + GA_KEEP_PAD elements before the guard */
+            int32_t *cand = gbuf(x, sizeof(int32_t) * ((size_t)N + GA_KEEP_PAD));
+            kt->preview_select(ub, N, lev, T8, cand);
+            gfree(x);
+        }
+}
+
+static void b_scores_gather(const ga_kernels *kt, gctx *x)
+{
+    for (int in = 0; in < NN; in++)
+        for (int id = 0; id < 4; id++)
+            for (int wb = 0; wb < 2; wb++) {
+                int count = NS[in], dh = DH[id], nrows = count + 2;
+                set_case("count=%d dh=%d bias=%d", count, dh, wb);
+                float *K = gin(x, (size_t)nrows * dh);
+                int32_t *idx = gbuf(x, sizeof(int32_t) * count);
+                /* the first and the last row of K are gathered (guards on both sides) */
+                for (int k = 0; k < count; k++)
+                    idx[k] = k == 0 ? 0 : k == count - 1 ? nrows - 1 : 1 + k % (nrows - 2);
+                float *bias = NULL;
+                if (wb) {
+                    bias = gbuf(x, sizeof(float) * nrows);
+                    for (int i = 0; i < nrows; i++)
+                        bias[i] = i % 4 == 1 ? -INFINITY : 0.0f;
+                }
+                kt->scores_gather(K, dh, idx, count, gin(x, dh), 0.125f, bias, gout(x, count));
+                gfree(x);
+            }
+}
+
+static void b_scores_packed(const ga_kernels *kt, gctx *x)
+{
+    for (int in = 0; in < NN; in++)
+        for (int id = 0; id < 4; id++)
+            for (int wb = 0; wb < 2; wb++) {
+                int N = NS[in], dh = DH[id], P = (N + 15) / 16;
+                set_case("N=%d dh=%d bias=%d", N, dh, wb);
+                float *Kp = gin(x, (size_t)P * dh * 16);
+                float *bias = NULL;
+                if (wb) {
+                    bias = gbuf(x, sizeof(float) * N);
+                    for (int i = 0; i < N; i++)
+                        bias[i] = i % 4 == 1 ? -INFINITY : 0.0f;
+                }
+                kt->scores_packed(Kp, N, dh, gin(x, dh), 0.125f, bias, gout(x, N));
+                gfree(x);
+            }
+}
+
 #define BOUNDS_TEST(k)                                                         \
     Test(bounds, k, .timeout = TEST_TIMEOUT) { run_bounds(#k, b_##k); }
 #define BOUNDS_TEST_ENTRY(ret, k, params) BOUNDS_TEST(k)

@@ -5,6 +5,7 @@
  *   - ga_attend: identical C, kept and levels with pool == NULL and with
  *     pools of 1, 2 and 3 threads (and on a second call with the same pool).
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -292,6 +293,87 @@ static size_t det_gpn_project_query_backward(const ga_kernels *kt, int N, unsign
     kt->gpn_project_query_backward(xx, N, W, G, dr, dW, dx);
     d_put(&x, dW, sizeof(float) * G * N);
     d_put(&x, dx, sizeof(float) * N);
+    return d_end(&x);
+}
+
+static size_t det_preview_dots(const ga_kernels *kt, int N, unsigned char *out)
+{
+    dctx x;
+    d_begin(&x, out);
+    const int P = (N + 15) / 16;
+    float *r = d_in(&x, (size_t)P * 16 * DH + DH);
+    int8_t *codes = (int8_t *)ar_u8(&x.a, "codes", (size_t)P * 16 * DH, 0);
+    int8_t *qc = (int8_t *)ar_u8(&x.a, "qc", DH, 0);
+    int32_t *ksum = ar_i32(&x.a, "ksum", (size_t)P * 16, 0);
+    for (size_t j = 0; j < (size_t)P * 16 * DH; j++)
+        codes[j] = (int8_t)lrintf(r[j] * 127.0f);
+    for (int j = 0; j < DH; j++)
+        qc[j] = (int8_t)lrintf(r[(size_t)P * 16 * DH + j] * 127.0f);
+    for (int i = 0; i < P * 16; i++)
+        for (int d = 0; d < DH; d++)
+            ksum[i] += codes[(size_t)(i / 16) * 16 * DH + (size_t)(d / 4) * 64 + (i % 16) * 4 + d % 4];
+    float *dot = d_in(&x, N);
+    kt->preview_dots(codes, ksum, N, DH, qc, dot);
+    d_put(&x, dot, sizeof(float) * N);
+    return d_end(&x);
+}
+
+static size_t det_preview_bounds(const ga_kernels *kt, int N, unsigned char *out)
+{
+    dctx x;
+    d_begin(&x, out);
+    float *dot = d_in(&x, N), *meta = d_in(&x, 4 * (size_t)N), *qk = d_in(&x, 3);
+    for (int i = 0; i < N; i++) {
+        dot[i] = rintf(dot[i] * 1000.0f);
+        if (i % 5 == 2)
+            meta[3 * (size_t)N + i] = -INFINITY;
+    }
+    float *shat = d_in(&x, N), *ub = d_in(&x, N);
+    float mlb = kt->preview_bounds(dot, meta, N, N, qk, shat, ub);
+    d_put(&x, shat, sizeof(float) * N);
+    d_put(&x, ub, sizeof(float) * N);
+    d_put(&x, &mlb, sizeof mlb);
+    return d_end(&x);
+}
+
+static size_t det_preview_select(const ga_kernels *kt, int N, unsigned char *out)
+{
+    dctx x;
+    d_begin(&x, out);
+    float *ub = d_in(&x, N), *T8 = d_in(&x, 8);
+    uint8_t *lev = ar_u8(&x.a, "lev", N, 0);
+    fill_levels(&x.rng, lev, N, 3);
+    int32_t *cand = ar_i32(&x.a, "cand", (size_t)N + GA_KEEP_PAD, 0);
+    int n = kt->preview_select(ub, N, lev, T8, cand);
+    d_put(&x, &n, sizeof n);
+    d_put(&x, cand, sizeof(int32_t) * n);
+    return d_end(&x);
+}
+
+static size_t det_scores_gather(const ga_kernels *kt, int N, unsigned char *out)
+{
+    dctx x;
+    d_begin(&x, out);
+    float *K = d_in(&x, (size_t)N * DH), *q = d_in(&x, DH), *s = d_in(&x, N);
+    int32_t *idx = ar_i32(&x.a, "idx", N, 0);
+    int count = 0;
+    for (int i = 0; i < N; i += 1 + i % 3)
+        idx[count++] = i;
+    float m = kt->scores_gather(K, DH, idx, count, q, 0.125f, NULL, s);
+    d_put(&x, s, sizeof(float) * count);
+    d_put(&x, &m, sizeof m);
+    return d_end(&x);
+}
+
+static size_t det_scores_packed(const ga_kernels *kt, int N, unsigned char *out)
+{
+    dctx x;
+    d_begin(&x, out);
+    const int P = (N + 15) / 16;
+    float *Kp = d_in(&x, (size_t)P * 16 * DH), *q = d_in(&x, DH), *s = d_in(&x, N);
+    float m = kt->scores_packed(Kp, N, DH, q, 0.125f, NULL, s);
+    d_put(&x, s, sizeof(float) * N);
+    d_put(&x, &m, sizeof m);
     return d_end(&x);
 }
 

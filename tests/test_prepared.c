@@ -1,0 +1,554 @@
+/* test_prepared.c — prepared keys and the prepared step (docs/SPEC.md §7),
+ * every variant the CPU supports.
+ *
+ *   exact_bitwise   renorm, and seed with GA_PREP_Z_EXACT: C and kept of
+ *                   ga_attend_run_prepared_levels are bitwise those of
+ *                   ga_attend_run_levels (same plan), for N = 0 … 1000,
+ *                   T = 1, 3, 17 (crossing the 16-query block), with and
+ *                   without -inf padding, level mixes random / all fine /
+ *                   all coarse, and "ties": scores placed exactly at
+ *                   m + theta and one ulp either side (zero K rows, the
+ *                   score is the bias), with and without a 2-thread pool
+ *   learned         ga_attend_run_prepared (GPN levels) == ga_attend_run
+ *                   bitwise (C, kept, levels)
+ *   seed_bounded    GA_PREP_Z_BOUNDED: kept identical; C = C_exact * Z/Z_b
+ *                   with |Z_b/Z - 1| <= the reported z_bound (+ float
+ *                   rounding of the sums, 1e-5 relative)
+ *   dense_packed    dense plans: the packed-K step against the unprepared
+ *                   dense step within the error bound derived below
+ *   bound_property  LB_i <= s_i <= UB_i for every unpadded key, where s_i
+ *                   is the float score of the table's `scores` and of the
+ *                   reference: > 1 M (query, key) pairs per variant over
+ *                   Gaussian-like keys, an outlier channel (x1000), a huge
+ *                   dynamic range (keys and queries scaled by 2^±30 and
+ *                   2^±15), exactly tied keys (exact_bitwise checks that
+ *                   no kept key is ever rejected)
+ *   fallback        NaN in q, a non-finite K row, a NaN bias: the rows take
+ *                   the unprepared path (counted in stats.fallback) and the
+ *                   results equal the unprepared ones bitwise
+ *   errors          EINVAL + message for bad keys / plans / zmode
+ * Shapes: Q [T][H*dh]; K, V [H][N][dh]; bias [N]; levels [T][N];
+ * C [T][H*dh]; kept [T][H].
+ */
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keys.h"
+#include "util.h"
+
+enum { H = 2, DH = 64 };
+
+typedef struct pdata {
+    int N, T;
+    float *Q, *K, *V, *bias;
+    uint8_t *lev;
+} pdata;
+
+/* family 0 random, 1 ties at the threshold; lev: 0 random, 1 all fine, 2 all coarse */
+static void make(tarena *a, trng *r, pdata *d, int N, int T, int padded, int family,
+                 int levmode, const float *theta8)
+{
+    d->N = N;
+    d->T = T;
+    size_t nq = (size_t)T * H * DH, nk = (size_t)H * N * DH;
+    d->Q = ar_f(a, "Q", nq + 1, 1);
+    d->K = ar_f(a, "K", nk + 1, 1);
+    d->V = ar_f(a, "V", nk + 1, 1);
+    fill_unif(r, d->Q, nq, -9, 9); /* scores of std ~3 */
+    fill_unif(r, d->K, nk, -1, 1);
+    fill_unif(r, d->V, nk, -1, 1);
+    d->bias = NULL;
+    if (padded || family == 1) {
+        d->bias = ar_f(a, "bias", (size_t)N + 1, 0);
+        for (int i = 0; i < N; i++)
+            d->bias[i] = padded && i % 5 == 3 ? -INFINITY : 0.0f;
+    }
+    if (family == 1) {
+        /* zero K rows: score = bias exactly.  Key 0 sets m = 0 (bias 0),
+         * the others sit at theta of a level and one ulp around it. */
+        for (int h = 0; h < H; h++)
+            for (int i = 0; i < N; i++)
+                memset(d->K + ((size_t)h * N + i) * DH, 0, sizeof(float) * DH);
+        for (int i = 1; i < N; i++) {
+            if (d->bias[i] == -INFINITY)
+                continue;
+            float th = theta8[i % 2];
+            d->bias[i] = i % 3 == 0 ? th : i % 3 == 1 ? nextafterf(th, 0) : nextafterf(th, -INFINITY);
+        }
+        if (N > 0)
+            d->bias[0] = 0.0f;
+    }
+    d->lev = ar_u8(a, "lev", (size_t)T * N + 1, 0);
+    if (levmode == 0)
+        fill_levels(r, d->lev, (size_t)T * N, 3);
+    else
+        memset(d->lev, levmode == 1 ? 2 : 0, (size_t)T * N);
+    if (family == 1) /* ties: levels 0 and 1 where the bias was placed */
+        for (int t = 0; t < T; t++)
+            for (int i = 0; i < N; i++)
+                d->lev[(size_t)t * N + i] = (uint8_t)(i % 2);
+}
+
+static ga_config cfg_of(int mode)
+{
+    ga_config cfg;
+    float th[GA_MAX_LEVELS];
+    test_theta(3, th, &cfg);
+    cfg.H = H;
+    cfg.dh = DH;
+    cfg.g = 4;
+    cfg.mode = mode == 1 ? GA_NORM_RENORM : GA_NORM_SEED;
+    cfg.dense = mode == 2;
+    return cfg;
+}
+
+Test(prepared, exact_bitwise, .timeout = TEST_TIMEOUT)
+{
+    static const int NS[] = {0, 1, 5, 16, 17, 33, 100, 1000};
+    static const int TS[] = {1, 3, 17};
+    tvariants v;
+    tcheck c;
+    variants_get(&v, "prepared exact_bitwise preview_dots preview_bounds preview_select "
+                     "scores_gather");
+    tc_init(&c, "prepared exact_bitwise");
+    ga_pool *pool = ga_pool_create(2, GA_PLACE_NONE, NULL, 0);
+    cr_assert(pool, "%s", ga_last_error());
+    for (int vi = 0; vi < v.n; vi++) {
+        const ga_kernels *kt = v.k[vi];
+        c.isa = kt->name;
+        for (int mode = 0; mode < 2; mode++)
+            for (size_t in = 0; in < sizeof NS / sizeof NS[0]; in++)
+                for (size_t it = 0; it < sizeof TS / sizeof TS[0]; it++)
+                    for (int padded = 0; padded < 2; padded++)
+                        for (int fam = 0; fam < 2; fam++)
+                            for (int levmode = 0; levmode < (fam ? 1 : 3); levmode++) {
+                                int N = NS[in], T = TS[it];
+                                int usepool = (in + it + padded) % 3 == 0;
+                                tc_case(&c, "mode %s N=%d T=%d padded=%d %s lev=%d pool=%d",
+                                        mode ? "renorm" : "seed", N, T, padded,
+                                        fam ? "ties" : "random", levmode, usepool);
+                                ga_config cfg = cfg_of(mode);
+                                float th[GA_MAX_LEVELS];
+                                ga_theta_from_tau(&cfg, th);
+                                tarena a = {0};
+                                trng r;
+                                rng_init(&r, 1000 + N * 7 + T);
+                                pdata d;
+                                make(&a, &r, &d, N, T, padded, fam, levmode, th);
+                                ga_status st;
+                                ga_attend_plan *pl = ga_attend_plan_create(
+                                    kt, usepool ? pool : NULL, &cfg, N, T, &st);
+                                cr_assert(pl, "%s", ga_last_error());
+                                ga_keys *keys = ga_keys_create(kt, H, N, DH, d.K, d.V, d.bias, &st);
+                                cr_assert(keys, "%s", ga_last_error());
+                                size_t nc = (size_t)T * H * DH;
+                                float *C0 = ar_f(&a, "C0", nc + 1, 0), *C1 = ar_f(&a, "C1", nc + 1, 0);
+                                int *k0 = calloc((size_t)T * H, sizeof(int));
+                                int *k1 = calloc((size_t)T * H, sizeof(int));
+                                st = ga_attend_run_levels(pl, N, T, d.Q, d.K, d.V, d.bias, d.lev, C0, k0);
+                                tc_true(&c, st == GA_OK, "run_levels: %s", ga_last_error());
+                                ga_prep_stats ps;
+                                st = ga_attend_run_prepared_levels(pl, keys, T, d.Q, d.lev,
+                                                                   GA_PREP_Z_EXACT, C1, k1, &ps);
+                                tc_true(&c, st == GA_OK, "prepared: %s", ga_last_error());
+                                tc_bits(&c, "C", C1, C0, sizeof(float) * nc);
+                                tc_bits(&c, "kept", k1, k0, sizeof(int) * T * H);
+                                long kept = 0;
+                                for (int j = 0; j < T * H; j++)
+                                    kept += k0[j];
+                                tc_eq_long(&c, "stats.kept", (long)ps.kept, kept);
+                                tc_eq_long(&c, "stats.rows", (long)ps.rows, N ? (long)T * H : 0);
+                                tc_true(&c, ps.candidates >= ps.kept && ps.candidates <= ps.keys,
+                                        "candidates %lld kept %lld keys %lld", ps.candidates,
+                                        ps.kept, ps.keys);
+                                if (mode == 1)
+                                    tc_eq_long(&c, "stats.fallback", (long)ps.fallback, 0);
+                                free(k0);
+                                free(k1);
+                                ga_keys_destroy(keys);
+                                ga_attend_plan_destroy(pl);
+                                ar_free(&a);
+                            }
+    }
+    ga_pool_destroy(pool);
+    tc_finish(&c);
+}
+
+Test(prepared, learned, .timeout = TEST_TIMEOUT)
+{
+    tvariants v;
+    tcheck c;
+    variants_get(&v, "prepared learned");
+    tc_init(&c, "prepared learned");
+    for (int vi = 0; vi < v.n; vi++) {
+        const ga_kernels *kt = v.k[vi];
+        c.isa = kt->name;
+        for (int mode = 0; mode < 2; mode++) {
+            const int N = 300, T = 5;
+            tc_case(&c, "mode %d N=%d T=%d", mode, N, T);
+            ga_config cfg = cfg_of(mode);
+            tarena a = {0};
+            trng r;
+            rng_init(&r, 77);
+            pdata d;
+            make(&a, &r, &d, N, T, 1, 0, 0, NULL);
+            int g = cfg.g, L = cfg.L;
+            float *P = ar_f(&a, "P", (size_t)g * N, 0), *R = ar_f(&a, "R", (size_t)T * g, 0);
+            float *W2 = ar_f(&a, "W2", (size_t)L * g, 0), *b2 = ar_f(&a, "b2", L, 0);
+            fill_unif(&r, P, (size_t)g * N, -1, 1);
+            fill_unif(&r, R, (size_t)T * g, -1, 1);
+            fill_unif(&r, W2, (size_t)L * g, -1, 1);
+            fill_unif(&r, b2, L, -0.5, 0.5);
+            ga_status st;
+            ga_attend_plan *pl = ga_attend_plan_create(kt, NULL, &cfg, N, T, &st);
+            ga_keys *keys = ga_keys_create(kt, H, N, DH, d.K, d.V, d.bias, &st);
+            cr_assert(pl && keys, "%s", ga_last_error());
+            size_t nc = (size_t)T * H * DH;
+            float *C0 = ar_f(&a, "C0", nc, 0), *C1 = ar_f(&a, "C1", nc, 0);
+            int k0[T * H], k1[T * H];
+            uint8_t *l0 = ar_u8(&a, "l0", (size_t)T * N, 0), *l1 = ar_u8(&a, "l1", (size_t)T * N, 0);
+            st = ga_attend_run(pl, N, T, d.Q, d.K, d.V, d.bias, P, N, R, W2, b2, C0, k0, l0);
+            tc_true(&c, st == GA_OK, "run: %s", ga_last_error());
+            st = ga_attend_run_prepared(pl, keys, T, d.Q, P, N, R, W2, b2, GA_PREP_Z_EXACT, C1,
+                                        k1, l1, NULL);
+            tc_true(&c, st == GA_OK, "prepared: %s", ga_last_error());
+            tc_bits(&c, "C", C1, C0, sizeof(float) * nc);
+            tc_bits(&c, "kept", k1, k0, sizeof k0);
+            tc_bits(&c, "levels", l1, l0, (size_t)T * N);
+            ga_keys_destroy(keys);
+            ga_attend_plan_destroy(pl);
+            ar_free(&a);
+        }
+    }
+    tc_finish(&c);
+}
+
+Test(prepared, seed_bounded, .timeout = TEST_TIMEOUT)
+{
+    tvariants v;
+    tcheck c;
+    variants_get(&v, "prepared seed_bounded");
+    tc_init(&c, "prepared seed_bounded");
+    for (int vi = 0; vi < v.n; vi++) {
+        const ga_kernels *kt = v.k[vi];
+        c.isa = kt->name;
+        for (int N = 1; N <= 2000; N = N * 3 + 1) {
+            const int T = 4;
+            tc_case(&c, "N=%d", N);
+            ga_config cfg = cfg_of(0);
+            tarena a = {0};
+            trng r;
+            rng_init(&r, 5 + N);
+            pdata d;
+            make(&a, &r, &d, N, T, 1, 0, 0, NULL);
+            /* mostly coarse levels: many non-candidates */
+            for (int j = 0; j < T * N; j++)
+                d.lev[j] = j % 7 == 0 ? 1 : 0;
+            ga_status st;
+            ga_attend_plan *pl = ga_attend_plan_create(kt, NULL, &cfg, N, T, &st);
+            ga_keys *keys = ga_keys_create(kt, H, N, DH, d.K, d.V, d.bias, &st);
+            cr_assert(pl && keys, "%s", ga_last_error());
+            size_t nc = (size_t)T * H * DH;
+            float *C0 = ar_f(&a, "C0", nc, 0), *C1 = ar_f(&a, "C1", nc, 0);
+            int k0[T * H], k1[T * H];
+            ga_prep_stats ps;
+            ga_attend_run_prepared_levels(pl, keys, T, d.Q, d.lev, GA_PREP_Z_EXACT, C0, k0, NULL);
+            st = ga_attend_run_prepared_levels(pl, keys, T, d.Q, d.lev, GA_PREP_Z_BOUNDED, C1,
+                                               k1, &ps);
+            tc_true(&c, st == GA_OK, "bounded: %s", ga_last_error());
+            tc_bits(&c, "kept", k1, k0, sizeof k0);
+            tc_true(&c, ps.z_bound >= 0.0 && ps.z_bound < 0.5, "z_bound %g", ps.z_bound);
+            /* per row: C1 = C0 * Z / Z_b; the ratio of the largest element */
+            for (int row = 0; row < T * H; row++) {
+                const float *c0 = C0 + (size_t)row * DH, *c1 = C1 + (size_t)row * DH;
+                int jm = 0;
+                for (int j = 1; j < DH; j++)
+                    if (fabsf(c0[j]) > fabsf(c0[jm]))
+                        jm = j;
+                if (c0[jm] == 0.0f)
+                    continue;
+                double ratio = (double)c1[jm] / c0[jm]; /* = Z / Z_b */
+                tc_true(&c, fabs(1.0 / ratio - 1.0) <= ps.z_bound + 1e-5,
+                        "row %d: Z_b/Z - 1 = %g > bound %g", row, 1.0 / ratio - 1.0,
+                        ps.z_bound);
+            }
+            ga_keys_destroy(keys);
+            ga_attend_plan_destroy(pl);
+            ar_free(&a);
+        }
+    }
+    tc_finish(&c);
+}
+
+Test(prepared, dense_packed, .timeout = TEST_TIMEOUT)
+{
+    static const int NS[] = {1, 15, 16, 17, 130, 1000};
+    tvariants v;
+    tcheck c;
+    variants_get(&v, "prepared dense_packed scores_packed");
+    tc_init(&c, "prepared dense_packed");
+    for (int vi = 0; vi < v.n; vi++) {
+        const ga_kernels *kt = v.k[vi];
+        c.isa = kt->name;
+        for (size_t in = 0; in < sizeof NS / sizeof NS[0]; in++)
+            for (int padded = 0; padded < 2; padded++) {
+                const int N = NS[in], T = 1;
+                tc_case(&c, "N=%d padded=%d", N, padded);
+                ga_config cfg = cfg_of(2);
+                tarena a = {0};
+                trng r;
+                rng_init(&r, 9 + N);
+                pdata d;
+                make(&a, &r, &d, N, T, padded, 0, 0, NULL);
+                ga_status st;
+                ga_attend_plan *pl = ga_attend_plan_create(kt, NULL, &cfg, N, T, &st);
+                ga_keys *keys = ga_keys_create(kt, H, N, DH, d.K, d.V, d.bias, &st);
+                cr_assert(pl && keys, "%s", ga_last_error());
+                size_t nc = (size_t)T * H * DH;
+                float *C0 = ar_f(&a, "C0", nc, 0), *C1 = ar_f(&a, "C1", nc, 0);
+                int k0[H], k1[H];
+                ga_attend_run_levels(pl, N, T, d.Q, d.K, d.V, d.bias, NULL, C0, k0);
+                st = ga_attend_run_prepared_levels(pl, keys, T, d.Q, NULL, GA_PREP_Z_EXACT, C1,
+                                                   k1, NULL);
+                tc_true(&c, st == GA_OK, "prepared dense: %s", ga_last_error());
+                tc_bits(&c, "kept", k1, k0, sizeof k0);
+                /* Both paths compute each score within gs = (dh + 2) u sigma
+                 * sum_d |q_d k_d| of the exact one (any summation order), so
+                 * the scores differ by <= 2 gs; a weight's relative error is
+                 * then <= e^(4 gs) - 1 (numerator and Z) plus the exp and
+                 * the normalisation (EXP_RTOL, (N + 3) u), and
+                 * |c - c'| <= that * max |v| (weights sum to 1) plus the
+                 * two contexts' own sums ((N + 3) u each). */
+                for (int h = 0; h < H; h++) {
+                    const float *q = d.Q + (size_t)h * DH;
+                    double gs = 0.0, vmax = 0.0;
+                    for (int i = 0; i < N; i++) {
+                        double s = 0.0;
+                        for (int j = 0; j < DH; j++) {
+                            s += fabs((double)q[j] * d.K[((size_t)h * N + i) * DH + j]);
+                            vmax = fmax(vmax, fabs(d.V[((size_t)h * N + i) * DH + j]));
+                        }
+                        gs = fmax(gs, s);
+                    }
+                    gs *= (DH + 2) * U_F32 / sqrt((double)DH);
+                    double tol = (expm1(4 * gs) + 2 * EXP_RTOL + 3 * rtol_sum(N)) * vmax * 1.01;
+                    for (int j = 0; j < DH; j++) {
+                        double e = fabs((double)C1[h * DH + j] - C0[h * DH + j]);
+                        if (!(e <= tol)) {
+                            tc_fail(&c, "head %d c[%d]: %g vs %g (|diff| %g > tol %g)", h, j,
+                                    C1[h * DH + j], C0[h * DH + j], e, tol);
+                            break;
+                        }
+                    }
+                }
+                ga_keys_destroy(keys);
+                ga_attend_plan_destroy(pl);
+                ar_free(&a);
+            }
+    }
+    tc_finish(&c);
+}
+
+/* family: 0 uniform, 1 outlier channel, 2 huge dynamic range, 3 exact ties */
+static void bound_keys(trng *r, float *K, int N, int dh, int family)
+{
+    fill_unif(r, K, (size_t)N * dh, -1, 1);
+    for (int i = 0; i < N; i++) {
+        float *k = K + (size_t)i * dh;
+        if (family == 1)
+            k[i % 4] *= 1000.0f;
+        if (family == 2) {
+            float sc = ldexpf(1.0f, rng_int(r, 61) - 30);
+            for (int d = 0; d < dh; d++)
+                k[d] *= sc;
+        }
+        if (family == 3) /* small integers, many identical keys: exact ties */
+            for (int d = 0; d < dh; d++)
+                k[d] = (float)((i % 5) - 2 + (d % 3));
+    }
+}
+
+Test(prepared, bound_property, .timeout = TEST_TIMEOUT)
+{
+    const int N = t_quick() ? 1024 : 4096, NQ = 64;
+    tvariants v;
+    tcheck c;
+    variants_get(&v, "prepared bound_property preview_dots preview_bounds");
+    tc_init(&c, "prepared bound_property");
+    const ga_kernels *ref = ga_kernels_ref();
+    const float scale = 1.0f / sqrtf((float)DH);
+    for (int vi = 0; vi < v.n; vi++) {
+        const ga_kernels *kt = v.k[vi];
+        c.isa = kt->name;
+        long pairs = 0, viol = 0;
+        for (int family = 0; family < 4; family++) {
+            tc_case(&c, "family %d", family);
+            tarena a = {0};
+            trng r;
+            rng_init(&r, 31 + family);
+            float *K = ar_f(&a, "K", (size_t)N * DH, 0), *V = ar_f(&a, "V", (size_t)N * DH, 0);
+            float *bias = ar_f(&a, "bias", N, 0), *q = ar_f(&a, "q", DH, 0);
+            bound_keys(&r, K, N, DH, family);
+            fill_unif(&r, V, (size_t)N * DH, -1, 1);
+            for (int i = 0; i < N; i++)
+                bias[i] = i % 97 == 5 ? -INFINITY : (float)rng_range(&r, -2, 2);
+            ga_status st;
+            ga_keys *keys = ga_keys_create(kt, 1, N, DH, K, V, bias, &st);
+            cr_assert(keys, "%s", ga_last_error());
+            float *shat = ar_f(&a, "shat", N, 0), *ub = ar_f(&a, "ub", N, 0);
+            float *s = ar_f(&a, "s", N, 0), *sr = ar_f(&a, "sr", N, 0);
+            for (int t = 0; t < NQ; t++) {
+                fill_unif(&r, q, DH, -3, 3);
+                if (family == 1)
+                    q[t % DH] *= 500.0f;
+                if (family == 2) {
+                    float sc = ldexpf(1.0f, rng_int(&r, 31) - 15);
+                    for (int d = 0; d < DH; d++)
+                        q[d] *= sc;
+                }
+                if (family == 3)
+                    for (int d = 0; d < DH; d++)
+                        q[d] = (float)((d + t) % 4 - 1);
+                float mlb, m, mr;
+                if (!ga_prep_preview(kt, keys, 0, q, scale, shat, ub, &mlb)) {
+                    tc_fail(&c, "query %d took the fallback", t);
+                    continue;
+                }
+                kt->scores(K, N, DH, q, 1, DH, scale, bias, s, N, &m);
+                ref->scores(K, N, DH, q, 1, DH, scale, bias, sr, N, &mr);
+                tc_true(&c, mlb <= m, "query %d: m_lb %.9g > m %.9g", t, mlb, m);
+                for (int i = 0; i < N; i++) {
+                    if (bias[i] == -INFINITY) {
+                        if (!(shat[i] == -INFINITY && ub[i] == -INFINITY) && viol++ < 4)
+                            tc_fail(&c, "padded key %d: shat %g ub %g", i, shat[i], ub[i]);
+                        continue;
+                    }
+                    double e = (double)ub[i] - shat[i], lb = (double)shat[i] - e;
+                    pairs += 2;
+                    if (!(lb <= s[i] && s[i] <= ub[i] && lb <= sr[i] && sr[i] <= ub[i]) &&
+                        viol++ < 4)
+                        tc_fail(&c, "query %d key %d: [%.9g, %.9g] misses s %.9g / ref %.9g",
+                                t, i, lb, (double)ub[i], s[i], sr[i]);
+                }
+            }
+            ga_keys_destroy(keys);
+            ar_free(&a);
+        }
+        tc_true(&c, viol == 0, "%ld of %ld (key, score) pairs outside their bounds", viol,
+                pairs);
+        tc_true(&c, pairs >= (t_quick() ? 400000L : 1000000L), "only %ld pairs checked", pairs);
+    }
+    tc_finish(&c);
+}
+
+Test(prepared, fallback, .timeout = TEST_TIMEOUT)
+{
+    tvariants v;
+    tcheck c;
+    variants_get(&v, "prepared fallback");
+    tc_init(&c, "prepared fallback");
+    for (int vi = 0; vi < v.n; vi++) {
+        const ga_kernels *kt = v.k[vi];
+        c.isa = kt->name;
+        for (int what = 0; what < 4; what++) {
+            const int N = 50, T = 3;
+            tc_case(&c, "%s", (const char *[]){"NaN in q", "inf in a K row", "NaN bias",
+                                               "huge q"}[what]);
+            ga_config cfg = cfg_of(1);
+            tarena a = {0};
+            trng r;
+            rng_init(&r, 3);
+            pdata d;
+            make(&a, &r, &d, N, T, 1, 0, 0, NULL);
+            long expect = 0;
+            if (what == 0) {
+                d.Q[DH + 3] = NAN; /* query 0, head 1 */
+                expect = 1;
+            } else if (what == 1) {
+                d.K[(size_t)(N + 7) * DH + 2] = INFINITY; /* head 1, key 7 */
+                expect = T;
+            } else if (what == 2) {
+                d.bias[8] = NAN;
+                expect = (long)T * H;
+            } else {
+                for (int j = 0; j < DH; j++)
+                    d.Q[2 * H * DH + j] *= 1e25f; /* query 2, head 0 */
+                expect = 1;
+            }
+            ga_status st;
+            ga_attend_plan *pl = ga_attend_plan_create(kt, NULL, &cfg, N, T, &st);
+            ga_keys *keys = ga_keys_create(kt, H, N, DH, d.K, d.V, d.bias, &st);
+            cr_assert(pl && keys, "%s", ga_last_error());
+            size_t nc = (size_t)T * H * DH;
+            float *C0 = ar_f(&a, "C0", nc, 0), *C1 = ar_f(&a, "C1", nc, 0);
+            int k0[T * H], k1[T * H];
+            ga_prep_stats ps;
+            ga_attend_run_levels(pl, N, T, d.Q, d.K, d.V, d.bias, d.lev, C0, k0);
+            st = ga_attend_run_prepared_levels(pl, keys, T, d.Q, d.lev, GA_PREP_Z_EXACT, C1, k1,
+                                               &ps);
+            tc_true(&c, st == GA_OK, "%s", ga_last_error());
+            tc_bits(&c, "C", C1, C0, sizeof(float) * nc);
+            tc_bits(&c, "kept", k1, k0, sizeof k0);
+            tc_eq_long(&c, "fallback rows", (long)ps.fallback, expect);
+            ga_keys_destroy(keys);
+            ga_attend_plan_destroy(pl);
+            ar_free(&a);
+        }
+    }
+    tc_finish(&c);
+}
+
+Test(prepared, errors)
+{
+    const ga_kernels *kt = ga_kernels_ref();
+    float K[4 * DH] = {0}, V[4 * DH] = {0}, Q[H * DH] = {0}, C[H * DH];
+    ga_status st;
+    cr_expect_null(ga_keys_create(NULL, 1, 4, DH, K, V, NULL, &st));
+    cr_expect_eq(st, GA_EINVAL);
+    cr_expect_null(ga_keys_create(kt, 1, 4, 2000, K, V, NULL, &st));
+    cr_expect_eq(st, GA_EINVAL);
+    cr_expect(strstr(ga_last_error(), "dh") != NULL, "%s", ga_last_error());
+    cr_expect_null(ga_keys_create(kt, 1, 4, DH, NULL, V, NULL, &st));
+    cr_expect_eq(st, GA_EINVAL);
+    cr_expect_null(ga_keys_create(kt, 0, 4, DH, K, V, NULL, &st));
+    cr_expect_null(ga_keys_create(kt, 1, -1, DH, K, V, NULL, &st));
+    ga_keys *k1 = ga_keys_create(kt, 1, 4, DH, K, V, NULL, &st);
+    cr_assert(k1, "%s", ga_last_error());
+    cr_expect_eq(ga_keys_N(k1), 4);
+    cr_expect_gt(ga_keys_bytes(k1), (size_t)4 * DH);
+    ga_config cfg = cfg_of(1);
+    ga_attend_plan *pl = ga_attend_plan_create(kt, NULL, &cfg, 4, 1, &st); /* H = 2 */
+    cr_assert(pl);
+    uint8_t lev[8] = {0};
+    cr_expect_eq(ga_attend_run_prepared_levels(pl, k1, 1, Q, lev, GA_PREP_Z_EXACT, C, NULL,
+                                               NULL),
+                 GA_EINVAL); /* H mismatch */
+    cr_expect(strstr(ga_last_error(), "H = 1") != NULL, "%s", ga_last_error());
+    cr_expect_eq(ga_attend_run_prepared_levels(pl, NULL, 1, Q, lev, GA_PREP_Z_EXACT, C, NULL,
+                                               NULL),
+                 GA_EINVAL);
+    float K2[2 * 8 * DH] = {0}, V2[2 * 8 * DH] = {0};
+    ga_keys *k2 = ga_keys_create(kt, H, 8, DH, K2, V2, NULL, &st); /* N 8 > max_N 4 */
+    cr_assert(k2);
+    cr_expect_eq(ga_attend_run_prepared_levels(pl, k2, 1, Q, lev, GA_PREP_Z_EXACT, C, NULL,
+                                               NULL),
+                 GA_EINVAL);
+    ga_keys *k3 = ga_keys_create(kt, H, 4, DH, K2, V2, NULL, &st);
+    cr_expect_eq(ga_attend_run_prepared_levels(pl, k3, 1, Q, lev, (ga_prep_z)7, C, NULL, NULL),
+                 GA_EINVAL);
+    cr_expect_eq(ga_attend_run_prepared_levels(pl, k3, 1, Q, NULL, GA_PREP_Z_EXACT, C, NULL,
+                                               NULL),
+                 GA_EINVAL);
+    lev[2] = 5; /* >= L */
+    cr_expect_eq(ga_attend_run_prepared_levels(pl, k3, 1, Q, lev, GA_PREP_Z_EXACT, C, NULL,
+                                               NULL),
+                 GA_EINVAL);
+    ga_keys_destroy(k1);
+    ga_keys_destroy(k2);
+    ga_keys_destroy(k3);
+    ga_keys_destroy(NULL);
+    ga_attend_plan_destroy(pl);
+}
