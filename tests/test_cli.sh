@@ -341,6 +341,42 @@ fi
 expect_fail "calibrate --mix of the wrong length" "--mix has 2 values but the model has L = 3" \
     "$BIN" calibrate --model "$T/dense/best.ckpt" --density 0.3 --mix 0.5,0.5
 
+# ---------------------------------------------------------------- prepared keys
+# The decoder's cross-attention over prepared keys (default) gives the same
+# translations as --no-prepared (K, V directly, one hypothesis per call),
+# greedy and beam, for seed (smoke), renorm and dense models.
+# (200 steps: enough for non-empty beam-4 outputs on the toy task)
+for mode in seed renorm dense; do
+    "$BIN" train --config "$CFG" --out "$T/pk-$mode" "${DATA[@]}" --set max_steps=200 \
+        --set eval_every=200 --set ckpt_every=200 \
+        $([[ $mode == renorm ]] && echo --set norm=renorm) \
+        $([[ $mode == dense ]] && echo --set dense=true --set lambda=0) --quiet >/dev/null 2>&1
+done
+printf '10 11 12 13\n20 21 22\n31 32 33 34 35 36 37 38 39 40 41\n15 25 35 45 55\n12\n' >"$T/pk.ids"
+for mk in "seed:$T/pk-seed/last.ckpt" "renorm:$T/pk-renorm/last.ckpt" "dense:$T/pk-dense/last.ckpt"; do
+    name=${mk%%:*} ck=${mk#*:}
+    for beam in 1 4; do
+        "$BIN" translate --model "$ck" --ids --input "$T/pk.ids" --output-ids --beam $beam \
+            --threads 1 --timing --output "$T/pk1.out" 2>"$T/pk.err"; rc1=$?
+        "$BIN" translate --model "$ck" --ids --input "$T/pk.ids" --output-ids --beam $beam \
+            --threads 1 --no-prepared --output "$T/pk2.out" 2>>"$T/pk.err"; rc2=$?
+        if ((rc1 == 0 && rc2 == 0)) && [[ $(wc -l <"$T/pk1.out") -eq 5 && $(wc -w <"$T/pk1.out") -gt 0 ]] \
+           && cmp -s "$T/pk1.out" "$T/pk2.out" \
+           && grep -q "prepared keys (Z exact)" "$T/pk.err"; then
+            ok "prepared keys = --no-prepared: $name, beam $beam ($(wc -w <"$T/pk1.out") output tokens)"
+        else
+            bad "prepared keys vs --no-prepared: $name, beam $beam (exit $rc1/$rc2)" \
+                "$(paste "$T/pk1.out" "$T/pk2.out" | head -5; cat "$T/pk.err")"
+        fi
+    done
+done
+out=$("$BIN" translate --model "$M" --ids --input "$T/pk.ids" --output-ids --beam 4 \
+      --prep-z bounded --timing 2>&1 >/dev/null); rc=$?
+((rc == 0)) && grep -q "Z bounded" <<<"$out" && ok "translate --prep-z bounded: $(grep -o 'exact scores.*' <<<"$out")" \
+    || bad "translate --prep-z bounded (exit $rc)" "$out"
+expect_fail "translate --prep-z of an unknown mode" "--prep-z 'fast': expected exact or bounded" \
+    "$BIN" translate --model "$M" --ids --input "$T/pk.ids" --prep-z fast
+
 # ---------------------------------------------------------------- random-level baseline
 # gpn = random (configs/exp/random-match.ini): a level per (layer, query, key)
 # pair drawn by the model core; 5 steps on the tiny config, then the
@@ -372,6 +408,10 @@ if ((rc == 0)) && [[ $(wc -l <"$T/rnd.out") -eq 2 ]]; then
 else
     bad "gpn = random: translate (exit $rc)" "$out"
 fi
+o2=$("$BIN" translate --model "$T/random/best.ckpt" --ids --input "$T/rnd.ids" --output-ids \
+      --beam 2 --no-prepared 2>&1)
+[[ -s "$T/rnd.out" && "$(cat "$T/rnd.out")" == "$o2" ]] && ok "gpn = random: prepared keys = --no-prepared" \
+    || bad "gpn = random: prepared keys vs --no-prepared" "$(cat "$T/rnd.out"; echo "--"; echo "$o2")"
 expect_fail "gpn = random: probabilities not summing to 1" "random_probs sum to" \
     "$BIN" train --config "$CFG" --out "$T/r0" "${DATA[@]}" --set gpn=random --set random_probs=0.5,0.3,0.1
 
