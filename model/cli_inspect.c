@@ -41,6 +41,7 @@ static void usage_inspect(FILE *f)
 "the q, K, V, bias and GPN levels that layer's cross-attention uses in the\n"
 "teacher-forced recomputation, for the kernel harness.  --input runs over a\n"
 "file of sentences (no JSON / PNG then), one progress line per sentence.\n"
+"A dense model's traces hold level L-1 everywhere (it has no GPN).\n"
 "\n"
 "options:\n"
 "  --model CKPT       checkpoint\n"
