@@ -317,8 +317,8 @@ static int prep_query(const job *jb, const float *q, int h, int8_t *qc, float qk
     float b = 0.0f;
     int finite = 1;
     for (int d = 0; d < dh; d++) {
-        finite &= isfinite(q[d]) != 0;
-        b = fmaxf(b, fabsf(q[d]));
+        finite &= q[d] - q[d] == 0.0f; /* not inf, not NaN */
+        b = ga_absmax(b, q[d]);
     }
     if (!finite || b > (float)GA_PREP_BIG)
         return 0;
@@ -327,7 +327,7 @@ static int prep_query(const job *jb, const float *q, int h, int8_t *qc, float qk
     if (sq > 0.0f) {
         const float inv = 127.0f / b;
         for (int d = 0; d < dh; d++) {
-            float c = rintf(q[d] * inv);
+            float c = ga_round_small(q[d] * inv);
             c = c > 127.0f ? 127.0f : c < -127.0f ? -127.0f : c;
             qc[d] = (int8_t)c;
             const double qd = q[d], hd = (double)sq * c; /* exact */
@@ -464,8 +464,8 @@ static void prep_row(job *jb, int t, int h, float *S, int32_t *idx, float *p, ch
         for (int k = 0; k < nc; k++)
             dot[cand[k]] = -INFINITY;
         for (int i = 0; i < N; i++)
-            if (dot[i] != -INFINITY)
-                emax = fmaxf(emax, ub[i] - shat[i]);
+            if (dot[i] != -INFINITY && ub[i] - shat[i] > emax)
+                emax = ub[i] - shat[i];
         const double znc = kt->softmax(dot, N, m, ub); /* sum exp(shat - m), others 0 */
         const double zsum = (double)Z + znc;
         zb = (float)(expm1((double)emax * (1.0 + 0x1p-20)) * znc / zsum);

@@ -5,6 +5,9 @@
  * opmask for AVX-512).  Each table starts as a copy of the scalar references
  * and the ISA's ga_fill_<isa>() overrides what it implements.
  * GRANATTN_ISA=scalar|avx2|avx512|neon forces the default variant.
+ * ga_cpu_has() reports the extensions below the ISA level that a variant may
+ * pick at run time (AVX512_VNNI, AVX-VNNI, AArch64 dotprod), probed with the
+ * ISAs.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -15,6 +18,12 @@
 #if defined(__x86_64__)
 #include <cpuid.h>
 #endif
+#if defined(__aarch64__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1UL << 20)
+#endif
+#endif
 
 static const char *const isa_names[GA_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon"};
 
@@ -22,6 +31,7 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int supported[GA_ISA_COUNT];
 static const char *reason[GA_ISA_COUNT];
 static ga_kernels tables[GA_ISA_COUNT];
+static int features[GA_CPU_FEATURE_COUNT]; /* ga_cpu_has() */
 
 /* The scalar table: ga_ref_<name> for every GA_TABLE_LIST entry. */
 static void fill_ref(ga_kernels *t)
@@ -43,6 +53,7 @@ static void detect_x86(void)
 {
     unsigned int a, b, c, d;
     int avx = 0, fma = 0, osxsave = 0, avx2 = 0, f = 0, dq = 0, bw = 0, vl = 0;
+    int vnni512 = 0, avxvnni = 0;
     unsigned long long xcr0 = 0;
     if (__get_cpuid(1, &a, &b, &c, &d)) {
         fma = (c >> 12) & 1;
@@ -55,6 +66,9 @@ static void detect_x86(void)
         dq = (b >> 17) & 1;
         bw = (b >> 30) & 1;
         vl = (b >> 31) & 1;
+        vnni512 = (c >> 11) & 1; /* AVX512_VNNI */
+        if (a >= 1 && __get_cpuid_count(7, 1, &a, &b, &c, &d))
+            avxvnni = (a >> 4) & 1; /* AVX-VNNI (VEX-encoded vpdpbusd) */
     }
     if (osxsave)
         xcr0 = xgetbv0();
@@ -76,6 +90,9 @@ static void detect_x86(void)
         reason[GA_ISA_AVX512] = "AVX-512 variant also needs AVX2 + FMA";
     else
         supported[GA_ISA_AVX512] = 1;
+
+    features[GA_CPU_AVX512_VNNI] = supported[GA_ISA_AVX512] && vnni512;
+    features[GA_CPU_AVX_VNNI] = supported[GA_ISA_AVX2] && avxvnni;
 }
 #endif
 
@@ -100,6 +117,9 @@ static void init(void)
     ga_fill_avx512(&tables[GA_ISA_AVX512]);
     ga_fill_gemm_avx512(&tables[GA_ISA_AVX512]);
 #endif
+#if defined(__aarch64__)
+    features[GA_CPU_NEON_DOTPROD] = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#endif
 #if defined(GA_HAVE_NEON)
     supported[GA_ISA_NEON] = 1; /* Advanced SIMD is baseline on AArch64 */
     ga_fill_neon(&tables[GA_ISA_NEON]);
@@ -108,6 +128,14 @@ static void init(void)
     for (int i = 0; i < GA_ISA_COUNT; i++)
         if (supported[i])
             reason[i] = "";
+}
+
+int ga_cpu_has(ga_cpu_feature f)
+{
+    if ((unsigned)f >= GA_CPU_FEATURE_COUNT)
+        return 0;
+    pthread_once(&once, init);
+    return features[f];
 }
 
 const char *ga_isa_name(ga_isa isa)

@@ -40,6 +40,49 @@ void ga_fill_gemm_avx2(ga_kernels *t);
 void ga_fill_gemm_avx512(ga_kernels *t);
 void ga_fill_gemm_neon(ga_kernels *t);
 
+/* ---- CPU features below the ISA level (src/dispatch.c) ----
+ * Probed once, with the ISA detection (pthread_once).  Each is reported only
+ * when the variant that uses it is supported too (so the OS saves the
+ * registers it needs):
+ *   GA_CPU_AVX512_VNNI   x86-64: CPUID.(7,0):ECX[11] (vpdpbusd zmm) and the
+ *                        AVX-512 variant supported (XCR0 zmm/opmask state);
+ *   GA_CPU_AVX_VNNI      x86-64: CPUID.(7,1):EAX[4] (VEX vpdpbusd ymm) and
+ *                        the AVX2 variant supported;
+ *   GA_CPU_NEON_DOTPROD  AArch64: HWCAP_ASIMDDP (sdot/udot) in AT_HWCAP.
+ * Anything else, or the feature absent: 0. */
+typedef enum ga_cpu_feature {
+    GA_CPU_AVX512_VNNI = 0,
+    GA_CPU_AVX_VNNI = 1,
+    GA_CPU_NEON_DOTPROD = 2,
+    GA_CPU_FEATURE_COUNT = 3
+} ga_cpu_feature;
+int ga_cpu_has(ga_cpu_feature f);
+
+/* ---- internal paths of kernels whose variant picks an instruction set
+ * extension at run time (each path is a complete kernel with the table
+ * entry's signature and contract; the tests run every path the CPU has).
+ * preview_dots (include/granattn_ops.h, docs/SPEC.md §7):
+ *   x86-64  ga_avx512_preview_dots_vnni  vpdpbusd zmm (needs GA_CPU_AVX512_VNNI)
+ *           ga_avx512_preview_dots_bw    vpmaddubsw + vpmaddwd (AVX-512BW)
+ *           ga_avx2_preview_dots_vnni    VEX vpdpbusd ymm (needs GA_CPU_AVX_VNNI)
+ *           ga_avx2_preview_dots_madd    vpmaddubsw + vpmaddwd (AVX2)
+ *   AArch64 ga_neon_preview_dots_sdot    sdot (needs GA_CPU_NEON_DOTPROD)
+ *           ga_neon_preview_dots_smull   smull/smlal + sadalp (baseline)
+ * ga_<isa>_preview_dots calls the first path the CPU has. */
+#define GA_PREVIEW_DOTS_PARAMS                                                 \
+    (const int8_t *codes, const int32_t *ksum, int N, int dh4,                 \
+     const int8_t *qc, float *dot)
+#if defined(__x86_64__)
+void ga_avx512_preview_dots_vnni GA_PREVIEW_DOTS_PARAMS;
+void ga_avx512_preview_dots_bw GA_PREVIEW_DOTS_PARAMS;
+void ga_avx2_preview_dots_vnni GA_PREVIEW_DOTS_PARAMS;
+void ga_avx2_preview_dots_madd GA_PREVIEW_DOTS_PARAMS;
+#endif
+#if defined(__aarch64__)
+void ga_neon_preview_dots_sdot GA_PREVIEW_DOTS_PARAMS;
+void ga_neon_preview_dots_smull GA_PREVIEW_DOTS_PARAMS;
+#endif
+
 /* ---- row special cases and the keep rule, shared by every variant ----
  *
  * The special-case prologue of the row kernels (threshold, softmax,

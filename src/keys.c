@@ -36,14 +36,14 @@ static void prep_key(const float *k, int dh, int8_t *code0, int32_t *ksum, float
 {
     float a = 0.0f;
     for (int d = 0; d < dh; d++)
-        a = fmaxf(a, fabsf(k[d]));
+        a = ga_absmax(a, k[d]);
     const float s = a / 127.0f;
     double kk = 0.0, hh = 0.0, ee = 0.0;
     int32_t sum = 0;
     if (s > 0.0f) {
         const float inv = 127.0f / a;
         for (int d = 0; d < dh; d++) {
-            float c = rintf(k[d] * inv);
+            float c = ga_round_small(k[d] * inv);
             c = c > 127.0f ? 127.0f : c < -127.0f ? -127.0f : c;
             code0[(size_t)(d / 4) * 64 + d % 4] = (int8_t)c;
             sum += (int32_t)c;
@@ -164,15 +164,15 @@ ga_keys *ga_keys_create(const ga_kernels *kt, int H, int N, int dh, const float 
             float a = 0.0f;
             int finite = 1;
             for (int d = 0; d < dh; d++) {
-                finite &= isfinite(row[d]) != 0;
-                a = fmaxf(a, fabsf(row[d]));
+                finite &= row[d] - row[d] == 0.0f; /* not inf, not NaN */
+                a = ga_absmax(a, row[d]);
             }
             if (!finite || a > (float)GA_PREP_BIG) {
                 unsafe = 1; /* the step falls back for this head; leave codes 0 */
                 continue;
             }
             prep_key(row, dh, code0, ksum + i, meta + i, meta + ldm + i, meta + 2 * ldm + i);
-            maxkn = fmaxf(maxkn, meta[ldm + i]);
+            maxkn = meta[ldm + i] > maxkn ? meta[ldm + i] : maxkn;
         }
         for (int i = N; i < P * 16; i++) /* lanes past N: zeros */
             for (int d = 0; d < dh; d++)

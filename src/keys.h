@@ -53,6 +53,22 @@ static inline const float *ga_keys_kp(const ga_keys *k, int h)
 int ga_prep_preview(const ga_kernels *kt, const ga_keys *keys, int h, const float *q,
                     float scale, float *shat, float *ub, float *mlb);
 
+/* Helpers without libm calls (the library is built for baseline x86-64,
+ * where rintf and fmaxf are function calls): round to nearest even for
+ * |x| <= 2^22 (adding and subtracting 1.5 * 2^23 rounds once, exactly), and
+ * max(a, |x|) for finite x (a NaN x leaves a unchanged; callers check
+ * finiteness separately). */
+static inline float ga_round_small(float x)
+{
+    const float b = 0x1.8p23f; /* IEEE semantics: not folded without -ffast-math */
+    return (x + b) - b;
+}
+static inline float ga_absmax(float a, float x)
+{
+    float ax = x < 0.0f ? -x : x;
+    return ax > a ? ax : a;
+}
+
 /* x rounded up to a float (x >= 0, finite). */
 float ga_round_up(double x);
 

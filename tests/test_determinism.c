@@ -305,6 +305,7 @@ static size_t det_preview_dots(const ga_kernels *kt, int N, unsigned char *out)
     int8_t *codes = (int8_t *)ar_u8(&x.a, "codes", (size_t)P * 16 * DH, 0);
     int8_t *qc = (int8_t *)ar_u8(&x.a, "qc", DH, 0);
     int32_t *ksum = ar_i32(&x.a, "ksum", (size_t)P * 16, 0);
+    memset(ksum, 0, sizeof(int32_t) * (size_t)P * 16); /* the arena fills 0xFF (-1) */
     for (size_t j = 0; j < (size_t)P * 16 * DH; j++)
         codes[j] = (int8_t)lrintf(r[j] * 127.0f);
     for (int j = 0; j < DH; j++)
