@@ -94,6 +94,7 @@ int translate_all(const gm_model *m, ga_pool *pool, const gs_options *so,
         r->stats.prep_candidates += stats[t].prep_candidates;
         r->stats.prep_fallback += stats[t].prep_fallback;
         r->stats.prep_bytes += stats[t].prep_bytes;
+        r->stats.xattn_cpu += stats[t].xattn_cpu;
         if (stats[t].prep_z_bound > r->stats.prep_z_bound)
             r->stats.prep_z_bound = stats[t].prep_z_bound;
         r->steps += steps[t];
@@ -191,6 +192,8 @@ void xlate_summary(const xlate_result *r, int n, const gs_options *so, int threa
                  r->stats.prep_fallback, r->stats.prep_z_bound);
     snprintf(buf, len,
              "%d sentences in %.2fs: %.2f sentences/s, %.1f tokens/s (beam %d, %d thread(s)); "
-             "%s",
-             n, r->seconds, n / sec, (double)r->out_tokens / sec, so->beam, threads, prep);
+             "cross-attention %.3f CPU-s (%.2f us per hypothesis-step); %s",
+             n, r->seconds, n / sec, (double)r->out_tokens / sec, so->beam, threads,
+             r->stats.xattn_cpu, r->steps ? 1e6 * r->stats.xattn_cpu / (double)r->steps : 0.0,
+             prep);
 }

@@ -251,12 +251,12 @@ int cmd_eval(int argc, char **argv)
                 (double)r.out_tokens / (r.seconds > 0 ? r.seconds : 1e-9));
         fprintf(f, "  \"prepared\": %s,\n  \"prep_z\": \"%s\",\n"
                    "  \"prep_candidate_fraction\": %.6f,\n  \"prep_fallback_rows\": %lld,\n"
-                   "  \"prep_z_bound\": %.6g,\n",
+                   "  \"prep_z_bound\": %.6g,\n  \"xattn_cpu_seconds\": %.4f,\n",
                 so->prepared ? "true" : "false",
                 so->prep_z == GA_PREP_Z_BOUNDED ? "bounded" : "exact",
                 r.stats.prep_keys ? (double)r.stats.prep_candidates / (double)r.stats.prep_keys
                                   : 0.0,
-                r.stats.prep_fallback, r.stats.prep_z_bound);
+                r.stats.prep_fallback, r.stats.prep_z_bound, r.stats.xattn_cpu);
         fprintf(f, "  \"output_tokens\": %ld,\n  \"decoder_steps\": %ld,\n"
                    "  \"kernels\": \"%s\"\n}\n",
                 r.out_tokens, r.steps, kt->name);

@@ -18,8 +18,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "model_impl.h"
+
+/* Thread CPU time in seconds (the stats' cross-attention time: robust to
+ * other processes on the machine). */
+static double thread_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 /* Most queries (hypotheses sharing a memory) per prepared cross-attention
  * call: the library's query block (docs/SPEC.md §2). */
@@ -391,6 +401,7 @@ ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
          * hypotheses sharing a prepared memory (else one per hypothesis) */
         gm_layernorm_forward(ln, mu, rs, x, w->ln2_w, w->ln2_b, n, d);
         gm_linear_forward(kt, qkv, ln, w->wq, w->bq, n, d, d); /* q [n][d] */
+        double cpu0 = stats ? thread_cpu() : 0.0;
         for (int h0 = 0, nb; h0 < n && st == GA_OK; h0 += nb) {
             const gm_memory *me = mem[h0];
             const ga_keys *pk = me->prepared ? me->keys[l] : NULL;
@@ -449,6 +460,8 @@ ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
                 }
             }
         }
+        if (stats)
+            stats->xattn_cpu += thread_cpu() - cpu0;
         gm_linear_forward(kt, tmp, co, w->xwo, w->xbo, n, d, d);
         add_rows(x, tmp, nd);
         /* FFN */

@@ -283,6 +283,8 @@ typedef struct gm_step_stats {
     long long prep_rows, prep_keys, prep_candidates, prep_fallback;
     double prep_bytes;    /* bytes touched by the prepared steps */
     double prep_z_bound;  /* largest relative bound of Z (GA_PREP_Z_BOUNDED) */
+    double xattn_cpu;     /* thread CPU seconds spent in the cross-attention
+                             calls (query projections for the GPN included) */
 } gm_step_stats;
 
 /* For h < n: feeds token tok[h] at position gm_cache_len(cache[h]) given

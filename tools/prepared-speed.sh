@@ -7,8 +7,9 @@
 # --max-len raised so they fit), REPS times (default 2) in the interleaved
 # order prepared (Z exact, the default) / --no-prepared / --prep-z bounded.
 # Prints one line per run: decode wall time and sentences/s (translate
-# --timing), the share of keys whose exact score was computed, and the
-# process CPU time (user + sys, robust to a loaded machine); checks that
+# --timing), the thread CPU time spent in the cross-attention (robust to a
+# loaded machine), the share of keys whose exact score was computed, and
+# the process CPU time (user + sys); checks that
 # the outputs with and without prepared keys are identical.
 # Inputs are encoded to ids first, so no Python runs inside a timed process.
 set -euo pipefail
