@@ -353,6 +353,11 @@ void loaded_free(loaded *l)
 /* Loads a checkpoint and builds the model with its parameters. */
 int load_model(const char *path, const ga_kernels *kt, loaded *out)
 {
+    return load_model_max_len(path, kt, 0, out);
+}
+
+int load_model_max_len(const char *path, const ga_kernels *kt, int max_len, loaded *out)
+{
     memset(out, 0, sizeof *out);
     if (gk_load(path, 0, &out->ck) != 0)
         return -1;
@@ -363,6 +368,10 @@ int load_model(const char *path, const ga_kernels *kt, loaded *out)
         gk_free(&out->ck);
         return -1;
     }
+    /* Positions are sinusoidal (no parameters): a longer table changes no
+     * weight and leaves positions < the trained max_len bitwise as they were. */
+    if (max_len > out->mc.max_len)
+        out->mc.max_len = max_len;
     out->m = gm_create(&out->mc, kt, out->cfg.train.seed);
     if (!out->m) {
         gu_fail("%s: cannot build the model: %s", path, gm_last_error());

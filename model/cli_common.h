@@ -90,6 +90,11 @@ typedef struct loaded {
 void loaded_free(loaded *l);
 /* Loads a checkpoint and builds the model with its parameters. */
 int load_model(const char *path, const ga_kernels *kt, loaded *out);
+/* The same with the model's max_len raised to max_len (when larger) at
+ * inference time: positional encodings are sinusoidal, so the table just
+ * extends (longer inputs than the model was trained on; 0: as trained).
+ * out->mc holds the raised value. */
+int load_model_max_len(const char *path, const ga_kernels *kt, int max_len, loaded *out);
 
 /* -------------------------------------------------------------- output */
 /* Level mix text "33/41/26" (percent per level). */
@@ -106,6 +111,7 @@ typedef struct cli_decode_opts {
     long threads;       /* --threads (0: all cores) */
     const char *place;  /* --place (default "none") */
     const char *isa;    /* --isa (default NULL: best supported) */
+    long max_len;       /* --max-len (0: the model's) */
 } cli_decode_opts;
 
 void cli_decode_opts_default(cli_decode_opts *o);
@@ -116,7 +122,8 @@ void cli_decode_opts_default(cli_decode_opts *o);
         {"max-len-a", required_argument, 0, 'A'},                                 \
         {"max-len-b", required_argument, 0, 'B'},                                 \
         {"threads", required_argument, 0, 't'}, {"place", required_argument, 0, 'p'}, \
-        {"isa", required_argument, 0, 'i'}
+        {"isa", required_argument, 0, 'i'}, {"no-prepared", no_argument, 0, 'x'},    \
+        {"prep-z", required_argument, 0, 'z'}, {"max-len", required_argument, 0, 'L'}
 
 /* ... and their --help lines. */
 #define CLI_DECODE_HELP                                                             \
@@ -127,7 +134,16 @@ void cli_decode_opts_default(cli_decode_opts *o);
     "                     capped by the model's max_len\n"                          \
     "  --threads N        sentences decoded in parallel (default: all cores)\n"    \
     "  --place P          thread placement: none | compact | scatter | list:0,1,...\n" \
-    "  --isa NAME         kernel variant (default: best supported)\n"
+    "  --isa NAME         kernel variant (default: best supported)\n"             \
+    "  --no-prepared      cross-attention over K, V directly, one hypothesis per\n" \
+    "                     call (default: prepared keys, docs/SPEC.md §7, built\n" \
+    "                     once per source, a beam as one block of queries)\n"     \
+    "  --prep-z exact|bounded\n"                                                  \
+    "                     seed mode's Z with prepared keys: exact (default; same\n" \
+    "                     output as --no-prepared) or bounded (preview scores of\n" \
+    "                     the non-candidates: reads less of K, Z within a bound)\n" \
+    "  --max-len N        raise the model's max_len (positions) to N: sinusoidal\n" \
+    "                     positions extend to inputs longer than it was trained on\n"
 
 /* getopt code c with argument arg: 1 = a decode option (stored in o),
  * 0 = not one, -1 = bad value (message printed; exit status 2). */
@@ -150,6 +166,11 @@ typedef struct xlate_result {
 int translate_all(const gm_model *m, ga_pool *pool, const gs_options *so, int n,
                   int32_t *const *src, const int *src_len, xlate_result *r);
 void xlate_result_free(xlate_result *r, int n);
+/* One line: decode time, sentences/s, output tokens/s, and what the
+ * prepared cross-attention did (candidate share of the keys, fallback rows,
+ * Z bound) or "prepared keys off". */
+void xlate_summary(const xlate_result *r, int n, const gs_options *so, int threads, char *buf,
+                   size_t len);
 
 /* A checkpoint's data_dir as a path: a relative one (the default
  * "data/tok") is relative to the project root, not to the working directory

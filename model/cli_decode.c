@@ -89,6 +89,14 @@ int translate_all(const gm_model *m, ga_pool *pool, const gs_options *so,
         r->stats.density_count += stats[t].density_count;
         for (int l = 0; l < GA_MAX_LEVELS; l++)
             r->stats.level_count[l] += stats[t].level_count[l];
+        r->stats.prep_rows += stats[t].prep_rows;
+        r->stats.prep_keys += stats[t].prep_keys;
+        r->stats.prep_candidates += stats[t].prep_candidates;
+        r->stats.prep_fallback += stats[t].prep_fallback;
+        r->stats.prep_bytes += stats[t].prep_bytes;
+        r->stats.xattn_cpu += stats[t].xattn_cpu;
+        if (stats[t].prep_z_bound > r->stats.prep_z_bound)
+            r->stats.prep_z_bound = stats[t].prep_z_bound;
         r->steps += steps[t];
         r->out_tokens += otok[t];
     }
@@ -113,6 +121,7 @@ void cli_decode_opts_default(cli_decode_opts *o)
     o->threads = 0;
     o->place = "none";
     o->isa = NULL;
+    o->max_len = 0;
 }
 
 int cli_decode_opt(int c, const char *arg, cli_decode_opts *o)
@@ -146,6 +155,45 @@ int cli_decode_opt(int c, const char *arg, cli_decode_opts *o)
         return 1;
     case 'p': o->place = arg; return 1;
     case 'i': o->isa = arg; return 1;
+    case 'x': o->so.prepared = 0; return 1;
+    case 'z':
+        if (strcmp(arg, "exact") == 0) {
+            o->so.prep_z = GA_PREP_Z_EXACT;
+        } else if (strcmp(arg, "bounded") == 0) {
+            o->so.prep_z = GA_PREP_Z_BOUNDED;
+        } else {
+            errorf("--prep-z '%s': expected exact or bounded", arg);
+            return -1;
+        }
+        return 1;
+    case 'L':
+        if (parse_int("--max-len", arg, 2, 65535, &o->max_len))
+            return -1;
+        return 1;
     }
     return 0;
+}
+
+void xlate_summary(const xlate_result *r, int n, const gs_options *so, int threads, char *buf,
+                   size_t len)
+{
+    double sec = r->seconds > 0 ? r->seconds : 1e-9;
+    char prep[256];
+    if (!so->prepared)
+        snprintf(prep, sizeof prep, "prepared keys off");
+    else
+        snprintf(prep, sizeof prep,
+                 "prepared keys (Z %s): exact scores for %.1f%% of the keys, %lld fallback "
+                 "row(s), max relative Z bound %.3g",
+                 so->prep_z == GA_PREP_Z_BOUNDED ? "bounded" : "exact",
+                 r->stats.prep_keys ? 100.0 * (double)r->stats.prep_candidates /
+                                          (double)r->stats.prep_keys
+                                    : 0.0,
+                 r->stats.prep_fallback, r->stats.prep_z_bound);
+    snprintf(buf, len,
+             "%d sentences in %.2fs: %.2f sentences/s, %.1f tokens/s (beam %d, %d thread(s)); "
+             "cross-attention %.3f CPU-s (%.2f us per hypothesis-step); %s",
+             n, r->seconds, n / sec, (double)r->out_tokens / sec, so->beam, threads,
+             r->stats.xattn_cpu, r->steps ? 1e6 * r->stats.xattn_cpu / (double)r->steps : 0.0,
+             prep);
 }

@@ -107,7 +107,7 @@ int cmd_eval(int argc, char **argv)
         errorf("%s", gu_error());
         goto out;
     }
-    if (load_model(model, kt, &L) != 0) {
+    if (load_model_max_len(model, kt, (int)dopt.max_len, &L) != 0) {
         errorf("%s", gu_error());
         goto out;
     }
@@ -203,6 +203,11 @@ int cmd_eval(int argc, char **argv)
         errorf("%d sentence(s) failed to translate", r.nerr);
         goto out;
     }
+    {
+        char sum[512];
+        xlate_summary(&r, n, so, ga_pool_threads(pool), sum, sizeof sum);
+        fprintf(stderr, "granattn eval: %s\n", sum);
+    }
 
     if (tmpfile_path("out.ids", ids_path, sizeof ids_path) ||
         tmpfile_path("extra.json", extra_path, sizeof extra_path) ||
@@ -244,6 +249,14 @@ int cmd_eval(int argc, char **argv)
         fprintf(f, "  \"sentences_per_second\": %.3f,\n  \"tokens_per_second\": %.1f,\n",
                 n / (r.seconds > 0 ? r.seconds : 1e-9),
                 (double)r.out_tokens / (r.seconds > 0 ? r.seconds : 1e-9));
+        fprintf(f, "  \"prepared\": %s,\n  \"prep_z\": \"%s\",\n"
+                   "  \"prep_candidate_fraction\": %.6f,\n  \"prep_fallback_rows\": %lld,\n"
+                   "  \"prep_z_bound\": %.6g,\n  \"xattn_cpu_seconds\": %.4f,\n",
+                so->prepared ? "true" : "false",
+                so->prep_z == GA_PREP_Z_BOUNDED ? "bounded" : "exact",
+                r.stats.prep_keys ? (double)r.stats.prep_candidates / (double)r.stats.prep_keys
+                                  : 0.0,
+                r.stats.prep_fallback, r.stats.prep_z_bound, r.stats.xattn_cpu);
         fprintf(f, "  \"output_tokens\": %ld,\n  \"decoder_steps\": %ld,\n"
                    "  \"kernels\": \"%s\"\n}\n",
                 r.out_tokens, r.steps, kt->name);

@@ -27,6 +27,8 @@ static void usage_translate(FILE *f)
 "  --output FILE      output file (default: stdout)\n"
 "  --ids              input lines are token ids (space separated)\n"
 "  --output-ids       print token ids instead of text\n"
+"  --timing           print a summary line on stderr (sentences/s, what the\n"
+"                     prepared cross-attention did)\n"
 CLI_DECODE_HELP
 "  -h, --help         this text\n");
 }
@@ -36,10 +38,11 @@ int cmd_translate(int argc, char **argv)
     static const struct option lo[] = {
         {"model", required_argument, 0, 'm'}, {"input", required_argument, 0, 'I'},
         {"output", required_argument, 0, 'O'}, {"ids", no_argument, 0, 'd'},
-        {"output-ids", no_argument, 0, 'D'},  CLI_DECODE_LONGOPTS,
+        {"output-ids", no_argument, 0, 'D'},  {"timing", no_argument, 0, 'T'},
+        CLI_DECODE_LONGOPTS,
         {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
     const char *model = NULL, *input = NULL, *output = NULL;
-    int in_ids = 0, out_ids = 0;
+    int in_ids = 0, out_ids = 0, timing = 0;
     cli_decode_opts dopt;
     cli_decode_opts_default(&dopt);
     int c, k;
@@ -50,6 +53,7 @@ int cmd_translate(int argc, char **argv)
         case 'O': output = optarg; break;
         case 'd': in_ids = 1; break;
         case 'D': out_ids = 1; break;
+        case 'T': timing = 1; break;
         case 'h': usage_translate(stdout); return 0;
         default:
             if ((k = cli_decode_opt(c, optarg, &dopt)) < 0)
@@ -135,7 +139,7 @@ int cmd_translate(int argc, char **argv)
         errorf("%s", gu_error());
         goto out;
     }
-    if (load_model(model, kt, &L) != 0) {
+    if (load_model_max_len(model, kt, (int)dopt.max_len, &L) != 0) {
         errorf("%s", gu_error());
         goto out;
     }
@@ -198,6 +202,11 @@ int cmd_translate(int argc, char **argv)
     for (int i = 0; i < lines.n; i++)
         if (r.err[i])
             errorf("%s: line %d: %s", input, i + 1, r.err[i]);
+    if (timing) {
+        char sum[512];
+        xlate_summary(&r, lines.n, &dopt.so, ga_pool_threads(pool), sum, sizeof sum);
+        fprintf(stderr, "granattn translate: %s\n", sum);
+    }
 
     FILE *out = stdout;
     if (output && strcmp(output, "-")) {

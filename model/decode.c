@@ -13,6 +13,8 @@ void gs_options_default(gs_options *o)
     o->alpha = 0.6f;
     o->max_len_a = 1.5f;
     o->max_len_b = 10;
+    o->prepared = 1;
+    o->prep_z = GA_PREP_Z_EXACT;
 }
 
 typedef struct cand {
@@ -112,7 +114,7 @@ gs_decoder *gs_create(const gm_model *m, const gs_options *o)
     d->fin = gu_calloc((size_t)K, sizeof(finished));
     d->fin_ids = gu_calloc((size_t)K * (size_t)ml, sizeof(int32_t));
     d->src_eos = gu_calloc((size_t)ml, sizeof(int32_t));
-    if (!d->mem) {
+    if (!d->mem || gm_memory_set_prepared(d->mem, o->prepared, o->prep_z) != GA_OK) {
         gu_fail("gm_memory_create: %s", gm_last_error());
         gs_free(d);
         return NULL;

@@ -29,6 +29,9 @@ typedef struct gs_options {
     float alpha;       /* length-penalty exponent (0: none) */
     float max_len_a;   /* output limit = a * src_len + b */
     int max_len_b;
+    int prepared;      /* cross-attention over prepared keys (1, default; see
+                          gm_memory_set_prepared) */
+    ga_prep_z prep_z;  /* seed mode's Z with prepared keys (GA_PREP_Z_EXACT) */
 } gs_options;
 
 void gs_options_default(gs_options *o);

@@ -1,18 +1,39 @@
 /* inference.c — incremental decoding (model.h): gm_memory (one encoded
  * source: the encoder output and, per decoder layer, the cross-attention
- * K/V [H][S][dh] and GPN key projections P [g][S]; plus the prepared
- * cross-attention step, a ga_attend_plan for up to max_src keys and one
- * query, made once with the memory), gm_cache (one hypothesis' self-attention
- * K/V), gm_decode_step (n hypotheses advance by one token; cross-attention
- * through the memory's plan: GPN levels with ga_attend_run, the random-level
- * baseline's levels with ga_attend_run_levels — no validation or allocation
- * of the attention step per token). */
+ * K/V [H][S][dh], GPN key projections P [g][S] and the prepared keys of
+ * docs/SPEC.md §7 (ga_keys, built once per source by gm_encode); plus the
+ * prepared cross-attention step, a ga_attend_plan for up to max_src keys and
+ * GM_XBLOCK queries, made once with the memory), gm_cache (one hypothesis'
+ * self-attention K/V), gm_decode_step (n hypotheses advance by one token).
+ *
+ * Cross-attention of a step: consecutive hypotheses that share a memory
+ * (the beam of one sentence) form one block of up to GM_XBLOCK queries over
+ * that memory's prepared keys: ga_attend_run_prepared (GPN levels) or
+ * ga_attend_run_prepared_levels (the random baseline's levels), seed mode's
+ * Z as the memory's zmode says (GA_PREP_Z_EXACT by default: bitwise the
+ * unprepared results).  With prepared keys off (gm_memory_set_prepared) each
+ * hypothesis runs alone through ga_attend_run / ga_attend_run_levels over
+ * K, V.  No validation or allocation of the attention step per token. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "model_impl.h"
+
+/* Thread CPU time in seconds (the stats' cross-attention time: robust to
+ * other processes on the machine). */
+static double thread_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Most queries (hypotheses sharing a memory) per prepared cross-attention
+ * call: the library's query block (docs/SPEC.md §2). */
+#define GM_XBLOCK 16
 
 /* A growable buffer (reached through a pointer so that a const memory can
  * lend it to a step). */
@@ -32,6 +53,12 @@ struct gm_memory {
     ga_attend_plan *xplan;
     const ga_kernels *kt; /* the table and config the plan was made for */
     ga_config acfg;
+    /* prepared keys (docs/SPEC.md §7): on (default) -> keys[l] of the
+     * current source for every decoder layer l (NULL before gm_encode);
+     * they reference kh, vh of the layer */
+    int prepared;
+    ga_prep_z zmode;
+    ga_keys **keys;       /* [n_dec] */
     /* gm_decode_step's scratch when this memory is mem[0] of the step,
      * sized for the hypothesis count (positions bounded by max_len), grown
      * only when a step has more hypotheses than any before */
@@ -68,7 +95,10 @@ gm_memory *gm_memory_create(const gm_model *m, int max_src)
     mem->vh = malloc(sizeof(float) * per * nl);
     mem->P = malloc(sizeof(float) * (size_t)c->g * max_src * nl);
     mem->scr = calloc(1, sizeof *mem->scr);
-    if (!mem->mem || !mem->kh || !mem->vh || !mem->P || !mem->scr) {
+    mem->keys = calloc((size_t)nl, sizeof *mem->keys);
+    mem->prepared = 1;
+    mem->zmode = GA_PREP_Z_EXACT;
+    if (!mem->mem || !mem->kh || !mem->vh || !mem->P || !mem->scr || !mem->keys) {
         gm_memory_free(mem);
         gm_set_error(GA_ENOMEM, "gm_memory_create: out of memory");
         return NULL;
@@ -76,7 +106,7 @@ gm_memory *gm_memory_create(const gm_model *m, int max_src)
     mem->kt = m->kt;
     mem->acfg = m->acfg;
     ga_status st;
-    mem->xplan = ga_attend_plan_create(m->kt, NULL, &m->acfg, max_src, 1, &st);
+    mem->xplan = ga_attend_plan_create(m->kt, NULL, &m->acfg, max_src, GM_XBLOCK, &st);
     if (!mem->xplan) {
         gm_set_error(st, "gm_memory_create: %s", ga_last_error());
         gm_memory_free(mem);
@@ -85,10 +115,57 @@ gm_memory *gm_memory_create(const gm_model *m, int max_src)
     return mem;
 }
 
+/* Destroys the prepared keys of every layer. */
+static void keys_drop(gm_memory *mem)
+{
+    if (!mem->keys)
+        return;
+    for (int l = 0; l < mem->n_dec; l++) {
+        ga_keys_destroy(mem->keys[l]);
+        mem->keys[l] = NULL;
+    }
+}
+
+/* Prepared keys of every decoder layer for the current source (K, V of
+ * layer l: kh, vh [H][S][dh] at l * max_src * d; no padding). */
+static ga_status keys_build(gm_memory *mem)
+{
+    keys_drop(mem);
+    int d = mem->d, H = mem->H;
+    for (int l = 0; l < mem->n_dec; l++) {
+        ga_status st;
+        size_t off = (size_t)l * mem->max_src * d;
+        mem->keys[l] = ga_keys_create(mem->kt, H, mem->S, d / H, mem->kh + off, mem->vh + off,
+                                      NULL, &st);
+        if (!mem->keys[l]) {
+            gm_set_error(st, "prepared keys of decoder layer %d: %s", l, ga_last_error());
+            keys_drop(mem);
+            return st;
+        }
+    }
+    return GA_OK;
+}
+
+ga_status gm_memory_set_prepared(gm_memory *mem, int on, ga_prep_z zmode)
+{
+    if (!mem || (zmode != GA_PREP_Z_EXACT && zmode != GA_PREP_Z_BOUNDED))
+        return gm_set_error(GA_EINVAL, "gm_memory_set_prepared: %s",
+                            mem ? "unknown zmode" : "memory is NULL");
+    mem->prepared = on != 0;
+    mem->zmode = zmode;
+    if (!mem->prepared) {
+        keys_drop(mem);
+        return GA_OK;
+    }
+    return mem->S > 0 && !mem->keys[0] && mem->n_dec > 0 ? keys_build(mem) : GA_OK;
+}
+
 void gm_memory_free(gm_memory *mem)
 {
     if (!mem)
         return;
+    keys_drop(mem);
+    free(mem->keys);
     free(mem->mem);
     free(mem->kh);
     free(mem->vh);
@@ -145,6 +222,7 @@ ga_status gm_encode(const gm_model *m, const int32_t *src, int S, gm_memory *mem
         pos[i] = i;
     gm_plan(m, &ch, 0, ws, &a);
     gm_encoder_forward(m, &ch, &a, 0, 0);
+    keys_drop(mem); /* they reference kh, vh, rewritten below */
     memcpy(mem->mem, a.mem, sizeof(float) * (size_t)S * d);
     mem->S = S;
     for (int l = 0; l < c->n_dec; l++) {
@@ -166,6 +244,13 @@ ga_status gm_encode(const gm_model *m, const int32_t *src, int S, gm_memory *mem
     free(pos);
     free(ws);
     free(kv);
+    if (mem->prepared) {
+        ga_status st = keys_build(mem);
+        if (st != GA_OK) {
+            mem->S = 0; /* unusable until the next successful encode */
+            return st;
+        }
+    }
     return GA_OK;
 }
 
@@ -259,14 +344,15 @@ ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
     }
 
     /* scratch: x, ln, qkv [n][3d], ao [n][d], tmp [n][d], ffh [n][ff],
-     * mean/rstd [n], s/a [max_len], R [n][g]; kept [H], levels [max_len],
-     * pos [n] (the cross-attention's own workspace is in each memory's
-     * plan).  Lent by mem[0] and kept between steps: positions and source
+     * mean/rstd [n], s/a [max_len], R [n][g]; kept [GM_XBLOCK][H], levels
+     * [GM_XBLOCK][max_len] (bytes), pos [n] (the cross-attention's own
+     * workspace is in each memory's plan).  Lent by mem[0] and kept between steps: positions and source
      * lengths are bounded by max_len (ml_i; more only for caches or memories
      * of a model with a longer max_len), so it grows only with n. */
     size_t nd = (size_t)n * d, ml = (size_t)ml_i;
     size_t words = 5 * nd + 3 * nd + (size_t)n * ff + 2 * (size_t)n + 2 * ml +
-                   (size_t)n * g + (size_t)H + ml + (size_t)n;
+                   (size_t)n * g + (size_t)GM_XBLOCK * H + (GM_XBLOCK * ml + 3) / 4 +
+                   (size_t)n;
     step_scratch *scr = mem[0]->scr;
     if (scr->words < words) {
         float *nb = malloc(sizeof(float) * words);
@@ -280,9 +366,9 @@ ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
     float *x = buf, *ln = x + nd, *ao = ln + nd, *tmp = ao + nd, *co = tmp + nd;
     float *qkv = co + nd, *ffh = qkv + 3 * nd, *mu = ffh + (size_t)n * ff, *rs = mu + n;
     float *s = rs + n, *att = s + ml, *R = att + ml;
-    int *kept = (int *)(R + (size_t)n * g);
-    uint8_t *lev = (uint8_t *)(kept + H);
-    int32_t *pos = (int32_t *)((float *)(kept + H) + ml);
+    int *kept = (int *)(R + (size_t)n * g);                  /* [GM_XBLOCK][H] */
+    uint8_t *lev = (uint8_t *)(kept + (size_t)GM_XBLOCK * H); /* [GM_XBLOCK][S] */
+    int32_t *pos = (int32_t *)((float *)lev + (GM_XBLOCK * ml + 3) / 4);
     float scale = 1.0f / sqrtf((float)dh);
     ga_status st = GA_OK;
 
@@ -311,40 +397,71 @@ ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
         }
         gm_linear_forward(kt, tmp, ao, w->wo, w->bo, n, d, d);
         add_rows(x, tmp, nd);
-        /* cross-attention: the fused inference step */
+        /* cross-attention: the fused inference step, one block per run of
+         * hypotheses sharing a prepared memory (else one per hypothesis) */
         gm_layernorm_forward(ln, mu, rs, x, w->ln2_w, w->ln2_b, n, d);
         gm_linear_forward(kt, qkv, ln, w->wq, w->bq, n, d, d); /* q [n][d] */
-        for (int h = 0; h < n && st == GA_OK; h++) {
-            const gm_memory *me = mem[h];
+        double cpu0 = stats ? thread_cpu() : 0.0;
+        for (int h0 = 0, nb; h0 < n && st == GA_OK; h0 += nb) {
+            const gm_memory *me = mem[h0];
+            const ga_keys *pk = me->prepared ? me->keys[l] : NULL;
+            nb = 1;
+            while (pk && h0 + nb < n && nb < GM_XBLOCK && mem[h0 + nb] == me)
+                nb++;
             int S = me->S;
             const float *kh = me->kh + (size_t)l * me->max_src * d;
             const float *vh = me->vh + (size_t)l * me->max_src * d;
-            if (c->level_source == GM_LEVELS_RANDOM) {
+            const float *q = qkv + (size_t)h0 * d; /* [nb][d] */
+            float *cb = co + (size_t)h0 * d;       /* [nb][d] */
+            const int rnd = c->level_source == GM_LEVELS_RANDOM;
+            ga_prep_stats ps;
+            if (rnd) {
                 /* random baseline: levels from (layer, target position, key) */
-                gm_random_levels(c->level_probs, c->L, l, cache[h]->len, S, lev);
-                st = ga_attend_run_levels(me->xplan, S, 1, qkv + (size_t)h * d, kh, vh, NULL,
-                                          lev, co + (size_t)h * d, kept);
+                for (int b = 0; b < nb; b++)
+                    gm_random_levels(c->level_probs, c->L, l, cache[h0 + b]->len, S,
+                                     lev + (size_t)b * S);
+                st = pk ? ga_attend_run_prepared_levels(me->xplan, pk, nb, q, lev, me->zmode, cb,
+                                                        kept, stats ? &ps : NULL)
+                        : ga_attend_run_levels(me->xplan, S, 1, q, kh, vh, NULL, lev, cb, kept);
             } else {
                 const float *P = c->dense ? NULL : me->P + (size_t)l * g * me->max_src;
-                float *r = R + (size_t)h * g;
+                float *r = R + (size_t)h0 * g; /* [nb][g] */
                 if (!c->dense)
-                    kt->gpn_project_query(ln + (size_t)h * d, d, w->W, g, r);
-                st = ga_attend_run(me->xplan, S, 1, qkv + (size_t)h * d, kh, vh, NULL, P, S,
-                                   c->dense ? NULL : r, c->dense ? NULL : w->W2,
-                                   c->dense ? NULL : w->gb2, co + (size_t)h * d, kept,
-                                   c->dense ? NULL : lev);
+                    for (int b = 0; b < nb; b++)
+                        kt->gpn_project_query(ln + (size_t)(h0 + b) * d, d, w->W, g,
+                                              r + (size_t)b * g);
+                const float *W2 = c->dense ? NULL : w->W2, *b2 = c->dense ? NULL : w->gb2;
+                st = pk ? ga_attend_run_prepared(me->xplan, pk, nb, q, P, S, c->dense ? NULL : r,
+                                                 W2, b2, me->zmode, cb, kept,
+                                                 c->dense ? NULL : lev, stats ? &ps : NULL)
+                        : ga_attend_run(me->xplan, S, 1, q, kh, vh, NULL, P, S,
+                                        c->dense ? NULL : r, W2, b2, cb, kept,
+                                        c->dense ? NULL : lev);
             }
             if (st != GA_OK)
                 gm_set_error(st, "%s", ga_last_error());
             if (stats && st == GA_OK) {
-                for (int hd = 0; hd < H; hd++)
-                    stats->density_sum += (double)kept[hd] / S;
-                stats->density_count += H;
-                if (!c->dense)
-                    for (int i = 0; i < S; i++)
-                        stats->level_count[lev[i]] += 1.0;
+                for (int b = 0; b < nb; b++) {
+                    for (int hd = 0; hd < H; hd++)
+                        stats->density_sum += (double)kept[b * H + hd] / S;
+                    stats->density_count += H;
+                    if (!c->dense)
+                        for (int i = 0; i < S; i++)
+                            stats->level_count[lev[(size_t)b * S + i]] += 1.0;
+                }
+                if (pk) {
+                    stats->prep_rows += ps.rows;
+                    stats->prep_keys += ps.keys;
+                    stats->prep_candidates += ps.candidates;
+                    stats->prep_fallback += ps.fallback;
+                    stats->prep_bytes += ps.bytes;
+                    if (ps.z_bound > stats->prep_z_bound)
+                        stats->prep_z_bound = ps.z_bound;
+                }
             }
         }
+        if (stats)
+            stats->xattn_cpu += thread_cpu() - cpu0;
         gm_linear_forward(kt, tmp, co, w->xwo, w->xbo, n, d, d);
         add_rows(x, tmp, nd);
         /* FFN */

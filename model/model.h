@@ -54,10 +54,11 @@
  *
  * Inference (greedy / beam search):
  *   gm_memory: one encoded source sentence (encoder output and, per decoder
- *              layer, the cross-attention K/V [H][S][dh] and GPN P [g][S],
- *              computed once) and the prepared cross-attention step
- *              (ga_attend_plan for max_src keys, one query; made once by
- *              gm_memory_create, reused for every sentence and token) and
+ *              layer, the cross-attention K/V [H][S][dh], GPN P [g][S] and
+ *              the prepared keys of docs/SPEC.md §7, computed once) and the
+ *              prepared cross-attention step (ga_attend_plan for max_src
+ *              keys, up to 16 queries; made once by gm_memory_create,
+ *              reused for every sentence and token) and
  *              gm_decode_step's scratch (sized on the first step for the
  *              hypothesis count, then reused: a step allocates only when it
  *              has more hypotheses than any before, or inside the table's
@@ -66,9 +67,13 @@
  *   gm_decode_step: n hypotheses advance by one token each (each with its own
  *              memory and cache, possibly at different positions); returns
  *              log-probabilities [n][vocab].  Cross-attention runs the fused
- *              inference path through the memory's plan (argmax GPN levels:
- *              ga_attend_run; the random baseline: gm_random_levels, then
- *              ga_attend_run_levels), without per-token validation of the
+ *              inference path through the memory's plan over its prepared
+ *              keys, consecutive hypotheses sharing a memory as one block
+ *              of queries (argmax GPN levels: ga_attend_run_prepared; the
+ *              random baseline: gm_random_levels, then
+ *              ga_attend_run_prepared_levels; with prepared keys off,
+ *              ga_attend_run / ga_attend_run_levels per hypothesis; see
+ *              gm_memory_set_prepared), without per-token validation of the
  *              attention configuration or allocation of its workspace.
  *   Beam search reorders hypotheses with gm_cache_copy.
  * Memory/caches are owned by the caller; a memory may be shared by many
@@ -249,6 +254,19 @@ void gm_memory_free(gm_memory *mem);
 /* Encodes src[0..S) (no padding; S <= max_src and <= max_len). */
 ga_status gm_encode(const gm_model *m, const int32_t *src, int S, gm_memory *mem);
 int gm_memory_len(const gm_memory *mem);
+/* Cross-attention over prepared keys (docs/SPEC.md §7), on by default with
+ * GA_PREP_Z_EXACT: gm_encode builds, per decoder layer, ga_keys of the
+ * source's K, V (once per source), and gm_decode_step runs the hypotheses
+ * that share this memory (consecutive in its mem[] argument: a beam) as
+ * one block of queries with ga_attend_run_prepared(_levels).  Results are
+ * bitwise those without (sparse modes with GA_PREP_Z_EXACT; the dense
+ * baseline within float rounding); GA_PREP_Z_BOUNDED (seed mode) forms Z
+ * from the preview scores of the non-candidates (same kept sets, C scaled
+ * by Z/Z_b).  on = 0: K, V through ga_attend_run(_levels), one hypothesis
+ * per call (the reference for comparisons).  Applies from the next step
+ * (keys built now if the memory holds a source).  EINVAL for an unknown
+ * zmode; a failure to build keys is returned (ENOMEM). */
+ga_status gm_memory_set_prepared(gm_memory *mem, int on, ga_prep_z zmode);
 
 gm_cache *gm_cache_create(const gm_model *m, int max_tgt);
 void gm_cache_free(gm_cache *c);
@@ -261,6 +279,12 @@ typedef struct gm_step_stats {
     double density_sum;   /* sum over (hypothesis, layer, head) of kept/N */
     long density_count;
     double level_count[GA_MAX_LEVELS]; /* (hypothesis, layer, key) pairs per level */
+    /* prepared keys (ga_prep_stats of the steps, summed; 0 when off) */
+    long long prep_rows, prep_keys, prep_candidates, prep_fallback;
+    double prep_bytes;    /* bytes touched by the prepared steps */
+    double prep_z_bound;  /* largest relative bound of Z (GA_PREP_Z_BOUNDED) */
+    double xattn_cpu;     /* thread CPU seconds spent in the cross-attention
+                             calls (query projections for the GPN included) */
 } gm_step_stats;
 
 /* For h < n: feeds token tok[h] at position gm_cache_len(cache[h]) given

@@ -51,6 +51,12 @@ static void add(float *x, const float *y, size_t n)
 int gt_run(gm_model *m, const int32_t *src, int S, const int32_t *tgt_in,
            const int32_t *tgt_out, int T, gt_trace *tr)
 {
+    return gt_run_hook(m, src, S, tgt_in, tgt_out, T, tr, NULL, NULL);
+}
+
+int gt_run_hook(gm_model *m, const int32_t *src, int S, const int32_t *tgt_in,
+                const int32_t *tgt_out, int T, gt_trace *tr, gt_layer_hook hook, void *ctx)
+{
     memset(tr, 0, sizeof *tr);
     const gm_config *c = gm_get_config(m);
     const ga_kernels *kt = gm_get_kernels(m);
@@ -198,6 +204,8 @@ int gt_run(gm_model *m, const int32_t *src, int S, const int32_t *tgt_in,
                 }
             }
         }
+        if (hook && hook(ctx, l, T, S, q, sv.kh, sv.vh, c->dense ? NULL : sv.lev, ao, tr) != 0)
+            goto done;
         gm_linear_forward(kt, tmp, ao, xwo, xbo, T, d, d);
         add(x, tmp, (size_t)T * D);
         gm_layernorm_forward(ln, mu, rs, x, ln3w, ln3b, T, d);

@@ -36,6 +36,23 @@ typedef struct gt_trace {
 /* src [S] (incl. eos), tgt_in [T] (bos y1 ..), tgt_out [T] (y1 .. eos). */
 int gt_run(gm_model *m, const int32_t *src, int S, const int32_t *tgt_in,
            const int32_t *tgt_out, int T, gt_trace *tr);
+
+/* Called once per decoder layer, right after its cross-attention, with
+ * exactly what that cross-attention used and produced:
+ *   Q [T][H*dh] the query projections (head h at column h*dh),
+ *   K, V [H][S][dh] the layer's projections of the encoder output,
+ *   levels [T][S] the levels used (GPN argmax, or the random baseline's;
+ *          NULL for a dense model), no padding (bias 0),
+ *   C [T][H*dh] the context (before the output projection);
+ * tr->weights / tr->kept of this layer are already filled.  A nonzero
+ * return stops gt_run_hook (which then returns -1; the hook sets the
+ * message with gu_fail). */
+typedef int (*gt_layer_hook)(void *ctx, int layer, int T, int S, const float *Q,
+                             const float *K, const float *V, const uint8_t *levels,
+                             const float *C, const gt_trace *tr);
+/* gt_run with a per-layer hook (hook NULL: gt_run). */
+int gt_run_hook(gm_model *m, const int32_t *src, int S, const int32_t *tgt_in,
+                const int32_t *tgt_out, int T, gt_trace *tr, gt_layer_hook hook, void *ctx);
 void gt_free(gt_trace *tr);
 
 #endif /* GM_TRACE_H */

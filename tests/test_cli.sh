@@ -293,6 +293,42 @@ else
     bad "inspect (exit $rc)" "$out"
 fi
 
+# inspect --dump-trace: one .gatrace per (sentence, decoder layer), read back and
+# recomputed with ga_attend_run_levels (--verify: bitwise the model's context)
+printf '10 11 12 13\n20 21 22 23 24 25\n30 31\n' >"$T/tr.in"
+printf '110 111\n120 121 122 123\n130 131 132 133 134\n' >"$T/tr.ref"
+out=$("$BIN" inspect --model "$M" --input "$T/tr.in" --ref "$T/tr.ref" --id-files \
+      --dump-trace "$T/traces" --verify 2>&1); rc=$?
+if ((rc == 0)) && [[ -f "$T/traces/tr-s2-l0.gatrace" ]] && grep -q "verified 3 layer(s)" <<<"$out" \
+   && "$PY" - "$T/traces/tr-s1-l0.gatrace" <<'EOF'
+import struct, sys, zlib
+b = open(sys.argv[1], "rb").read()
+H, N, dh, T, L, mode, layer, res = struct.unpack_from("<8i", b, 8)
+assert b[:8] == b"GATRACE1" and (N, T, L, mode, layer) == (7, 5, 3, 0, 0), (N, T)
+assert len(b) == 72 + 4 * (T * H * dh + 2 * H * N * dh + N) + T * N + 4
+assert struct.unpack_from("<I", b, len(b) - 4)[0] == zlib.crc32(b[:-4])
+EOF
+then
+    ok "inspect --dump-trace --verify: $(tail -1 <<<"$out" | cut -c1-100)"
+else
+    bad "inspect --dump-trace (exit $rc)" "$out"
+fi
+expect_fail "inspect --input without --dump-trace" "--input needs --dump-trace" \
+    "$BIN" inspect --model "$M" --input "$T/tr.in" --id-files
+printf '10 11\n' >"$T/tr.ref1"
+expect_fail "inspect --ref of another length" "has 3 lines but --ref has 1" \
+    "$BIN" inspect --model "$M" --input "$T/tr.in" --ref "$T/tr.ref1" --id-files --dump-trace "$T/tr1"
+seq -s' ' 10 79 >"$T/tr.long"
+expect_fail "inspect: source beyond max_len" "source has 70 tokens; .*--max-len" \
+    "$BIN" inspect --model "$M" --input "$T/tr.long" --id-files --dump-trace "$T/tr2"
+out=$("$BIN" inspect --model "$M" --input "$T/tr.long" --id-files --dump-trace "$T/tr2" \
+      --max-len 200 --verify 2>&1); rc=$?
+if ((rc == 0)) && [[ -f "$T/tr2/tr-s0-l0.gatrace" ]] && grep -q "verified 1 layer(s)" <<<"$out"; then
+    ok "inspect --max-len 200 (70-token source past the trained max_len 64)"
+else
+    bad "inspect --max-len (exit $rc)" "$out"
+fi
+
 # ---------------------------------------------------------------- calibrate
 "$BIN" train --config "$CFG" --out "$T/dense" "${DATA[@]}" --set dense=true --set lambda=0 \
     --set max_steps=30 --quiet >/dev/null 2>&1
@@ -304,6 +340,42 @@ else
 fi
 expect_fail "calibrate --mix of the wrong length" "--mix has 2 values but the model has L = 3" \
     "$BIN" calibrate --model "$T/dense/best.ckpt" --density 0.3 --mix 0.5,0.5
+
+# ---------------------------------------------------------------- prepared keys
+# The decoder's cross-attention over prepared keys (default) gives the same
+# translations as --no-prepared (K, V directly, one hypothesis per call),
+# greedy and beam, for seed (smoke), renorm and dense models.
+# (200 steps: enough for non-empty beam-4 outputs on the toy task)
+for mode in seed renorm dense; do
+    "$BIN" train --config "$CFG" --out "$T/pk-$mode" "${DATA[@]}" --set max_steps=200 \
+        --set eval_every=200 --set ckpt_every=200 \
+        $([[ $mode == renorm ]] && echo --set norm=renorm) \
+        $([[ $mode == dense ]] && echo --set dense=true --set lambda=0) --quiet >/dev/null 2>&1
+done
+printf '10 11 12 13\n20 21 22\n31 32 33 34 35 36 37 38 39 40 41\n15 25 35 45 55\n12\n' >"$T/pk.ids"
+for mk in "seed:$T/pk-seed/last.ckpt" "renorm:$T/pk-renorm/last.ckpt" "dense:$T/pk-dense/last.ckpt"; do
+    name=${mk%%:*} ck=${mk#*:}
+    for beam in 1 4; do
+        "$BIN" translate --model "$ck" --ids --input "$T/pk.ids" --output-ids --beam $beam \
+            --threads 1 --timing --output "$T/pk1.out" 2>"$T/pk.err"; rc1=$?
+        "$BIN" translate --model "$ck" --ids --input "$T/pk.ids" --output-ids --beam $beam \
+            --threads 1 --no-prepared --output "$T/pk2.out" 2>>"$T/pk.err"; rc2=$?
+        if ((rc1 == 0 && rc2 == 0)) && [[ $(wc -l <"$T/pk1.out") -eq 5 && $(wc -w <"$T/pk1.out") -gt 0 ]] \
+           && cmp -s "$T/pk1.out" "$T/pk2.out" \
+           && grep -q "prepared keys (Z exact)" "$T/pk.err"; then
+            ok "prepared keys = --no-prepared: $name, beam $beam ($(wc -w <"$T/pk1.out") output tokens)"
+        else
+            bad "prepared keys vs --no-prepared: $name, beam $beam (exit $rc1/$rc2)" \
+                "$(paste "$T/pk1.out" "$T/pk2.out" | head -5; cat "$T/pk.err")"
+        fi
+    done
+done
+out=$("$BIN" translate --model "$M" --ids --input "$T/pk.ids" --output-ids --beam 4 \
+      --prep-z bounded --timing 2>&1 >/dev/null); rc=$?
+((rc == 0)) && grep -q "Z bounded" <<<"$out" && ok "translate --prep-z bounded: $(grep -o 'exact scores.*' <<<"$out")" \
+    || bad "translate --prep-z bounded (exit $rc)" "$out"
+expect_fail "translate --prep-z of an unknown mode" "--prep-z 'fast': expected exact or bounded" \
+    "$BIN" translate --model "$M" --ids --input "$T/pk.ids" --prep-z fast
 
 # ---------------------------------------------------------------- random-level baseline
 # gpn = random (configs/exp/random-match.ini): a level per (layer, query, key)
@@ -336,6 +408,10 @@ if ((rc == 0)) && [[ $(wc -l <"$T/rnd.out") -eq 2 ]]; then
 else
     bad "gpn = random: translate (exit $rc)" "$out"
 fi
+o2=$("$BIN" translate --model "$T/random/best.ckpt" --ids --input "$T/rnd.ids" --output-ids \
+      --beam 2 --no-prepared 2>&1)
+[[ -s "$T/rnd.out" && "$(cat "$T/rnd.out")" == "$o2" ]] && ok "gpn = random: prepared keys = --no-prepared" \
+    || bad "gpn = random: prepared keys vs --no-prepared" "$(cat "$T/rnd.out"; echo "--"; echo "$o2")"
 expect_fail "gpn = random: probabilities not summing to 1" "random_probs sum to" \
     "$BIN" train --config "$CFG" --out "$T/r0" "${DATA[@]}" --set gpn=random --set random_probs=0.5,0.3,0.1
 

@@ -1304,6 +1304,105 @@ Test(model_grad, incremental_decoding, .timeout = TEST_TIMEOUT)
     tc_finish(&c);
 }
 
+/* The decoder's cross-attention over prepared keys (gm_memory_set_prepared,
+ * on by default): a beam of 3 hypotheses sharing one memory runs as one
+ * block of queries; its log-probabilities equal those of a memory with
+ * prepared keys off (K, V directly, one hypothesis per call): bitwise for
+ * the sparse modes (GA_PREP_Z_EXACT), within rounding for the dense
+ * baseline (packed-K scores).  Seed with GA_PREP_Z_BOUNDED: the same kept
+ * sets (density), log-probabilities close. */
+static void prepared_case(tcheck *tc, gm_config cfg, int bounded)
+{
+    gm_model *m = gm_create(&cfg, NULL, 11);
+    cr_assert(m, "%s", gm_last_error());
+    gm_memory *mp = gm_memory_create(m, 20), *mu = gm_memory_create(m, 20);
+    cr_assert(mp && mu, "%s", gm_last_error());
+    cr_assert(gm_memory_set_prepared(mu, 0, GA_PREP_Z_EXACT) == GA_OK, "%s", gm_last_error());
+    if (bounded)
+        cr_assert(gm_memory_set_prepared(mp, 1, GA_PREP_Z_BOUNDED) == GA_OK, "%s",
+                  gm_last_error());
+    int32_t src[14];
+    for (int i = 0; i < 14; i++)
+        src[i] = 4 + (i * 11 + 3) % (cfg.vocab - 4);
+    cr_assert(gm_encode(m, src, 14, mp) == GA_OK, "%s", gm_last_error());
+    cr_assert(gm_encode(m, src, 14, mu) == GA_OK, "%s", gm_last_error());
+    enum { NH = 3 };
+    gm_cache *cp[NH], *cu[NH];
+    const gm_memory *mmp[NH], *mmu[NH];
+    for (int k = 0; k < NH; k++) {
+        cp[k] = gm_cache_create(m, 16);
+        cu[k] = gm_cache_create(m, 16);
+        cr_assert(cp[k] && cu[k], "%s", gm_last_error());
+        mmp[k] = mp;
+        mmu[k] = mu;
+    }
+    float *lp = malloc(sizeof(float) * NH * cfg.vocab), *lu = malloc(sizeof(float) * NH * cfg.vocab);
+    cr_assert(lp && lu);
+    gm_step_stats sp, su;
+    memset(&sp, 0, sizeof sp);
+    memset(&su, 0, sizeof su);
+    for (int t = 0; t < 6; t++) {
+        int32_t tok[NH];
+        for (int k = 0; k < NH; k++)
+            tok[k] = t == 0 ? GM_BOS : 4 + (t * 7 + k * 3) % (cfg.vocab - 4);
+        cr_assert(gm_decode_step(m, NH, mmp, cp, tok, lp, &sp) == GA_OK, "%s", gm_last_error());
+        cr_assert(gm_decode_step(m, NH, mmu, cu, tok, lu, &su) == GA_OK, "%s", gm_last_error());
+        size_t nv = (size_t)NH * cfg.vocab;
+        if (bounded || cfg.dense)
+            tc_close(tc, "logp prepared vs not", lp, lu, NULL, nv, bounded ? 1e-3 : 1e-5, 1e-5);
+        else
+            tc_true(tc, memcmp(lp, lu, sizeof(float) * nv) == 0,
+                    "step %d: logp with prepared keys differs (bitwise) from without", t);
+    }
+    tc_true(tc, sp.density_sum == su.density_sum && sp.density_count == su.density_count,
+            "density prepared %.9g/%ld vs not %.9g/%ld", sp.density_sum, sp.density_count,
+            su.density_sum, su.density_count);
+    tc_true(tc, memcmp(sp.level_count, su.level_count, sizeof sp.level_count) == 0,
+            "level counts differ");
+    tc_true(tc, sp.prep_rows == 6LL * NH * cfg.n_dec * cfg.H && su.prep_rows == 0,
+            "prepared rows %lld (expected %d), unprepared %lld", sp.prep_rows,
+            6 * NH * cfg.n_dec * cfg.H, su.prep_rows);
+    tc_true(tc, bounded ? sp.prep_z_bound >= 0 && isfinite(sp.prep_z_bound) : sp.prep_z_bound == 0,
+            "z bound %g", sp.prep_z_bound);
+    for (int k = 0; k < NH; k++) {
+        gm_cache_free(cp[k]);
+        gm_cache_free(cu[k]);
+    }
+    tc_true(tc, gm_memory_set_prepared(mp, 1, (ga_prep_z)7) == GA_EINVAL,
+            "an unknown zmode must be EINVAL");
+    gm_memory_free(mp);
+    gm_memory_free(mu);
+    free(lp);
+    free(lu);
+    gm_free(m);
+}
+
+Test(model_grad, prepared_decoding, .timeout = TEST_TIMEOUT)
+{
+    tcheck c;
+    tc_init(&c, "model_grad.prepared_decoding");
+    gm_config cfg = small_config();
+    tc_case(&c, "seed");
+    prepared_case(&c, cfg, 0);
+    tc_case(&c, "seed, bounded Z");
+    prepared_case(&c, cfg, 1);
+    cfg.mode = GA_NORM_RENORM;
+    tc_case(&c, "renorm");
+    prepared_case(&c, cfg, 0);
+    cfg.mode = GA_NORM_SEED;
+    cfg.level_source = GM_LEVELS_RANDOM;
+    cfg.level_probs[0] = 0.3f;
+    cfg.level_probs[1] = 0.3f;
+    cfg.level_probs[2] = 0.4f;
+    tc_case(&c, "random levels");
+    prepared_case(&c, cfg, 0);
+    cfg = small_config();
+    cfg.dense = 1;
+    tc_case(&c, "dense");
+    prepared_case(&c, cfg, 0);
+    tc_finish(&c);
+}
+
 Test(model_grad, all_fine_equals_dense, .timeout = TEST_TIMEOUT)
 {
     tcheck c;
