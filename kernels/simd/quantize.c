@@ -32,71 +32,102 @@
 #include "simd.h"
 
 enum { QMAX = 1024 };
+/* Rows per block: their dependency chains (max, division, sums, square
+ * roots) interleave; AVX2 has 16 registers for the 4 accumulators per row. */
+#define QR (GAV_W == 8 ? 2 : 4)
 
-void GA_FN(quantize_rows)(const float *X, int n, int ldx, int dh, int dh4, int lanes,
-                          int8_t *codes, float *scale, int32_t *csum, float *norm, float *err)
+/* Rows r0 .. r0+R-1 (R a constant at each call).  Returns 0 without writing
+ * anything when R > 1 and one of the rows is special (non-finite, tiny or
+ * zero): the caller then takes them one at a time. */
+GAV_INLINE int quantize_block_(const float *X, int r0, int ldx, int dh, int dh4, int lanes,
+                               int8_t *codes, float *scale, int32_t *csum, float *norm,
+                               float *err, const int R)
 {
     const gav_t big = gav_set1(0x1.8p23f), lo = gav_set1(-127.0f), zero = gav_zero();
     const int nfull = dh / GAV_W * GAV_W;
     const gav_mask_t mt = gav_mask(dh - nfull);
-    const double k = 1.0 + (dh + 8) * 0x1p-24, tiny = dh * 0x1p-126, fin = 1.0 + 0x1p-21;
-    const double eabs = 400.0 * sqrt((double)dh) * 0x1p-24;
-    int8_t cb[QMAX + GAV_W];
-    for (int r = 0; r < n; r++) {
-        const float *x = X + (size_t)r * ldx;
-        int8_t *c0 = codes + (size_t)(r / lanes) * dh4 * lanes + (size_t)(r % lanes) * 4;
-        gav_t am = zero;
-        gav_flags_t fl = gav_flags_none();
-        int d = 0;
-        for (; d < nfull; d += GAV_W) {
-            const gav_t v = gav_load(x + d);
-            am = gav_max(am, gav_max(v, gav_sub(zero, v)));
-            fl = gav_flags_nan(fl, gav_sub(v, v)); /* NaN iff v is inf or NaN */
+    const float *x[QR];
+    gav_t am[QR];
+    gav_flags_t fl[QR];
+    for (int i = 0; i < R; i++) {
+        x[i] = X + (size_t)(r0 + i) * ldx;
+        am[i] = zero;
+        fl[i] = gav_flags_none();
+    }
+    for (int d = 0; d < dh; d += GAV_W)
+        for (int i = 0; i < R; i++) {
+            const gav_t v = d < nfull ? gav_load(x[i] + d) : gav_load_mask(x[i] + d, mt);
+            am[i] = gav_max(am[i], gav_max(v, gav_sub(zero, v)));
+            fl[i] = gav_flags_nan(fl[i], gav_sub(v, v)); /* NaN iff v is inf or NaN */
         }
-        if (d < dh) {
-            const gav_t v = gav_load_mask(x + d, mt);
-            am = gav_max(am, gav_max(v, gav_sub(zero, v)));
-            fl = gav_flags_nan(fl, gav_sub(v, v));
-        }
-        const float a = gav_hmax(am);
-        const int bad = gav_flags_any(fl) || (a > 0.0f && a < 0x1p-120f);
-        if (bad || a == 0.0f) {
+    float a[QR];
+    for (int i = 0; i < R; i++) {
+        a[i] = gav_hmax(am[i]);
+        const int bad = gav_flags_any(fl[i]) || (a[i] > 0.0f && a[i] < 0x1p-120f);
+        if (bad || a[i] == 0.0f) {
+            if (R > 1)
+                return 0;
+            int8_t *c0 = codes + (size_t)(r0 / lanes) * dh4 * lanes + (size_t)(r0 % lanes) * 4;
             for (int g = 0; g < dh4 / 4; g++)
                 memset(c0 + (size_t)g * 4 * lanes, 0, 4);
-            scale[r] = 0.0f;
-            csum[r] = 0;
-            norm[r] = err[r] = bad ? INFINITY : 0.0f;
-            continue;
+            scale[r0] = 0.0f;
+            csum[r0] = 0;
+            norm[r0] = err[r0] = bad ? INFINITY : 0.0f;
+            return 1;
         }
-        const float s = a / 127.0f;
-        const gav_t inv = gav_set1(127.0f / a);
-        gav_t sy = zero, sr = zero, cs = zero, c2 = zero;
-        for (d = 0; d < dh; d += GAV_W) {
-            const gav_t v = d < nfull ? gav_load(x + d) : gav_load_mask(x + d, mt);
-            const gav_t y = gav_mul(v, inv);
+    }
+    gav_t inv[QR], sy[QR], sr[QR], cs[QR], c2[QR];
+    for (int i = 0; i < R; i++) {
+        inv[i] = gav_set1(127.0f / a[i]);
+        sy[i] = sr[i] = cs[i] = c2[i] = zero;
+    }
+    int8_t cb[QR][QMAX + GAV_W];
+    for (int d = 0; d < dh; d += GAV_W)
+        for (int i = 0; i < R; i++) {
+            const gav_t v = d < nfull ? gav_load(x[i] + d) : gav_load_mask(x[i] + d, mt);
+            const gav_t y = gav_mul(v, inv[i]);
             gav_t c = gav_sub(gav_add(y, big), big);
-            c = gav_max(c, lo);                                  /* c >= -127 */
-            c = gav_sub(zero, gav_max(gav_sub(zero, c), lo));    /* c <= 127 */
+            c = gav_max(c, lo);                               /* c >= -127 */
+            c = gav_sub(zero, gav_max(gav_sub(zero, c), lo)); /* c <= 127 */
             const gav_t rr = gav_sub(y, c);
-            sy = gav_add(sy, gav_mul(y, y));
-            sr = gav_add(sr, gav_mul(rr, rr));
-            cs = gav_add(cs, c);
-            c2 = gav_add(c2, gav_mul(c, c));
-            gav_store_i8(cb + d, c);
+            sy[i] = gav_add(sy[i], gav_mul(y, y));
+            sr[i] = gav_add(sr[i], gav_mul(rr, rr));
+            cs[i] = gav_add(cs[i], c);
+            c2[i] = gav_add(c2[i], gav_mul(c, c));
+            gav_store_i8(cb[i] + d, c);
         }
-        for (d = (dh + GAV_W - 1) / GAV_W * GAV_W; d < dh4; d++) /* dh4 may exceed dh + 3 */
-            cb[d] = 0;
+    const double k = 1.0 + (dh + 8) * 0x1p-24, tiny = dh * 0x1p-126, fin = 1.0 + 0x1p-21;
+    const double eabs = 400.0 * sqrt((double)dh) * 0x1p-24;
+    for (int i = 0; i < R; i++) {
+        const int r = r0 + i;
+        int8_t *c0 = codes + (size_t)(r / lanes) * dh4 * lanes + (size_t)(r % lanes) * 4;
+        for (int d = (dh + GAV_W - 1) / GAV_W * GAV_W; d < dh4; d++) /* dh4 may exceed dh + 3 */
+            cb[i][d] = 0;
         if (lanes == 1)
-            memcpy(c0, cb, (size_t)dh4);
+            memcpy(c0, cb[i], (size_t)dh4);
         else
             for (int g = 0; g < dh4 / 4; g++)
-                memcpy(c0 + (size_t)g * 4 * lanes, cb + 4 * g, 4);
-        const float Sy = gav_hsum(sy), Sr = gav_hsum(sr), C2 = gav_hsum(c2);
-        const double ua = (double)a / 127.0;
+                memcpy(c0 + (size_t)g * 4 * lanes, cb[i] + 4 * g, 4);
+        const float s = a[i] / 127.0f;
+        const float Sy = gav_hsum(sy[i]), Sr = gav_hsum(sr[i]), C2 = gav_hsum(c2[i]);
+        const double ua = (double)a[i] / 127.0;
         const double nx = ua * sqrt(Sy * k + tiny), nh = (double)s * sqrt((double)C2);
         scale[r] = s;
-        csum[r] = (int32_t)gav_hsum(cs);
+        csum[r] = (int32_t)gav_hsum(cs[i]);
         norm[r] = ga_round_up_f((nx > nh ? nx : nh) * fin);
         err[r] = ga_round_up_f(ua * (sqrt(Sr * k + tiny) + eabs) * fin);
     }
+    return 1;
+}
+
+void GA_FN(quantize_rows)(const float *X, int n, int ldx, int dh, int dh4, int lanes,
+                          int8_t *codes, float *scale, int32_t *csum, float *norm, float *err)
+{
+    int r = 0;
+    for (; r + QR <= n; r += QR)
+        if (!quantize_block_(X, r, ldx, dh, dh4, lanes, codes, scale, csum, norm, err, QR))
+            for (int i = 0; i < QR; i++)
+                quantize_block_(X, r + i, ldx, dh, dh4, lanes, codes, scale, csum, norm, err, 1);
+    for (; r < n; r++)
+        quantize_block_(X, r, ldx, dh, dh4, lanes, codes, scale, csum, norm, err, 1);
 }
