@@ -553,6 +553,48 @@ Test(prepared, errors)
     ga_attend_plan_destroy(pl);
 }
 
+/* ga_keys_create's packed K: Kp[p][d][l] == K[16p + l][d] bitwise for every
+ * head, 0 in the lanes past N; dh not a multiple of 4 and partial panels
+ * included (the full panels are copied in 4x4 blocks). */
+Test(prepared, packed_layout, .timeout = TEST_TIMEOUT)
+{
+    static const int DHS[] = {1, 3, 4, 5, 64, 67};
+    static const int NS[] = {1, 15, 16, 17, 48, 70};
+    tcheck c;
+    tc_init(&c, "prepared packed_layout");
+    c.isa = "scalar";
+    for (size_t id = 0; id < sizeof DHS / sizeof DHS[0]; id++)
+        for (size_t in = 0; in < sizeof NS / sizeof NS[0]; in++) {
+            const int dh = DHS[id], N = NS[in], Hh = 2, P = (N + 15) / 16;
+            tc_case(&c, "dh=%d N=%d", dh, N);
+            tarena a = {0};
+            trng r;
+            rng_init(&r, 5 + dh * 100 + N);
+            float *K = ar_f(&a, "K", (size_t)Hh * N * dh, 0);
+            fill_unif(&r, K, (size_t)Hh * N * dh, -2, 2);
+            ga_status st;
+            ga_keys *k = ga_keys_create(ga_kernels_ref(), Hh, N, dh, K, K, NULL, &st);
+            cr_assert(k, "%s", ga_last_error());
+            int bad = 0;
+            for (int h = 0; h < Hh; h++) {
+                const float *kp = ga_keys_kp(k, h);
+                for (int p = 0; p < P; p++)
+                    for (int d = 0; d < dh; d++)
+                        for (int l = 0; l < 16; l++) {
+                            const int i = 16 * p + l;
+                            const float want = i < N ? K[((size_t)h * N + i) * dh + d] : 0.0f;
+                            const float got = kp[((size_t)p * dh + d) * 16 + l];
+                            bad += memcmp(&got, &want, sizeof got) != 0;
+                        }
+            }
+            tc_true(&c, bad == 0, "%d packed elements differ", bad);
+            ga_keys_destroy(k);
+            ar_check(&a, &c);
+            ar_free(&a);
+        }
+    tc_finish(&c);
+}
+
 /* ga_round_up_f (src/internal.h): the smallest float >= x, i.e. the
  * conversion or nextafterf(conversion, +inf) when it rounded down; checked
  * around 0, the denormals, 1, FLT_MAX (-> inf) and on both signs. */
