@@ -35,6 +35,9 @@ enum { QMAX = 1024 };
 /* Rows per block: their dependency chains (max, division, sums, square
  * roots) interleave; AVX2 has 16 registers for the 4 accumulators per row. */
 #define QR (GAV_W == 8 ? 2 : 4)
+/* The 4 QR accumulators of a block go through gav_reduce_rows in chunks of
+ * GAV_W (one chunk on AVX-512 and AVX2, four on NEON). */
+#define QCH (4 * QR / GAV_W)
 
 /* Rows r0 .. r0+R-1 (R a constant at each call).  Returns 0 without writing
  * anything when R > 1 and one of the rows is special (non-finite, tiny or
@@ -76,11 +79,11 @@ GAV_INLINE int quantize_block_(const float *X, int r0, int ldx, int dh, int dh4,
             return 1;
         }
     }
-    gav_t inv[QR], sy[QR], sr[QR], cs[QR], c2[QR];
-    for (int i = 0; i < R; i++) {
+    gav_t inv[QR], acc[4 * QR]; /* row i: Sy, Sr, sum c, sum c^2 in acc[4i .. 4i+3] */
+    for (int i = 0; i < R; i++)
         inv[i] = gav_set1(127.0f / a[i]);
-        sy[i] = sr[i] = cs[i] = c2[i] = zero;
-    }
+    for (int j = 0; j < 4 * QR; j++)
+        acc[j] = zero;
     int8_t cb[QR][QMAX + GAV_W];
     for (int d = 0; d < dh; d += GAV_W)
         for (int i = 0; i < R; i++) {
@@ -90,12 +93,19 @@ GAV_INLINE int quantize_block_(const float *X, int r0, int ldx, int dh, int dh4,
             c = gav_max(c, lo);                               /* c >= -127 */
             c = gav_sub(zero, gav_max(gav_sub(zero, c), lo)); /* c <= 127 */
             const gav_t rr = gav_sub(y, c);
-            sy[i] = gav_add(sy[i], gav_mul(y, y));
-            sr[i] = gav_add(sr[i], gav_mul(rr, rr));
-            cs[i] = gav_add(cs[i], c);
-            c2[i] = gav_add(c2[i], gav_mul(c, c));
+            acc[4 * i] = gav_add(acc[4 * i], gav_mul(y, y));
+            acc[4 * i + 1] = gav_add(acc[4 * i + 1], gav_mul(rr, rr));
+            acc[4 * i + 2] = gav_add(acc[4 * i + 2], c);
+            acc[4 * i + 3] = gav_add(acc[4 * i + 3], gav_mul(c, c));
             gav_store_i8(cb[i] + d, c);
         }
+    float sums[4 * QR];
+    if (R == QR)
+        for (int j = 0; j < QCH; j++)
+            gav_store(sums + j * GAV_W, gav_reduce_rows(acc + j * GAV_W));
+    else
+        for (int j = 0; j < 4; j++)
+            sums[j] = gav_hsum(acc[j]);
     const double k = 1.0 + (dh + 8) * 0x1p-24, tiny = dh * 0x1p-126, fin = 1.0 + 0x1p-21;
     const double eabs = 400.0 * sqrt((double)dh) * 0x1p-24;
     for (int i = 0; i < R; i++) {
@@ -109,11 +119,11 @@ GAV_INLINE int quantize_block_(const float *X, int r0, int ldx, int dh, int dh4,
             for (int g = 0; g < dh4 / 4; g++)
                 memcpy(c0 + (size_t)g * 4 * lanes, cb[i] + 4 * g, 4);
         const float s = a[i] / 127.0f;
-        const float Sy = gav_hsum(sy[i]), Sr = gav_hsum(sr[i]), C2 = gav_hsum(c2[i]);
+        const float Sy = sums[4 * i], Sr = sums[4 * i + 1], C2 = sums[4 * i + 3];
         const double ua = (double)a[i] / 127.0;
         const double nx = ua * sqrt(Sy * k + tiny), nh = (double)s * sqrt((double)C2);
         scale[r] = s;
-        csum[r] = (int32_t)gav_hsum(cs[i]);
+        csum[r] = (int32_t)sums[4 * i + 2];
         norm[r] = ga_round_up_f((nx > nh ? nx : nh) * fin);
         err[r] = ga_round_up_f(ua * (sqrt(Sr * k + tiny) + eabs) * fin);
     }
