@@ -115,9 +115,14 @@ GAV_INLINE int quantize_block_(const float *X, int r0, int ldx, int dh, int dh4,
             cb[i][d] = 0;
         if (lanes == 1)
             memcpy(c0, cb[i], (size_t)dh4);
-        else
-            for (int g = 0; g < dh4 / 4; g++)
+        else { /* 4-byte slots 4 lanes apart, 4 per iteration */
+            int g = 0;
+            for (; g + 4 <= dh4 / 4; g += 4)
+                for (int u = 0; u < 4; u++)
+                    memcpy(c0 + (size_t)(g + u) * 4 * lanes, cb[i] + 4 * (g + u), 4);
+            for (; g < dh4 / 4; g++)
                 memcpy(c0 + (size_t)g * 4 * lanes, cb[i] + 4 * g, 4);
+        }
         const float s = a[i] / 127.0f;
         const float Sy = sums[4 * i], Sr = sums[4 * i + 1], C2 = sums[4 * i + 3];
         const double ua = (double)a[i] / 127.0;
