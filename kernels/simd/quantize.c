@@ -6,25 +6,30 @@
  * contiguous for lanes 1), scale = s, csum = sum c_d, and the bounds
  * norm >= max(|x|, |s c|), err >= |x - s c| of ref/quantize_rows_ref.c
  * (where their derivation is).
- * Per row, two passes over x in vectors (the last one masked: its zero
+ * Rows go in blocks of QR (4; 2 on AVX2) whose chains interleave; per
+ * block, two passes over the rows in vectors (the last one masked: its zero
  * lanes add nothing to any sum and give the codes 0 of channels >= dh):
- *   1. |x| = max(x, 0 - x) into a max vector, x - x into NaN flags;
+ *   1. |x| = max(x, 0 - x) into a max vector, x - x into NaN flags; a
+ *      block with a special row (non-finite, tiny, zero) is redone row by row;
  *   2. y = x * inv, c = (y + 1.5*2^23) - 1.5*2^23, clamp with max(c, -127)
  *      and -max(-c, -127), then y*y, (y - c)^2, c, c*c accumulated (mul and
  *      add, no FMA) and c stored as int8 (gav_store_i8) to a row buffer,
- *      copied to the row's 4-byte code slots.
+ *      copied to the row's 4-byte code slots; the block's 4 QR accumulators
+ *      are summed by gav_reduce_rows.
  * The per-element operations are the reference's, so codes, scale and csum
  * are the same bits (c sums are exact integers in any order); Sy and Sr are
- * summed in vector lanes and gav_hsum, so norm and err may differ from the
- * reference in the last bits (the bound holds for any summation order).
- * The final bounds are the reference's double expressions, with
+ * summed in vector lanes and a fixed tree, so norm and err may differ from
+ * the reference in the last bits (the bound holds for any summation order).
+ * The final bounds are the reference's double expressions, rounded up with
  * ga_round_up_f (no libm call).
  * X [n][ldx] -> codes, scale [n], csum [n], norm [n], err [n].
  * Alignment: none required.  Writes: the rows' code slots (dh4 bytes each)
  * and one element of each per-row output.
- * Speed (AVX-512, dh 64, one core of the shared dev box, hot cache): see
- * the bench family quantize_rows; N 4096: ~0.2 ms (was ~1.35 ms with the
- * plain-C loops, ~1.0 GB/s -> ~6-7 GB/s).
+ * Speed (granattn-bench --family=quantize_rows, dh 64, one core of a shared
+ * 2-core AVX-512 box, hot cache; ranges of 2-3 runs): AVX-512 N 256 / 1024 /
+ * 4096: 13-16 / 56-73 / 240-360 us (was 75 / 321 / 1360 us with plain C
+ * loops compiled per ISA), ~55 ns a row; AVX2 18-21 / 77-93 / 380-400 us
+ * (was 111 / 454 / 1693 us).
  */
 #include <math.h>
 #include <string.h>
