@@ -25,11 +25,12 @@
  * X [n][ldx] -> codes, scale [n], csum [n], norm [n], err [n].
  * Alignment: none required.  Writes: the rows' code slots (dh4 bytes each)
  * and one element of each per-row output.
- * Speed (granattn-bench --family=quantize_rows, dh 64, one core of a shared
- * 2-core AVX-512 box, hot cache; ranges of 2-3 runs): AVX-512 N 256 / 1024 /
- * 4096: 13-16 / 56-73 / 240-360 us (was 75 / 321 / 1360 us with plain C
- * loops compiled per ISA), ~55 ns a row; AVX2 18-21 / 77-93 / 380-400 us
- * (was 111 / 454 / 1693 us).
+ * Speed (granattn-bench --family=quantize_rows --dh=64, one core of a shared
+ * 2-core AVX-512 box under load, hot cache, ranges of 3+ runs interleaved
+ * with the previous version): AVX-512 N 256 / 1024 / 4096: 13-19 / 56-73 /
+ * 240-380 us, 4.7-7 GB/s (plain C loops compiled per ISA: 75-97 / 320-362 /
+ * 1360-1530 us, ~1.1 GB/s); AVX2 18-27 / 77-100 / 380-450 us (104-145 /
+ * 454-544 / 1690-2135 us).
  */
 #include <math.h>
 #include <string.h>
