@@ -31,13 +31,19 @@ double ga_ref_softmax_backward_dot(const float *a, const float *da, int N);
 void ga_ref_scores_packed_range(const float *Kp, int dh, const float *q, float scale,
                                 const float *bias, int i0, int i1, float *s);
 
-/* x (>= 0, finite) rounded up to a float (ref/quantize_rows_ref.c and the
- * per-ISA quantize_rows). */
+/* x rounded up to a float (ref/quantize_rows_ref.c and the per-ISA
+ * quantize_rows): the conversion, then one step up by the representation
+ * (no libm call) when it rounded down. */
 static inline float ga_round_up_f(double x)
 {
     float f = (float)x;
-    if ((double)f < x)
-        f = __builtin_nextafterf(f, __builtin_inff());
+    if ((double)f < x) { /* f < +inf: step to the next float up, nextafterf(f, inf) */
+        if (f == 0.0f)
+            return 0x1p-149f; /* +-0 -> the smallest denormal */
+        union { float f; uint32_t u; } b = {f};
+        b.u += f > 0.0f ? 1u : (uint32_t)-1; /* magnitude +1 ulp (FLT_MAX -> inf) or -1 ulp */
+        f = b.f;
+    }
     return f;
 }
 

@@ -553,6 +553,81 @@ Test(prepared, errors)
     ga_attend_plan_destroy(pl);
 }
 
+/* ga_keys_create's packed K: Kp[p][d][l] == K[16p + l][d] bitwise for every
+ * head, 0 in the lanes past N; dh not a multiple of 4 and partial panels
+ * included (the full panels are copied in 4x4 blocks). */
+Test(prepared, packed_layout, .timeout = TEST_TIMEOUT)
+{
+    static const int DHS[] = {1, 3, 4, 5, 64, 67};
+    static const int NS[] = {1, 15, 16, 17, 48, 70};
+    tcheck c;
+    tc_init(&c, "prepared packed_layout");
+    c.isa = "scalar";
+    for (size_t id = 0; id < sizeof DHS / sizeof DHS[0]; id++)
+        for (size_t in = 0; in < sizeof NS / sizeof NS[0]; in++) {
+            const int dh = DHS[id], N = NS[in], Hh = 2, P = (N + 15) / 16;
+            tc_case(&c, "dh=%d N=%d", dh, N);
+            tarena a = {0};
+            trng r;
+            rng_init(&r, 5 + dh * 100 + N);
+            float *K = ar_f(&a, "K", (size_t)Hh * N * dh, 0);
+            fill_unif(&r, K, (size_t)Hh * N * dh, -2, 2);
+            ga_status st;
+            ga_keys *k = ga_keys_create(ga_kernels_ref(), Hh, N, dh, K, K, NULL, &st);
+            cr_assert(k, "%s", ga_last_error());
+            int bad = 0;
+            for (int h = 0; h < Hh; h++) {
+                const float *kp = ga_keys_kp(k, h);
+                for (int p = 0; p < P; p++)
+                    for (int d = 0; d < dh; d++)
+                        for (int l = 0; l < 16; l++) {
+                            const int i = 16 * p + l;
+                            const float want = i < N ? K[((size_t)h * N + i) * dh + d] : 0.0f;
+                            const float got = kp[((size_t)p * dh + d) * 16 + l];
+                            bad += memcmp(&got, &want, sizeof got) != 0;
+                        }
+            }
+            tc_true(&c, bad == 0, "%d packed elements differ", bad);
+            ga_keys_destroy(k);
+            ar_check(&a, &c);
+            ar_free(&a);
+        }
+    tc_finish(&c);
+}
+
+/* ga_round_up_f (src/internal.h): the smallest float >= x, i.e. the
+ * conversion or nextafterf(conversion, +inf) when it rounded down; checked
+ * around 0, the denormals, 1, FLT_MAX (-> inf) and on both signs. */
+Test(prepared, round_up_f, .timeout = TEST_TIMEOUT)
+{
+    static const double XS[] = {0x1p-149, 0x1p-140, 0x1p-126, 1.0, 3.0, 0x1p100,
+                                FLT_MAX, 0x1.fffffefffffffp127};
+    static const double EPS[] = {0.0, 0x1p-60, 0x1p-30, -0x1p-60, -0x1p-30};
+    tcheck c;
+    tc_init(&c, "prepared round_up_f");
+    c.isa = "scalar";
+    for (size_t i = 0; i < sizeof XS / sizeof XS[0]; i++)
+        for (size_t j = 0; j < sizeof EPS / sizeof EPS[0]; j++)
+            for (int sg = -1; sg <= 1; sg += 2) {
+                const double x = sg * XS[i] * (1.0 + EPS[j]);
+                float want = (float)x;
+                if ((double)want < x)
+                    want = nextafterf(want, INFINITY);
+                const float got = ga_round_up_f(x);
+                tc_case(&c, "x=%a", x);
+                tc_bits(&c, "round_up_f", &got, &want, sizeof got);
+                tc_true(&c, (double)got >= x, "x %a: %a below", x, (double)got);
+            }
+    const double zs[] = {0.0, -0.0, 1e-300, -1e-300};
+    for (int z = 0; z < 4; z++) {
+        const float want = zs[z] > 0 ? 0x1p-149f : (float)zs[z], got = ga_round_up_f(zs[z]);
+        tc_case(&c, "x=%a", zs[z]);
+        tc_true(&c, got == want && (double)got >= zs[z], "x %a: %a, want %a", zs[z],
+                (double)got, (double)want);
+    }
+    tc_finish(&c);
+}
+
 /* quantize_rows: codes, scale and csum exactly the reference's; norm and
  * err upper bounds of the exact Euclidean norms (computed here in double
  * from x, the codes and the scale: |x|, |s c|, |x - s c|, each within a few
@@ -573,7 +648,9 @@ Test(prepared, quantize_rows, .timeout = TEST_TIMEOUT)
         for (size_t id = 0; id < sizeof DHS / sizeof DHS[0]; id++)
             for (int lanes = 1; lanes <= 16; lanes += 15)
                 for (int n = 1; n <= 40; n += 13) {
-                    const int dh = DHS[id], dh4 = (dh + 3) / 4 * 4, ldx = dh + 1;
+                    const int dh = DHS[id], ldx = dh + 1;
+                    /* n 14: wider slots than the row (channels past dh + 3 get 0) */
+                    const int dh4 = (dh + 3) / 4 * 4 + (n == 14 && dh < 1016 ? 8 : 0);
                     const int slots = (n + lanes - 1) / lanes * lanes;
                     tc_case(&c, "dh=%d lanes=%d n=%d", dh, lanes, n);
                     tarena a = {0};

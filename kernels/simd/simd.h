@@ -18,6 +18,7 @@
  *   gav_select(m, v, fill)    lanes in m from v, others from fill
  *   gav_select_eq(a, b, x, y) lanes with a == b from x, others from y
  *   gav_add, gav_sub, gav_mul, gav_div, gav_max, gav_fma(a, b, c) = a*b + c
+ *   gav_store_i8(p, v)        lanes (integers in [-128, 127]) as int8 to p[0..GAV_W)
  *   gav_exp                   SLEEF expf (1.0 ulp)
  *   gav_hsum, gav_hmax        horizontal sum / max of the lanes (fixed tree)
  *   gav_flags_t, gav_flags_none, gav_flags_nan(f, v), gav_flags_any(f)

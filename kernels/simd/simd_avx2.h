@@ -55,6 +55,14 @@ GAV_INLINE gav_t gav_div(gav_t a, gav_t b) { return _mm256_div_ps(a, b); }
 GAV_INLINE gav_t gav_max(gav_t a, gav_t b) { return _mm256_max_ps(a, b); }
 /* a * b + c, one rounding. */
 GAV_INLINE gav_t gav_fma(gav_t a, gav_t b, gav_t c) { return _mm256_fmadd_ps(a, b, c); }
+/* Lanes (integers in [-128, 127]) as int8 to p[0..8): convert, pack twice
+ * with signed saturation, one 8-byte store. */
+GAV_INLINE void gav_store_i8(int8_t *p, gav_t v)
+{
+    __m256i i = _mm256_cvtps_epi32(v);
+    __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+    _mm_storel_epi64((__m128i *)(void *)p, _mm_packs_epi16(w, w));
+}
 /* SLEEF expf, max error 1.0 ulp. */
 GAV_INLINE gav_t gav_exp(gav_t x) { return Sleef_expf8_u10avx2(x); }
 

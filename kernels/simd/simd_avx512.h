@@ -56,6 +56,11 @@ GAV_INLINE gav_t gav_div(gav_t a, gav_t b) { return _mm512_div_ps(a, b); }
 /* max(a, b); a NaN in either gives b (callers track NaN with gav_flags_nan). */
 GAV_INLINE gav_t gav_max(gav_t a, gav_t b) { return _mm512_max_ps(a, b); }
 GAV_INLINE gav_t gav_fma(gav_t a, gav_t b, gav_t c) { return _mm512_fmadd_ps(a, b, c); }
+/* Lanes (integers in [-128, 127]) as int8 to p[0..16): vcvtps2dq + vpmovdb. */
+GAV_INLINE void gav_store_i8(int8_t *p, gav_t v)
+{
+    _mm512_mask_cvtepi32_storeu_epi8(p, 0xFFFF, _mm512_cvtps_epi32(v));
+}
 /* SLEEF expf, max error 1.0 ulp. */
 GAV_INLINE gav_t gav_exp(gav_t x) { return Sleef_expf16_u10avx512f(x); }
 GAV_INLINE float gav_hsum(gav_t v) { return _mm512_reduce_add_ps(v); }

@@ -70,6 +70,14 @@ GAV_INLINE gav_t gav_div(gav_t a, gav_t b) { return vdivq_f32(a, b); }
 /* max(a, b) (NaN propagates; callers track NaN with gav_flags_nan anyway). */
 GAV_INLINE gav_t gav_max(gav_t a, gav_t b) { return vmaxq_f32(a, b); }
 GAV_INLINE gav_t gav_fma(gav_t a, gav_t b, gav_t c) { return vfmaq_f32(c, a, b); }
+/* Lanes (integers in [-128, 127]) as int8 to p[0..4): convert, narrow
+ * twice, one 4-byte lane store. */
+GAV_INLINE void gav_store_i8(int8_t *p, gav_t v)
+{
+    int16x4_t h = vmovn_s32(vcvtnq_s32_f32(v));
+    int8x8_t b = vmovn_s16(vcombine_s16(h, h));
+    vst1_lane_s32((int32_t *)(void *)p, vreinterpret_s32_s8(b), 0);
+}
 /* SLEEF expf, max error 1.0 ulp. */
 GAV_INLINE gav_t gav_exp(gav_t x) { return Sleef_expf4_u10advsimd(x); }
 GAV_INLINE float gav_hsum(gav_t v) { return vaddvq_f32(v); }
