@@ -107,8 +107,9 @@ static size_t prep_bytes(int N, int dh)
 static size_t workspace_bytes(int N, int rows, int dh)
 {
     size_t n = (size_t)N, pad = n + GA_KEEP_PAD;
-    return sizeof(float) * (n * (size_t)rows + 2 * QB) + sizeof(int32_t) * pad +
-           sizeof(float) * pad * (size_t)rows + 64 + prep_bytes(N, dh);
+    size_t b = sizeof(float) * (n * (size_t)rows + 2 * QB) + sizeof(int32_t) * pad +
+               sizeof(float) * pad * (size_t)rows + 64 + prep_bytes(N, dh);
+    return (b + 63) / 64 * 64; /* what follows it in the plan's block stays aligned */
 }
 
 static void fill(float *c, int n, float v)
