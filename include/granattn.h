@@ -379,7 +379,9 @@ typedef struct ga_prep_stats {
     long long keys;        /* keys seen (rows * N) */
     long long candidates;  /* keys whose exact score was computed */
     long long kept;        /* keys kept (sum of kept[t][h]) */
-    long long fallback;    /* rows that took the unprepared path */
+    long long fallback;    /* rows that took the unprepared path (inputs outside
+                              the bound's range, or at least half of the row's
+                              keys at a tau = 0 level: all candidates anyway) */
     double bytes;          /* bytes touched: preview, candidate K rows, kept V rows
                               (and every K row of fallback / exact-Z rows) */
     double z_bound;        /* GA_PREP_Z_BOUNDED: the largest relative bound of Z

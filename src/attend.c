@@ -291,8 +291,9 @@ static void block_task(void *arg, int task, int worker)
  *   pass 2: s_cand = scores_gather (the same bits as `scores`), m = their
  *           max; (idx, p, Z) = threshold over the candidates (idx mapped
  *           back to keys); C = sparse_context over the kept V rows.
- * Seed mode with GA_PREP_Z_EXACT, unsafe heads and queries outside the
- * bound's range take the unprepared row (scores over all of K).  Dense plans
+ * Seed mode with GA_PREP_Z_EXACT, unsafe heads, queries outside the
+ * bound's range and rows with at least half of their keys at a tau = 0 level
+ * (all candidates) take the unprepared row (scores over all of K).  Dense plans
  * use the packed K: scores_packed + softmax + dense_context. */
 
 static void acc_add(long long *x, long long v) { __atomic_fetch_add(x, v, __ATOMIC_RELAXED); }
@@ -389,7 +390,18 @@ static void prep_row(job *jb, int t, int h, float *S, int32_t *idx, float *p, ch
     }
     float qk[3];
     const int exact_z = mode == GA_NORM_SEED && jb->zmode == GA_PREP_Z_EXACT;
-    if (exact_z || ks->unsafe[h] || !prep_query(jb, q, h, qc, qk)) {
+    /* Keys at a tau = 0 level are always candidates: when they are at least
+     * half of the row, the preview cannot save enough and the unprepared row
+     * is cheaper (measured: all-fine rows were 1.3-2.3x slower prepared). */
+    int nfine = 0;
+    if (!exact_z) {
+        uint8_t fine[GA_MAX_LEVELS];
+        for (int l = 0; l < GA_MAX_LEVELS; l++)
+            fine[l] = jb->theta8[l] == -FLT_MAX;
+        for (int i = 0; i < N; i++)
+            nfine += fine[lev[i]];
+    }
+    if (exact_z || 2 * nfine >= N || ks->unsafe[h] || !prep_query(jb, q, h, qc, qk)) {
         /* the unprepared row: every K row is read */
         float m;
         kt->scores(Kh, N, dh, q, 1, dh, jb->scale, ks->bias, S, N, &m);
