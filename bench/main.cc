@@ -71,7 +71,7 @@ void usage(FILE *f)
 "                                 path:prepared(-bounded) vs full, N 64..16384,\n"
 "                                 H 4, mixes dense/70-20-10, seed and renorm\n"
 "                                 (attend; attend_block N 1024/16384 renorm);\n"
-"                                 ~12 min on 2 cores with 4 trace files\n"
+"                                 ~7 min on an idle 2-core box (4 trace files)\n"
 "                        full     every axis of docs/SPEC.md section 6 (hours; see --list)\n"
 "  --isa=LIST          restrict the ISA variants (comma list of scalar, avx2,\n"
 "                      avx512, neon; default: all, unsupported ones skipped)\n"
