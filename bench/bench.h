@@ -10,6 +10,7 @@
 #ifndef GA_BENCH_H
 #define GA_BENCH_H
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -216,6 +217,15 @@ struct StepTotals {
     double rows = 0, fallback = 0;
     double bytes = 0;        // bytes touched (bytes_read)
     double z_bound = 0;      // largest relative Z bound (bounded seed)
+    // Adds one prepared step's statistics.
+    void add(const ga_prep_stats &ps)
+    {
+        candidates += (double)ps.candidates;
+        rows += (double)ps.rows;
+        fallback += (double)ps.fallback;
+        bytes += ps.bytes;
+        z_bound = std::max(z_bound, ps.z_bound);
+    }
 };
 // Time of fn() in microseconds: median of `reps` calls after one warm-up.
 double median_us(int reps, const std::function<void()> &fn);

@@ -333,13 +333,8 @@ void run_trace(benchmark::State &st, const TraceCase &c)
             st.SkipWithError(msg.c_str());
             break;
         }
-        if (prepared) {
-            tot.candidates += (double)ps.candidates;
-            tot.rows += (double)ps.rows;
-            tot.fallback += (double)ps.fallback;
-            tot.bytes += ps.bytes;
-            tot.z_bound = std::max(tot.z_bound, ps.z_bound);
-        }
+        if (prepared)
+            tot.add(ps);
         for (int k : kept)
             kept_sum += k;
         benchmark::DoNotOptimize(C.data());

@@ -326,9 +326,18 @@ static int prep_query(const job *jb, const float *q, int h, int8_t *qc, float qk
     if (!(sigma * qn * ks->maxknorm[h] <= GA_PREP_BIG)) /* also qn = inf: no bound */
         return 0;
     qk[0] = jb->scale * sq;
-    qk[1] = ga_round_up(sigma * (qe + qn * mu) * (1.0 + 0x1p-20));
-    qk[2] = ga_round_up(sigma * qn * (1.0 + 0x1p-20));
+    qk[1] = ga_round_up_f(sigma * (qe + qn * mu) * (1.0 + 0x1p-20));
+    qk[2] = ga_round_up_f(sigma * qn * (1.0 + 0x1p-20));
     return 1;
+}
+
+/* Preview scores of head h for the quantised query qc: dot [N] (scratch),
+ * shat [N], ub [N]; returns m_lb (docs/SPEC.md §7). */
+static float preview(const ga_kernels *kt, const ga_keys *ks, int h, const int8_t *qc,
+                     const float qk[3], float *dot, float *shat, float *ub)
+{
+    kt->preview_dots(ga_keys_codes(ks, h), ga_keys_ksum(ks, h), ks->N, ks->dh4, qc, dot);
+    return kt->preview_bounds(dot, ga_keys_meta(ks, h), ks->ldm, ks->N, qk, shat, ub);
 }
 
 /* C and kept of one row from the threshold's (count, Z) and kept (idx, p),
@@ -412,8 +421,7 @@ static void prep_row(job *jb, int t, int h, float *S, int32_t *idx, float *p, ch
         bytes = N * row_bytes + N + (double)count * row_bytes;
         goto done;
     }
-    kt->preview_dots(ga_keys_codes(ks, h), ga_keys_ksum(ks, h), N, ks->dh4, qc, dot);
-    const float mlb = kt->preview_bounds(dot, ga_keys_meta(ks, h), ks->ldm, N, qk, shat, ub);
+    const float mlb = preview(kt, ks, h, qc, qk, dot, shat, ub);
     bytes = (double)N * (ks->dh4 + 4 + 4 * f4) + N;
     if (mlb == -INFINITY) { /* every key padded: m = -inf, nothing kept */
         fill(c, dh, 0.0f);
@@ -487,8 +495,7 @@ int ga_prep_preview(const ga_kernels *kt, const ga_keys *keys, int h, const floa
         free(dot);
         return 0;
     }
-    kt->preview_dots(ga_keys_codes(keys, h), ga_keys_ksum(keys, h), keys->N, keys->dh4, qc, dot);
-    *mlb = kt->preview_bounds(dot, ga_keys_meta(keys, h), keys->ldm, keys->N, qk, shat, ub);
+    *mlb = preview(kt, keys, h, qc, qk, dot, shat, ub);
     free(dot);
     return 1;
 }

@@ -23,14 +23,6 @@
 
 #include "keys.h"
 
-float ga_round_up(double x)
-{
-    float f = (float)x;
-    if ((double)f < x)
-        f = nextafterf(f, INFINITY);
-    return f;
-}
-
 ga_keys *ga_keys_create(const ga_kernels *kt, int H, int N, int dh, const float *K,
                         const float *V, const float *bias, ga_status *st_out)
 {

@@ -53,7 +53,5 @@ static inline const float *ga_keys_kp(const ga_keys *k, int h)
 int ga_prep_preview(const ga_kernels *kt, const ga_keys *keys, int h, const float *q,
                     float scale, float *shat, float *ub, float *mlb);
 
-/* x rounded up to a float (x >= 0, finite). */
-float ga_round_up(double x);
 
 #endif

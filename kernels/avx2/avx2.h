@@ -15,6 +15,12 @@
 
 #include "simd.h" /* GA_SIMD_ISA = 1: declares ga_avx2_<op> for every kernel */
 
+/* The compress table of threshold and preview_select (pack_avx2.c):
+ * ga_avx2_pack[mask] = the set lanes of mask first; call ga_avx2_pack_init()
+ * once before reading it (thread-safe, idempotent). */
+extern uint8_t ga_avx2_pack[256][8];
+void ga_avx2_pack_init(void);
+
 /* ---- helpers ---- */
 
 /* Forces inlining where a constant argument (e.g. L) must specialise the body. */

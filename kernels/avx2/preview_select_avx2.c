@@ -19,26 +19,7 @@
  * 936-1095 ns, against 47 / 188 / 700-920 / 2750 ns for the generic
  * one-key-at-a-time loop (1.7x at N = 64, 2.5-3.5x from N = 256).
  */
-#include <pthread.h>
-
 #include "avx2.h"
-
-/* pack[mask]: the positions of the set bits of mask in increasing order,
- * then zeros (those lanes are stored past the count and never read). */
-static uint8_t pack[256][8];
-static pthread_once_t pack_once = PTHREAD_ONCE_INIT;
-
-static void build_pack(void)
-{
-    for (int mask = 0; mask < 256; mask++) {
-        int k = 0;
-        for (int lane = 0; lane < 8; lane++)
-            if (mask & (1 << lane))
-                pack[mask][k++] = (uint8_t)lane;
-        for (; k < 8; k++)
-            pack[mask][k] = 0;
-    }
-}
 
 /* Packs the candidate lanes of the 8 keys at i (keys >= i + n excluded)
  * to cand + count; returns the new count. */
@@ -47,7 +28,7 @@ GA_AVX2_INLINE int step8(__m256 u, __m256i lv, __m256 table, __m256i key, int n,
 {
     const __m256 ge = _mm256_cmp_ps(u, _mm256_permutevar8x32_ps(table, lv), _CMP_GE_OQ);
     const int mask = _mm256_movemask_ps(ge) & ((1 << n) - 1);
-    const __m256i perm = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)pack[mask]));
+    const __m256i perm = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)ga_avx2_pack[mask]));
     _mm256_storeu_si256((__m256i *)(cand + count), _mm256_permutevar8x32_epi32(key, perm));
     return count + __builtin_popcount((unsigned)mask);
 }
@@ -55,7 +36,7 @@ GA_AVX2_INLINE int step8(__m256 u, __m256i lv, __m256 table, __m256i key, int n,
 int ga_avx2_preview_select(const float *ub, int N, const uint8_t *levels, const float *T8,
                            int32_t *cand)
 {
-    pthread_once(&pack_once, build_pack);
+    ga_avx2_pack_init();
     const __m256 table = _mm256_loadu_ps(T8);
     const __m256i step = _mm256_set1_epi32(8);
     __m256i key = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);

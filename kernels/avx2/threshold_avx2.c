@@ -22,27 +22,9 @@
  * Alignment: none required.  Bytes read past the end: 0.
  */
 #include <math.h>
-#include <pthread.h>
 #include <sleef.h>
 
 #include "avx2.h"
-
-/* pack[mask]: the positions of the set bits of mask in increasing order,
- * then zeros (those lanes are stored past the count and never read). */
-static uint8_t pack[256][8];
-static pthread_once_t pack_once = PTHREAD_ONCE_INIT;
-
-static void build_pack(void)
-{
-    for (int mask = 0; mask < 256; mask++) {
-        int k = 0;
-        for (int lane = 0; lane < 8; lane++)
-            if (mask & (1 << lane))
-                pack[mask][k++] = (uint8_t)lane;
-        for (; k < 8; k++)
-            pack[mask][k] = 0;
-    }
-}
 
 /* One pass over the keys; seed != 0 also takes exp and sums it into *zsum.
  * In renorm mode p receives the packed d values (exp comes later). */
@@ -70,7 +52,7 @@ GA_AVX2_INLINE int compress(const float *s, int N, float m, const uint8_t *level
         if (wide)
             keep = _mm256_and_ps(keep, _mm256_cmp_ps(sv, ninf, _CMP_GT_OQ));
         int mask = _mm256_movemask_ps(keep) & ((1 << n) - 1);
-        __m256i perm = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)pack[mask]));
+        __m256i perm = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)ga_avx2_pack[mask]));
 
         _mm256_storeu_si256((__m256i *)(idx + count), _mm256_permutevar8x32_epi32(key, perm));
         if (seed) {
@@ -98,7 +80,7 @@ int ga_avx2_threshold(const float *s, int N, float m, const uint8_t *levels,
         *Z = rc == GA_ROW_EMPTY ? 0.0f : NAN;
         return 0;
     }
-    pthread_once(&pack_once, build_pack);
+    ga_avx2_pack_init();
 
     __m256 z;
     const int wide = ga_theta_wide(m);
