@@ -34,10 +34,10 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/granattn-step.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 
 # command-line handling of the C program
-if "$BIN" --help | grep -q -- '--batches-out'; then ok "granattn-model-step --help"; else bad "granattn-model-step --help"; fi
+if grep -q -- '--batches-out' <<<"$("$BIN" --help)"; then ok "granattn-model-step --help"; else bad "granattn-model-step --help"; fi
 out=$("$BIN" --config configs/tiny.ini --steps 0 --json "$T/x.json" 2>&1); rc=$?
 if ((rc == 2)) && grep -q -- '--steps' <<<"$out"; then ok "bad --steps rejected (rc 2)"; else bad "bad --steps: rc $rc" "$out"; fi
-if "$PY" tools/torch_step.py --help | grep -q -- '--batches'; then ok "torch_step.py --help"; else bad "torch_step.py --help"; fi
+if grep -q -- '--batches' <<<"$("$PY" tools/torch_step.py --help)"; then ok "torch_step.py --help"; else bad "torch_step.py --help"; fi
 
 # synthetic corpus (as tests/test_torch_check.sh)
 "$PY" - "$T/tok" <<'PYEOF'

@@ -35,8 +35,8 @@ mkdir -p "$OUT"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/dump-traces.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-awk 'NR % 170 == 1' data/corpus/test.en | head -8 >"$tmp/sent.en"
-awk 'NR % 170 == 1' data/corpus/test.es | head -8 >"$tmp/sent.es"
+awk 'NR % 170 == 1 && ++n <= 8' data/corpus/test.en >"$tmp/sent.en"
+awk 'NR % 170 == 1 && ++n <= 8' data/corpus/test.es >"$tmp/sent.es"
 "$BIN" inspect --model "$CKPT" --input "$tmp/sent.en" --ref "$tmp/sent.es" \
     --dump-trace "$OUT" --name sent --verify
 for n in 256 1024 4096; do

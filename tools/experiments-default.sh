@@ -90,7 +90,7 @@ if [[ $phase == all || $phase == branches ]]; then
     rho=$(jget "$out/ft-seed-l0.01/eval.json" 'd["density"]')
     mix=$(jget "$out/ft-seed-l0.01/eval.json" '",".join("%.4f" % l["fraction"] for l in d["levels"])')
     $G calibrate --model "$out/ft-dense/last.ckpt" --density "$rho" --mix "$mix" >"$results/calibrate.txt" 2>&1
-    tau=$(sed -nE 's/.*fixed_tau = ([0-9.eE+-]+).*/\1/p' "$results/calibrate.txt" | head -1)
+    tau=$(sed -nE 's/.*fixed_tau = ([0-9.eE+-]+).*/\1/p' "$results/calibrate.txt" | sed -n 1p)
     log "learned density $rho, mix $mix -> fixed_tau $tau"
     ft_train ft-renorm-l0.01 --set norm=renorm --set lambda=0.01 & ft_train ft-seed-l0.03 --set lambda=0.03 & wait
     ft_train ft-fixed-match --set gpn=fixed --set fixed_tau="$tau" &

@@ -59,7 +59,7 @@ evaluate dense & evaluate seed-l0.01 & wait
 rho=$(jget "$out/seed-l0.01/eval.json" 'd["density"]')
 mix=$(jget "$out/seed-l0.01/eval.json" '",".join("%.4f" % l["fraction"] for l in d["levels"])')
 $G calibrate --model "$out/dense/best.ckpt" --density "$rho" --mix "$mix" >"$results/calibrate.txt" 2>&1
-tau=$(sed -nE 's/.*fixed_tau = ([0-9.eE+-]+).*/\1/p' "$results/calibrate.txt" | head -1)
+tau=$(sed -nE 's/.*fixed_tau = ([0-9.eE+-]+).*/\1/p' "$results/calibrate.txt" | sed -n 1p)
 echo "[$(date +%T)] learned density $rho, mix $mix -> fixed_tau $tau" >&2
 
 # round 2

@@ -37,7 +37,7 @@ log() { printf '[prepare-data] %s\n' "$*"; }
 install_packages() {
     local missing=() pkg
     for pkg in "${PACKAGES[@]}"; do
-        if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed'; then
+        if ! grep -q 'ok installed' <<<"$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)"; then
             missing+=("$pkg")
         fi
     done

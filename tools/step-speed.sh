@@ -87,7 +87,7 @@ mkdir -p "$OUT"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/step-speed-batches.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-OTHERS=$(ps -eo pcpu=,args= --sort=-pcpu | awk '$1 >= 30 {pc=$1; $1=""; printf "%s%%%s\n", pc, $0}' | head -5)
+OTHERS=$(ps -eo pcpu=,args= --sort=-pcpu | awk '$1 >= 30 && ++n <= 5 {pc=$1; $1=""; printf "%s%%%s\n", pc, $0}')
 
 VARIANTS=(dense learned)
 vset() { if [[ $1 == dense ]]; then echo "--set dense=true"; fi; }
@@ -119,8 +119,8 @@ done
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # machine description + summary table + README
-CPU=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
-CCV=$(cc --version | head -1)
+CPU=$(lscpu | sed -n 's/^Model name: *//p' | sed -n 1p)
+CCV=$(cc --version | sed -n 1p)
 STEP_SPEED_SUMMARIZE=$SUMMARIZE "$PY" - "$OUT" "$CONFIG" "$ROUNDS" "$STEPS" "$WARMUP" "$THREADS" "$LOAD_START" "$LOAD_END" \
     "$CPU" "$CCV" "$QUICK" "$OTHERS" "${SETS[*]:-}" <<'PYEOF'
 import glob, json, os, platform, statistics, sys

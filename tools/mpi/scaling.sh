@@ -37,7 +37,7 @@ if [[ $(id -u) -eq 0 ]]; then
 fi
 MPIRUN=(mpirun --oversubscribe --bind-to none --mca btl self,vader)
 
-load() { { date -u; uptime; ps -eo pcpu,comm --sort=-pcpu | head -6; echo; } >>"$OUT/load.txt"; }
+load() { { date -u; uptime; ps -eo pcpu,comm --sort=-pcpu | sed -n 1,6p; echo; } >>"$OUT/load.txt"; }
 : >"$OUT/load.txt"
 load
 
