@@ -76,6 +76,7 @@ run_suite() {
     fail=$(sed -E 's/.*Failing: ([0-9]+).*/\1/' <<<"$syn")
     total_pass=$((total_pass + pass))
     total_fail=$((total_fail + fail))
+    ((fail == 0)) || failed_stages+=("$name: $pass passed, $fail failed")
     echo "== $name: $pass passed, $fail failed" >&2
 }
 
@@ -93,9 +94,11 @@ run_counted() {
     total_pass=$((total_pass + ${line%% passed*}))
     local f=${line#*, }
     total_fail=$((total_fail + ${f%% failed}))
+    ((${f%% failed} == 0)) || failed_stages+=("$name: $line")
 }
 
-stage_fail() { echo "== $1: FAILED ($2)" >&2; total_fail=$((total_fail + 1)); }
+failed_stages=()
+stage_fail() { echo "== $1: FAILED ($2)" >&2; total_fail=$((total_fail + 1)); failed_stages+=("$1: $2"); }
 
 # ---- 1. gcc release build ----
 if setup_build build -Dwerror=true --buildtype=release && ninja -C build -j"$jobs" >"$log/build.txt" 2>&1; then
@@ -191,5 +194,16 @@ if ((want_bench)); then
     run_counted compare tests/test_compare.sh build/bench/granattn-bench
 fi
 
+# Repeat what failed at the end, where a CI log's tail shows it: the stage,
+# its FAIL lines and the last lines it printed.
+for st in "${failed_stages[@]}"; do
+    name=${st%%:*}
+    echo "== failed stage $st"
+    if [[ -f "$log/$name.txt" ]]; then
+        grep -a -v -E '^(ok|skip) ' "$log/$name.txt" | grep -a -E 'FAIL|rror|not found|missing|not an' | sed -n 1,30p
+        echo "   -- last lines of its output:"
+        tail -15 "$log/$name.txt" | sed 's/^/   | /'
+    fi
+done
 echo "$total_pass passed, $total_fail failed"
 ((total_fail == 0))
