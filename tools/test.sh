@@ -13,6 +13,7 @@
 #      tests/test_kill.sh (SIGKILL at random moments and mid-write, SIGTERM
 #      during the dev evaluation: resume gives the uninterrupted run),
 #      tests/test_no_outside_refs.sh (no tracked file cites a path outside the repository),
+#      tests/test_windows.sh (passage windows of tools/corpus/windows.py),
 #      tests/test_mpi.sh (mpirun -np 2 granattn train: the loss curve of one
 #      process, --resume across rank counts, a killed rank; the build finds
 #      OpenMPI with the default -Dmpi=auto)
@@ -38,7 +39,7 @@ for a in "$@"; do
     --no-neon) want_neon=0 ;;
     --no-bench) want_bench=0 ;;
     --no-fuzz) want_fuzz=0 ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test.sh: unknown option $a (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -134,6 +135,9 @@ run_counted install tests/test_install.sh build
 
 # ---- 1d. no tracked file refers to a path outside the repository ----
 run_counted no-outside-refs tests/test_no_outside_refs.sh
+
+# ---- 1e. passage-level data (tools/corpus/windows.py) on a synthetic corpus ----
+run_counted windows tests/test_windows.sh
 
 # ---- 2. clang + ASan + UBSan ----
 if ((want_asan)); then
