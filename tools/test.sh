@@ -12,6 +12,8 @@
 #      config values that must read back, NUL bytes, FIFOs, PAD ids, ...) and
 #      tests/test_kill.sh (SIGKILL at random moments and mid-write, SIGTERM
 #      during the dev evaluation: resume gives the uninterrupted run),
+#      tests/test_spm.sh (SentencePiece in process, libsentencepiece, gives
+#      the ids and text of tools/corpus/spm.py: a model it trains, hard lines),
 #      tests/test_no_outside_refs.sh (no tracked file cites a path outside the repository),
 #      tests/test_mpi.sh (mpirun -np 2 granattn train: the loss curve of one
 #      process, --resume across rank counts, a killed rank; the build finds
@@ -38,7 +40,7 @@ for a in "$@"; do
     --no-neon) want_neon=0 ;;
     --no-bench) want_bench=0 ;;
     --no-fuzz) want_fuzz=0 ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set -uo/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test.sh: unknown option $a (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -118,6 +120,7 @@ fi
 if [[ -x build/model/granattn ]]; then
     run_counted inputs tests/test_inputs.sh build/model/granattn
     run_counted kill tests/test_kill.sh build/model/granattn
+    run_counted spm tests/test_spm.sh build
 else
     stage_fail inputs "build/model/granattn was not built"
 fi
@@ -164,6 +167,7 @@ fi
 if ((want_neon)); then
     if [[ -x tools/setup-arm64.sh ]] && tools/setup-arm64.sh >"$log/arm64-setup.txt" 2>&1; then
         if setup_build build-arm64 --cross-file .deps/arm64/cross-aarch64.ini -Dbench=false -Dmpi=disabled \
+            -Dsentencepiece=disabled \
             && ninja -C build-arm64 -j"$jobs" >"$log/arm64.txt" 2>&1; then
             GA_TEST_QUICK=1 run_suite neon-qemu qemu-aarch64 build-arm64/tests/granattn-tests
         else
