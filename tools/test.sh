@@ -12,6 +12,8 @@
 #      config values that must read back, NUL bytes, FIFOs, PAD ids, ...) and
 #      tests/test_kill.sh (SIGKILL at random moments and mid-write, SIGTERM
 #      during the dev evaluation: resume gives the uninterrupted run),
+#      tests/test_spm.sh (SentencePiece in process, libsentencepiece, gives
+#      the ids and text of tools/corpus/spm.py: a model it trains, hard lines),
 #      tests/test_no_outside_refs.sh (no tracked file cites a path outside the repository),
 #      tests/test_windows.sh (passage windows of tools/corpus/windows.py),
 #      tests/test_mpi.sh (mpirun -np 2 granattn train: the loss curve of one
@@ -119,6 +121,7 @@ fi
 if [[ -x build/model/granattn ]]; then
     run_counted inputs tests/test_inputs.sh build/model/granattn
     run_counted kill tests/test_kill.sh build/model/granattn
+    run_counted spm tests/test_spm.sh build
 else
     stage_fail inputs "build/model/granattn was not built"
 fi
@@ -168,6 +171,7 @@ fi
 if ((want_neon)); then
     if [[ -x tools/setup-arm64.sh ]] && tools/setup-arm64.sh >"$log/arm64-setup.txt" 2>&1; then
         if setup_build build-arm64 --cross-file .deps/arm64/cross-aarch64.ini -Dbench=false -Dmpi=disabled \
+            -Dsentencepiece=disabled \
             && ninja -C build-arm64 -j"$jobs" >"$log/arm64.txt" 2>&1; then
             GA_TEST_QUICK=1 run_suite neon-qemu qemu-aarch64 build-arm64/tests/granattn-tests
         else
