@@ -132,6 +132,7 @@ run_counted mpi tests/test_mpi.sh build
 # ---- 1b'. the C model against an independent PyTorch implementation (float64 autograd) ----
 run_counted torch-check tests/test_torch_check.sh build
 run_counted step-speed tests/test_step_speed.sh build
+run_counted ct2 tests/test_ct2.sh build
 
 # ---- 1c. meson install + a consumer built through the installed pkg-config file ----
 run_counted install tests/test_install.sh build
