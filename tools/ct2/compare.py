@@ -262,11 +262,13 @@ def run(args, threads, batches, ck, m, spm_model, tmp, ctranslate2, sacrebleu, c
     if n == 0:
         fail("no sentences")
     longest = max(len(s) for s in src)
-    M = args.max_len or m["max_len"]
+    passage = args.set.startswith("passage")
+    # output limit: the model's max_len; for passages granattn's default rule for the longest
+    M = args.max_len or (int(1.5 * longest) + 10 if passage else m["max_len"])
     max_pos = 0  # granattn --max-len / export --max-len: only when the model's is too short
     need = max(longest + 1, M)
     if need > m["max_len"]:
-        if args.set.startswith("passage"):
+        if passage:
             max_pos = need
         else:
             fail("the longest source has %d ids (+ eos) and the output limit is %d, but the model "
@@ -415,6 +417,10 @@ def run(args, threads, batches, ck, m, spm_model, tmp, ctranslate2, sacrebleu, c
           "two engines do not compute the same function and differing outputs are expected")
     w("- set: %s, %d sentences%s (longest source %d ids); tokenisation is outside both "
       "engines' timings (both read ids)" % (set_desc, n, " (--limit)" if args.limit else "", longest))
+    if max_pos:
+        w("- positions raised to %d on both sides (granattn `--max-len %d`, export.py `--max-len "
+          "%d`): the model was trained with max_len %d, so quality beyond that is not "
+          "meaningful (BLEU), only the timings are" % (max_pos, max_pos, max_pos, m["max_len"]))
     w("- beam %d, GNMT length penalty alpha %.2f on both sides (CTranslate2: re-ranking of its %d "
       "finished hypotheses, tools/ct2/ct2run.py), output limit %d tokens incl. eos for both "
       "(granattn `--max-len-a 0 --max-len-b %d`; CTranslate2 `max_decoding_length`)" % (
