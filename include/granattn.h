@@ -238,9 +238,10 @@ ga_status ga_attend(const ga_kernels *kt, ga_pool *pool, const ga_config *cfg,
  * pool is NULL; the GPN NaN flags; a levels buffer [max_T][max_N]).  A run
  * checks only its sizes against the plan and its pointers (and, for given
  * levels, their values), then computes; it allocates and frees nothing
- * itself.  One exception below the plan: the dense baseline with T >= 2
- * calls the table's sgemm, whose blocked SIMD variants allocate packing
- * buffers per call (sparse runs and dense runs of one query call no sgemm).
+ * itself.  Below the plan, the dense baseline with T >= 2 calls the table's
+ * sgemm, whose blocked SIMD variants allocate one packing buffer per thread
+ * on the thread's first call and reuse it (sparse runs and dense runs of one
+ * query call no sgemm).
  *
  * Levels come from one of two sources, through the same threshold ->
  * Z -> context composition:

@@ -190,7 +190,7 @@ int cmd_eval(int argc, char **argv)
     }
     fprintf(stderr, "translating %d %s sentences (beam %d, %d threads) ...\n", n,
             split, so->beam, ga_pool_threads(pool));
-    if (translate_all(L.m, pool, so, n, src, src_len, &r) != 0) {
+    if (translate_all(L.m, pool, so, (int)dopt.batch, n, src, src_len, &r) != 0) {
         errorf("%s", gu_error());
         goto out;
     }
@@ -205,7 +205,7 @@ int cmd_eval(int argc, char **argv)
     }
     {
         char sum[512];
-        xlate_summary(&r, n, so, ga_pool_threads(pool), sum, sizeof sum);
+        xlate_summary(&r, n, so, (int)dopt.batch, ga_pool_threads(pool), sum, sizeof sum);
         fprintf(stderr, "granattn eval: %s\n", sum);
     }
 
