@@ -1388,6 +1388,129 @@ static void prepared_case(tcheck *tc, gm_config cfg, int bounded)
     gm_free(m);
 }
 
+/* Batched decoding relies on it (model.h, decode.h): a hypothesis'
+ * log-probabilities are bitwise the same whatever other hypotheses share
+ * the gm_decode_step.  210 hypotheses (7 per sentence, 30 sentences of 1..20
+ * tokens, more rows than the sgemm's MC block; vocab 1100 > its NC block),
+ * two steps taken together, then the third step for all of them and for
+ * sub-ranges (one row, rows cutting a sentence's query block, 97 rows):
+ * every row bitwise equal.  Also gm_encode_batch == gm_encode per sentence
+ * (memories encoded together or alone give the same rows).  Learned sparse
+ * with prepared keys, without, random levels, dense; every variant. */
+static void rows_case(tcheck *tc, const ga_kernels *kt, gm_config cfg, int prepared)
+{
+    enum { NS = 30, PER = 7, NH = NS * PER, V = 1100 };
+    cfg.vocab = V;
+    cfg.d = 32;
+    cfg.ff = 48;
+    cfg.n_enc = 1;
+    gm_model *m = gm_create(&cfg, kt, 17);
+    cr_assert(m, "%s", gm_last_error());
+    trng r;
+    rng_init(&r, 6101);
+    sharpen(m, &r);
+    gm_memory *mb[NS], *ma[NS]; /* encoded as a batch / alone */
+    int32_t src[NS][20];
+    const int32_t *sp[NS];
+    int S[NS];
+    for (int k = 0; k < NS; k++) {
+        S[k] = 1 + rng_int(&r, 20);
+        for (int i = 0; i < S[k]; i++)
+            src[k][i] = 4 + rng_int(&r, V - 4);
+        sp[k] = src[k];
+        mb[k] = gm_memory_create(m, 20);
+        ma[k] = gm_memory_create(m, 20);
+        cr_assert(mb[k] && ma[k], "%s", gm_last_error());
+        cr_assert(gm_memory_set_prepared(mb[k], prepared, GA_PREP_Z_EXACT) == GA_OK &&
+                      gm_memory_set_prepared(ma[k], prepared, GA_PREP_Z_EXACT) == GA_OK,
+                  "%s", gm_last_error());
+        cr_assert(gm_encode(m, src[k], S[k], ma[k]) == GA_OK, "%s", gm_last_error());
+    }
+    cr_assert(gm_encode_batch(m, NS, sp, S, mb) == GA_OK, "%s", gm_last_error());
+    gm_cache *c[NH], *c0[NH], *cs[NH];
+    const gm_memory *mm[NH], *mma[NH];
+    int32_t tok[NH];
+    for (int h = 0; h < NH; h++) {
+        c[h] = gm_cache_create(m, 4);
+        c0[h] = gm_cache_create(m, 4);
+        cs[h] = gm_cache_create(m, 4);
+        cr_assert(c[h] && c0[h] && cs[h], "%s", gm_last_error());
+        mm[h] = mb[h / PER];
+        mma[h] = ma[h / PER];
+    }
+    float *lp = malloc(sizeof(float) * NH * V), *ls = malloc(sizeof(float) * NH * V);
+    gm_step_ws *ws = gm_step_ws_create(m, NH);
+    cr_assert(lp && ls && ws, "%s", gm_last_error());
+    for (int t = 0; t < 2; t++) {
+        for (int h = 0; h < NH; h++)
+            tok[h] = t == 0 ? GM_BOS : 4 + (h * 37 + t) % (V - 4);
+        cr_assert(gm_decode_step(m, ws, NH, mm, c, tok, lp, NULL) == GA_OK, "%s",
+                  gm_last_error());
+    }
+    for (int h = 0; h < NH; h++) {
+        cr_assert(gm_cache_copy(c0[h], c[h]) == GA_OK, "%s", gm_last_error());
+        tok[h] = 4 + (h * 11 + 5) % (V - 4);
+    }
+    cr_assert(gm_decode_step(m, ws, NH, mm, c, tok, lp, NULL) == GA_OK, "%s", gm_last_error());
+    static const int SUB[][2] = {{0, 1}, {104, 105}, {3, 16}, {59, 156}, {0, NH}};
+    for (int u = 0; u < 5; u++) {
+        const int h0 = SUB[u][0], n = SUB[u][1] - h0;
+        for (int i = 0; i < 2; i++) { /* memories encoded together, then alone */
+            if (i == 1 && u != 4)
+                continue;
+            for (int h = h0; h < h0 + n; h++)
+                cr_assert(gm_cache_copy(cs[h], c0[h]) == GA_OK, "%s", gm_last_error());
+            cr_assert(gm_decode_step(m, ws, n, (i ? mma : mm) + h0, cs + h0, tok + h0, ls, NULL) ==
+                          GA_OK,
+                      "%s", gm_last_error());
+            tc_true(tc, memcmp(ls, lp + (size_t)h0 * V, sizeof(float) * (size_t)n * V) == 0,
+                    "[%s] rows %d..%d stepped %s differ from the same rows in a step of %d "
+                    "(memories encoded %s)",
+                    kt->name, h0, h0 + n - 1, n == 1 ? "alone" : "together", NH,
+                    i ? "one by one" : "as a batch");
+        }
+    }
+    for (int h = 0; h < NH; h++) {
+        gm_cache_free(c[h]);
+        gm_cache_free(c0[h]);
+        gm_cache_free(cs[h]);
+    }
+    for (int k = 0; k < NS; k++) {
+        gm_memory_free(mb[k]);
+        gm_memory_free(ma[k]);
+    }
+    gm_step_ws_free(ws);
+    free(lp);
+    free(ls);
+    gm_free(m);
+}
+
+Test(model_grad, decode_rows_independent, .timeout = TEST_TIMEOUT)
+{
+    tcheck c;
+    tvariants v;
+    variants_get(&v, "model_grad.decode_rows_independent");
+    tc_init(&c, "model_grad.decode_rows_independent");
+    for (int vi = 0; vi < v.n; vi++) {
+        gm_config cfg = small_config();
+        tc_case(&c, "[%s] learned, prepared keys", v.k[vi]->name);
+        rows_case(&c, v.k[vi], cfg, 1);
+        tc_case(&c, "[%s] learned, no prepared keys", v.k[vi]->name);
+        rows_case(&c, v.k[vi], cfg, 0);
+        cfg.level_source = GM_LEVELS_RANDOM;
+        cfg.level_probs[0] = 0.3f;
+        cfg.level_probs[1] = 0.3f;
+        cfg.level_probs[2] = 0.4f;
+        tc_case(&c, "[%s] random levels", v.k[vi]->name);
+        rows_case(&c, v.k[vi], cfg, 1);
+        cfg = small_config();
+        cfg.dense = 1;
+        tc_case(&c, "[%s] dense", v.k[vi]->name);
+        rows_case(&c, v.k[vi], cfg, 1);
+    }
+    tc_finish(&c);
+}
+
 Test(model_grad, prepared_decoding, .timeout = TEST_TIMEOUT)
 {
     tcheck c;
