@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
 
 void gs_options_default(gs_options *o)
 {
@@ -53,7 +52,7 @@ struct gs_decoder {
     int *limit, *nfin;       /* [B] */
     finished *fin;           /* [B][K] */
     int32_t *fin_ids;        /* [B][K][T] */
-    cand *cands;             /* [K * 2K] one sentence's candidates */
+    cand *cands, *cands2;    /* [K * 2K] one sentence's candidates, sort buffer */
     cand *top;               /* [2K] one hypothesis' selection */
     int32_t *src_eos;        /* [B][max_src + 1] the sources with eos */
     const int32_t **src_ptr; /* [B] into src_eos */
@@ -92,6 +91,7 @@ void gs_free(gs_decoder *d)
     free(d->fin);
     free(d->fin_ids);
     free(d->cands);
+    free(d->cands2);
     free(d->top);
     free(d->src_eos);
     free(d->src_ptr);
@@ -112,18 +112,20 @@ gs_decoder *gs_create(const gm_model *m, const gs_options *o, int max_batch, int
 {
     const gm_config *cfg = gm_get_config(m);
     if (o->beam < 1 || o->beam > 64) {
-        gu_fail("beam size %d out of range [1, 64]", o->beam);
+        gm_set_error(GA_EINVAL, "beam size %d out of range [1, 64]", o->beam);
         return NULL;
     }
     if (max_batch < 1 || max_batch > 4096) {
-        gu_fail("batch of %d sentences out of range [1, 4096]", max_batch);
+        gm_set_error(GA_EINVAL, "batch of %d sentences out of range [1, 4096]", max_batch);
         return NULL;
     }
     if (max_src <= 0 || max_src > cfg->max_len - 1)
         max_src = cfg->max_len - 1;
-    gs_decoder *d = gu_calloc(1, sizeof *d);
-    if (!d)
+    gs_decoder *d = calloc(1, sizeof *d);
+    if (!d) {
+        gm_set_error(GA_ENOMEM, "gs_create: out of memory");
         return NULL;
+    }
     d->m = m;
     d->o = *o;
     d->V = cfg->vocab;
@@ -134,47 +136,49 @@ gs_decoder *gs_create(const gm_model *m, const gs_options *o, int max_batch, int
     d->T = length_limit(o, max_src, cfg->max_len);
     const size_t K = (size_t)d->K, B = (size_t)d->B, R = (size_t)d->R, T = (size_t)d->T;
     d->ws = gm_step_ws_create(m, d->R);
-    d->mem = gu_calloc(B, sizeof *d->mem);
-    d->caches = gu_calloc(R, sizeof *d->caches);
-    d->spare = gu_calloc(R, sizeof *d->spare);
-    d->rmem = gu_calloc(R, sizeof *d->rmem);
-    d->cur = gu_calloc(R, sizeof *d->cur);
-    d->nxt = gu_calloc(R, sizeof *d->nxt);
-    d->tok = gu_calloc(R, sizeof *d->tok);
-    d->score = gu_calloc(R, sizeof *d->score);
-    d->score2 = gu_calloc(R, sizeof *d->score2);
-    d->hist = gu_calloc(R * T, sizeof *d->hist);
-    d->hist2 = gu_calloc(R * T, sizeof *d->hist2);
-    d->parent = gu_calloc(R, sizeof *d->parent);
-    d->first_child = gu_calloc(R, sizeof *d->first_child);
-    d->logp = gu_malloc(R * (size_t)d->V * sizeof *d->logp);
-    d->r0 = gu_calloc(B, sizeof *d->r0);
-    d->nrow = gu_calloc(B, sizeof *d->nrow);
-    d->limit = gu_calloc(B, sizeof *d->limit);
-    d->nfin = gu_calloc(B, sizeof *d->nfin);
-    d->fin = gu_calloc(B * K, sizeof *d->fin);
-    d->fin_ids = gu_calloc(B * K * T, sizeof *d->fin_ids);
-    d->cands = gu_calloc(K * 2 * K, sizeof *d->cands);
-    d->top = gu_calloc(2 * K, sizeof *d->top);
-    d->src_eos = gu_calloc(B * ((size_t)max_src + 1), sizeof *d->src_eos);
-    d->src_ptr = gu_calloc(B, sizeof *d->src_ptr);
-    d->src_n = gu_calloc(B, sizeof *d->src_n);
+    d->mem = calloc(B, sizeof *d->mem);
+    d->caches = calloc(R, sizeof *d->caches);
+    d->spare = calloc(R, sizeof *d->spare);
+    d->rmem = calloc(R, sizeof *d->rmem);
+    d->cur = calloc(R, sizeof *d->cur);
+    d->nxt = calloc(R, sizeof *d->nxt);
+    d->tok = calloc(R, sizeof *d->tok);
+    d->score = calloc(R, sizeof *d->score);
+    d->score2 = calloc(R, sizeof *d->score2);
+    d->hist = calloc(R * T, sizeof *d->hist);
+    d->hist2 = calloc(R * T, sizeof *d->hist2);
+    d->parent = calloc(R, sizeof *d->parent);
+    d->first_child = calloc(R, sizeof *d->first_child);
+    d->logp = malloc(R * (size_t)d->V * sizeof *d->logp);
+    d->r0 = calloc(B, sizeof *d->r0);
+    d->nrow = calloc(B, sizeof *d->nrow);
+    d->limit = calloc(B, sizeof *d->limit);
+    d->nfin = calloc(B, sizeof *d->nfin);
+    d->fin = calloc(B * K, sizeof *d->fin);
+    d->fin_ids = calloc(B * K * T, sizeof *d->fin_ids);
+    d->cands = calloc(K * 2 * K, sizeof *d->cands);
+    d->cands2 = calloc(K * 2 * K, sizeof *d->cands2);
+    d->top = calloc(2 * K, sizeof *d->top);
+    d->src_eos = calloc(B * ((size_t)max_src + 1), sizeof *d->src_eos);
+    d->src_ptr = calloc(B, sizeof *d->src_ptr);
+    d->src_n = calloc(B, sizeof *d->src_n);
     if (!d->ws) {
-        gu_fail("%s", gm_last_error());
         gs_free(d);
         return NULL;
     }
     if (!d->mem || !d->caches || !d->spare || !d->rmem || !d->cur || !d->nxt || !d->tok ||
         !d->score || !d->score2 || !d->hist || !d->hist2 || !d->parent || !d->first_child ||
         !d->logp || !d->r0 || !d->nrow || !d->limit || !d->nfin || !d->fin || !d->fin_ids ||
-        !d->cands || !d->top || !d->src_eos || !d->src_ptr || !d->src_n) {
+        !d->cands || !d->cands2 || !d->top || !d->src_eos || !d->src_ptr || !d->src_n) {
+        gm_set_error(GA_ENOMEM, "gs_create: out of memory (batch %d, beam %d)", max_batch,
+                     o->beam);
         gs_free(d);
         return NULL;
     }
     for (size_t b = 0; b < B; b++) {
         d->mem[b] = gm_memory_create(m, max_src + 1);
         if (!d->mem[b] || gm_memory_set_prepared(d->mem[b], o->prepared, o->prep_z) != GA_OK) {
-            gu_fail("gm_memory_create: %s", gm_last_error());
+            gm_set_error(GA_ENOMEM, "gm_memory_create: %s", gm_last_error());
             gs_free(d);
             return NULL;
         }
@@ -182,7 +186,7 @@ gs_decoder *gs_create(const gm_model *m, const gs_options *o, int max_batch, int
     for (size_t r = 0; r < R; r++) {
         d->caches[r] = gm_cache_create(m, d->T);
         if (!d->caches[r]) {
-            gu_fail("gm_cache_create: %s", gm_last_error());
+            gm_set_error(GA_ENOMEM, "gm_cache_create: %s", gm_last_error());
             gs_free(d);
             return NULL;
         }
@@ -195,19 +199,19 @@ gs_decoder *gs_create(const gm_model *m, const gs_options *o, int max_batch, int
 int gs_max_src(const gs_decoder *d) { return d->max_src; }
 int gs_max_batch(const gs_decoder *d) { return d->B; }
 
-int gs_check(const gm_model *m, const int32_t *src, int S)
+ga_status gs_check(const gm_model *m, const int32_t *src, int S)
 {
     const gm_config *cfg = gm_get_config(m);
     if (S < 0 || S > cfg->max_len - 1)
-        return gu_fail("source has %d tokens; this model accepts at most %d "
+        return gm_set_error(GA_EINVAL, "source has %d tokens; this model accepts at most %d "
                        "(max_len %d incl. eos)",
                        S, cfg->max_len - 1, cfg->max_len);
     for (int i = 0; i < S; i++)
         if (src[i] < 0 || src[i] >= cfg->vocab)
-            return gu_fail("source token %d at position %d is outside the vocabulary "
+            return gm_set_error(GA_EINVAL, "source token %d at position %d is outside the vocabulary "
                            "[0, %d)",
                            src[i], i, cfg->vocab);
-    return 0;
+    return GA_OK;
 }
 
 static float length_penalty(float alpha, int len)
@@ -256,14 +260,34 @@ static int top_k(const float *row, int V, int k, float base, int parent, cand *t
     return n;
 }
 
-static int cmp_cand(const void *a, const void *b)
+/* Candidate order: score desc, then parent, then token (a total order: a
+ * sentence's (parent, token) pairs are distinct, scores never NaN). */
+static int before(const cand *x, const cand *y)
 {
-    const cand *x = a, *y = b;
     if (x->score != y->score)
-        return x->score > y->score ? -1 : 1;
+        return x->score > y->score;
     if (x->parent != y->parent)
-        return x->parent < y->parent ? -1 : 1;
-    return (x->tok > y->tok) - (x->tok < y->tok);
+        return x->parent < y->parent;
+    return x->tok < y->tok;
+}
+
+/* Sorts c[0..n) into that order with tmp [n]: bottom-up merge sort (qsort
+ * may allocate; the token loop must not). */
+static void sort_cands(cand *c, cand *tmp, int n)
+{
+    for (int w = 1; w < n; w *= 2) {
+        for (int i = 0; i < n; i += 2 * w) {
+            int a = i, ae = i + w < n ? i + w : n, b = ae, be = i + 2 * w < n ? i + 2 * w : n;
+            int k = i;
+            while (a < ae && b < be)
+                tmp[k++] = before(&c[b], &c[a]) ? c[b++] : c[a++];
+            while (a < ae)
+                tmp[k++] = c[a++];
+            while (b < be)
+                tmp[k++] = c[b++];
+        }
+        memcpy(c, tmp, (size_t)n * sizeof *c);
+    }
 }
 
 /* One search step of sentence b at position t (its nrow[b] hypotheses hold
@@ -281,7 +305,7 @@ static int search_step(gs_decoder *d, int b, int t, int nn0)
         memcpy(d->cands + nc, d->top, (size_t)got * sizeof(cand));
         nc += got;
     }
-    qsort(d->cands, (size_t)nc, sizeof(cand), cmp_cand);
+    sort_cands(d->cands, d->cands2, nc);
     const int last = t + 1 == d->limit[b];
     int nn = 0;
     for (int r = 0; r < nc && nn < K; r++) {
@@ -326,7 +350,7 @@ static int search_step(gs_decoder *d, int b, int t, int nn0)
 }
 
 /* Sentence b's best finished hypothesis -> out (capacity cap). */
-static int write_best(const gs_decoder *d, int b, int32_t *out, int cap, int *out_len)
+static ga_status write_best(const gs_decoder *d, int b, int32_t *out, int cap, int *out_len)
 {
     const finished *fin = d->fin + (size_t)b * d->K;
     int best = 0;
@@ -335,24 +359,32 @@ static int write_best(const gs_decoder *d, int b, int32_t *out, int cap, int *ou
             best = i;
     int len = d->nfin[b] ? fin[best].len : 0; /* nfin 0 cannot happen: the last step finishes */
     if (len > cap)
-        return gu_fail("translation of %d tokens does not fit the output buffer (%d)", len, cap);
+        return gm_set_error(GA_EINVAL,
+                            "translation of %d tokens does not fit the output buffer (%d)", len,
+                            cap);
     memcpy(out, fin[best].ids, (size_t)len * sizeof(int32_t));
     *out_len = len;
-    return 0;
+    return GA_OK;
 }
 
-int gs_translate_batch(gs_decoder *d, int n, const int32_t *const *src, const int *S,
+static void (*g_loop_hook)(int end);
+
+void gs_debug_loop_hook(void (*fn)(int end)) { g_loop_hook = fn; }
+
+ga_status gs_translate_batch(gs_decoder *d, int n, const int32_t *const *src, const int *S,
                        int32_t *const *out, int out_cap, int *out_len, gm_step_stats *stats,
                        long *steps_out)
 {
     const gm_config *cfg = gm_get_config(d->m);
     if (n < 0 || n > d->B)
-        return gu_fail("batch of %d sentences for a decoder of %d", n, d->B);
+        return gm_set_error(GA_EINVAL, "batch of %d sentences for a decoder of %d", n, d->B);
     for (int b = 0; b < n; b++) {
-        if (gs_check(d->m, src[b], S[b]) != 0)
-            return n > 1 ? gu_fail_prefix("sentence %d of the batch", b) : -1;
+        ga_status st = gs_check(d->m, src[b], S[b]);
+        if (st != GA_OK)
+            return n > 1 ? gm_set_error(st, "sentence %d of the batch: %s", b, gm_last_error())
+                         : st;
         if (S[b] > d->max_src)
-            return gu_fail("source has %d tokens; this decoder was made for at most %d", S[b],
+            return gm_set_error(GA_EINVAL, "source has %d tokens; this decoder was made for at most %d", S[b],
                            d->max_src);
     }
     /* encode; one row (bos, empty cache) per sentence */
@@ -366,8 +398,9 @@ int gs_translate_batch(gs_decoder *d, int n, const int32_t *const *src, const in
         d->src_ptr[b] = se;
         d->src_n[b] = S[b] + 1;
     }
-    if (gm_encode_batch(d->m, n, d->src_ptr, d->src_n, d->mem) != GA_OK)
-        return gu_fail("encode: %s", gm_last_error());
+    ga_status st = gm_encode_batch(d->m, n, d->src_ptr, d->src_n, d->mem);
+    if (st != GA_OK)
+        return gm_set_error(st, "encode: %s", gm_last_error());
     for (int b = 0; b < n; b++) {
         d->limit[b] = length_limit(&d->o, S[b], cfg->max_len);
         maxlimit = d->limit[b] > maxlimit ? d->limit[b] : maxlimit;
@@ -382,10 +415,13 @@ int gs_translate_batch(gs_decoder *d, int n, const int32_t *const *src, const in
         rows++;
     }
     long steps = 0;
+    if (g_loop_hook)
+        g_loop_hook(0);
     for (int t = 0; t < maxlimit && rows > 0; t++) {
         /* every live hypothesis holds t tokens; this step predicts token t+1 */
-        if (gm_decode_step(d->m, d->ws, rows, d->rmem, d->cur, d->tok, d->logp, stats) != GA_OK)
-            return gu_fail("decode step: %s", gm_last_error());
+        st = gm_decode_step(d->m, d->ws, rows, d->rmem, d->cur, d->tok, d->logp, stats);
+        if (st != GA_OK)
+            return gm_set_error(st, "decode step: %s", gm_last_error());
         steps += rows;
         /* search per sentence; next rows compacted in sentence order */
         int nn = 0;
@@ -395,8 +431,8 @@ int gs_translate_batch(gs_decoder *d, int n, const int32_t *const *src, const in
             if (!d->nrow[b])
                 continue;
             int k = search_step(d, b, t, nn);
-            if (!k && write_best(d, b, out[b], out_cap, &out_len[b]) != 0)
-                return -1;
+            if (!k && write_best(d, b, out[b], out_cap, &out_len[b]) != GA_OK)
+                return GA_EINVAL;
             for (int j = nn; j < nn + k; j++) {
                 if (d->first_child[d->parent[j]] < 0)
                     d->first_child[d->parent[j]] = j;
@@ -417,8 +453,8 @@ int gs_translate_batch(gs_decoder *d, int n, const int32_t *const *src, const in
                 d->nxt[j] = d->cur[p];
             } else {
                 gm_cache *c = d->spare[--nspare];
-                if (gm_cache_copy(c, d->cur[p]) != GA_OK)
-                    return gu_fail("cache copy: %s", gm_last_error());
+                if ((st = gm_cache_copy(c, d->cur[p])) != GA_OK)
+                    return gm_set_error(st, "cache copy: %s", gm_last_error());
                 d->nxt[j] = c;
             }
         }
@@ -433,12 +469,14 @@ int gs_translate_batch(gs_decoder *d, int n, const int32_t *const *src, const in
         d->score2 = ts;
         rows = nn;
     }
+    if (g_loop_hook)
+        g_loop_hook(1);
     if (steps_out)
         *steps_out = steps;
-    return 0;
+    return GA_OK;
 }
 
-int gs_translate(gs_decoder *d, const int32_t *src, int S, int32_t *out, int out_cap,
+ga_status gs_translate(gs_decoder *d, const int32_t *src, int S, int32_t *out, int out_cap,
                  int *out_len, gm_step_stats *stats, long *steps_out)
 {
     const int32_t *const srcv[1] = {src};

@@ -1,5 +1,7 @@
 /* decode.h — greedy and beam-search translation over the model's incremental
- * decode API (gm_encode + gm_decode_step with per-hypothesis KV caches).
+ * decode API (gm_encode_batch + gm_decode_step with per-hypothesis KV
+ * caches); part of libgmodel (errors as model.h: a ga_status or NULL, the
+ * message in gm_last_error()).
  *
  * A gs_decoder translates a batch of up to max_batch sentences at a time:
  * all live hypotheses of all its sentences advance together, one
@@ -54,7 +56,9 @@ typedef struct gs_decoder gs_decoder;
 /* A decoder for batches of up to max_batch (>= 1) sentences of up to
  * max_src tokens each (0: the longest the model accepts, gs_max_src).
  * Memory: per sentence a gm_memory; per hypothesis (max_batch * beam) a KV
- * cache of the length limit of a max_src-token source.  NULL + message. */
+ * cache of the length limit of a max_src-token source, and a gm_step_ws
+ * for max_batch * beam rows (which packs the decoder's weights: make the
+ * decoder after the parameters are loaded).  NULL + message. */
 gs_decoder *gs_create(const gm_model *m, const gs_options *o, int max_batch, int max_src);
 void gs_free(gs_decoder *d);
 
@@ -62,23 +66,28 @@ void gs_free(gs_decoder *d);
 int gs_max_src(const gs_decoder *d);
 int gs_max_batch(const gs_decoder *d);
 
-/* 0 if model m can translate src[0..S) (S <= max_len - 1, ids in the
- * vocabulary), else -1 + message. */
-int gs_check(const gm_model *m, const int32_t *src, int S);
+/* GA_OK if model m can translate src[0..S) (S <= max_len - 1, ids in the
+ * vocabulary), else GA_EINVAL + message. */
+ga_status gs_check(const gm_model *m, const int32_t *src, int S);
 
 /* Translates sentences i < n (n <= max_batch): src[i][0..S[i]) (ids without
  * eos; the decoder appends eos before encoding).  Writes sentence i's output
  * ids (without bos/eos) to out[i] (capacity out_cap) and their count to
  * out_len[i].  stats may be NULL (added to).  steps_out (may be NULL):
- * decoder steps run (hypothesis-steps, all sentences).  Errors (-1 +
+ * decoder steps run (hypothesis-steps, all sentences).  Errors (a status +
  * message; outputs undefined): a source failing gs_check or longer than
- * gs_max_src (nothing translated), a model failure. */
-int gs_translate_batch(gs_decoder *d, int n, const int32_t *const *src, const int *S,
+ * gs_max_src (EINVAL, nothing translated), a model failure. */
+ga_status gs_translate_batch(gs_decoder *d, int n, const int32_t *const *src, const int *S,
                        int32_t *const *out, int out_cap, int *out_len, gm_step_stats *stats,
                        long *steps_out);
 
+/* Testing hook: fn(0) when gs_translate_batch enters its token loop (the
+ * sources encoded, one row per sentence), fn(1) when the loop ends
+ * normally; NULL: off.  Process-wide (set it while no decoding runs). */
+void gs_debug_loop_hook(void (*fn)(int end));
+
 /* One sentence: gs_translate_batch with n = 1. */
-int gs_translate(gs_decoder *d, const int32_t *src, int S, int32_t *out, int out_cap,
+ga_status gs_translate(gs_decoder *d, const int32_t *src, int S, int32_t *out, int out_cap,
                  int *out_len, gm_step_stats *stats, long *steps_out);
 
 #endif /* GM_DECODE_H */

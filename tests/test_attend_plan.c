@@ -26,6 +26,8 @@
  *                       training forward's composition): C, kept == run_levels
  *                       bitwise; the trace reproduces the run through the
  *                       kernels; no allocation; errors
+ *   translate_loop_no_alloc the token loop of gs_translate_batch (decode.h):
+ *                       no allocation, every variant, beam 1 / 4 / 16
  *   decode_step_no_alloc the model's gm_decode_step (learned, random, dense
  *                       cross-attention): no allocation after the first step,
  *                       every variant (the sgemm's packing buffer is per
@@ -41,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decode.h"
 #include "model.h"
 #include "util.h"
 
@@ -884,4 +887,97 @@ Test(attend_plan, decode_step_no_alloc, .timeout = TEST_TIMEOUT)
             gm_memory_free(mem);
             gm_free(m);
         }
+}
+
+/* The whole search (gs_translate_batch, decode.h): its token loop — every
+ * decode step, the per-sentence search, cache copies, rows leaving the
+ * batch — allocates nothing, counted between the loop hook's two calls
+ * (set-up, encoding and prepared keys come before it).  Every variant,
+ * greedy, beam 4 and beam 16, prepared keys on and off, a batch of 5
+ * sentences of different lengths translated twice (the second reuses
+ * everything).  The counter counts: a malloc inside the counted region is
+ * seen.  It sees the library's and the model's calls (linked statically,
+ * through --wrap), not libc's own: glibc's qsort allocates its merge buffer
+ * above 1 KiB unseen, which is why decode.c sorts candidates itself. */
+static long loop_allocs = -1;
+static int loop_hook_calls;
+
+static void loop_hook(int end)
+{
+    loop_hook_calls++;
+    if (!end)
+        alloc_count_begin();
+    else
+        loop_allocs = alloc_count_end();
+}
+
+static void loop_hook_malloc(int end)
+{
+    loop_hook(end);
+    if (!end) { /* what the counter must see (volatile: not elided) */
+        void *volatile p = malloc(16);
+        free(p);
+    }
+}
+
+Test(attend_plan, translate_loop_no_alloc, .timeout = TEST_TIMEOUT)
+{
+    static const int BEAMS[] = {1, 4, 16};
+    tvariants v;
+    variants_get(&v, "attend_plan translate_loop_no_alloc");
+    gm_config cfg;
+    gm_config_default(&cfg);
+    cfg.vocab = 300;
+    cfg.d = 32;
+    cfg.H = 2;
+    cfg.ff = 48;
+    cfg.n_enc = 1;
+    cfg.n_dec = 2;
+    cfg.g = 4;
+    cfg.max_len = 40;
+    int32_t src[5][20];
+    const int32_t *sp[5];
+    int S[5] = {3, 17, 1, 9, 12}, out_len[5];
+    int32_t out[5][41], *op[5];
+    for (int b = 0; b < 5; b++) {
+        for (int i = 0; i < S[b]; i++)
+            src[b][i] = 4 + (b * 31 + i * 7) % 290;
+        sp[b] = src[b];
+        op[b] = out[b];
+    }
+    for (int vi = 0; vi < v.n; vi++) {
+        gm_model *m = gm_create(&cfg, v.k[vi], 3);
+        cr_assert(m, "gm_create: %s", gm_last_error());
+        for (size_t bi = 0; bi < sizeof BEAMS / sizeof BEAMS[0]; bi++)
+            for (int prep = 0; prep < 2; prep++) {
+                gs_options o;
+                gs_options_default(&o);
+                o.beam = BEAMS[bi];
+                o.prepared = prep;
+                gs_decoder *dec = gs_create(m, &o, 5, 20);
+                cr_assert(dec, "gs_create: %s", gm_last_error());
+                gs_debug_loop_hook(loop_hook);
+                for (int rep = 0; rep < 2; rep++) {
+                    loop_allocs = -1;
+                    loop_hook_calls = 0;
+                    long steps = 0;
+                    ga_status st = gs_translate_batch(dec, 5, sp, S, op, 41, out_len, NULL, &steps);
+                    cr_expect(st == GA_OK && loop_hook_calls == 2 && steps > 5,
+                              "[%s] beam %d prepared %d: %s (hook calls %d, steps %ld)",
+                              v.k[vi]->name, o.beam, prep, gm_last_error(), loop_hook_calls,
+                              steps);
+                    cr_expect_eq(loop_allocs, 0,
+                                 "[%s] beam %d prepared %d, run %d: %ld allocations in the token "
+                                 "loop (%ld steps)",
+                                 v.k[vi]->name, o.beam, prep, rep, loop_allocs, steps);
+                }
+                gs_debug_loop_hook(loop_hook_malloc);
+                gs_translate_batch(dec, 5, sp, S, op, 41, out_len, NULL, NULL);
+                cr_expect_eq(loop_allocs, 1, "[%s] the counter missed a malloc in the loop (%ld)",
+                             v.k[vi]->name, loop_allocs);
+                gs_debug_loop_hook(NULL);
+                gs_free(dec);
+            }
+        gm_free(m);
+    }
 }
