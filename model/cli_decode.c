@@ -126,6 +126,10 @@ int translate_all(const gm_model *m, ga_pool *pool, const gs_options *so, int ba
     }
     g_len = src_len;
     qsort(order, (size_t)nvalid, sizeof *order, by_length);
+    /* fewer sentences than batch * threads: smaller batches, so that every
+     * thread gets one (the ids do not depend on the batch) */
+    if (nvalid < batch * T)
+        batch = nvalid / T > 0 ? (nvalid + T - 1) / T : 1;
     int nbatch = (nvalid + batch - 1) / batch;
     int workers = T < nbatch ? T : (nbatch > 0 ? nbatch : 1);
     for (int t = 0; t < workers; t++)
@@ -175,10 +179,17 @@ void cli_decode_opts_default(cli_decode_opts *o)
 {
     gs_options_default(&o->so);
     o->threads = 0;
-    o->batch = CLI_BATCH_DEFAULT;
+    o->batch = 0;
     o->place = "none";
     o->isa = NULL;
     o->max_len = 0;
+}
+
+int cli_batch(const cli_decode_opts *o)
+{
+    if (o->batch > 0)
+        return (int)o->batch;
+    return o->so.beam < CLI_BATCH_ROWS ? CLI_BATCH_ROWS / o->so.beam : 1;
 }
 
 int cli_decode_opt(int c, const char *arg, cli_decode_opts *o)
