@@ -118,7 +118,8 @@ typedef struct ga_kernels {
 
     /* One member per entry of GA_TABLE_LIST (granattn_ops.h, which
      * documents each entry), in that order:
-     * gpn_project_keys ... gpn_project_query_backward, then sgemm. */
+     * gpn_project_keys ... gpn_project_query_backward, then sgemm,
+     * sgemm_pack, sgemm_packed. */
 #define GA_KERNEL_MEMBER(ret, name, params) ret(*name) params;
     GA_TABLE_LIST(GA_KERNEL_MEMBER)
 #undef GA_KERNEL_MEMBER
