@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 void gs_options_default(gs_options *o)
 {
     o->beam = 1;
@@ -372,8 +371,8 @@ static void (*g_loop_hook)(int end);
 void gs_debug_loop_hook(void (*fn)(int end)) { g_loop_hook = fn; }
 
 ga_status gs_translate_batch(gs_decoder *d, int n, const int32_t *const *src, const int *S,
-                       int32_t *const *out, int out_cap, int *out_len, gm_step_stats *stats,
-                       long *steps_out)
+                             int32_t *const *out, int out_cap, int *out_len,
+                             gm_step_stats *stats, long *steps_out)
 {
     const gm_config *cfg = gm_get_config(d->m);
     if (n < 0 || n > d->B)
@@ -384,8 +383,9 @@ ga_status gs_translate_batch(gs_decoder *d, int n, const int32_t *const *src, co
             return n > 1 ? gm_set_error(st, "sentence %d of the batch: %s", b, gm_last_error())
                          : st;
         if (S[b] > d->max_src)
-            return gm_set_error(GA_EINVAL, "source has %d tokens; this decoder was made for at most %d", S[b],
-                           d->max_src);
+            return gm_set_error(GA_EINVAL,
+                                "source has %d tokens; this decoder was made for at most %d",
+                                S[b], d->max_src);
     }
     /* encode; one row (bos, empty cache) per sentence */
     for (int r = 0; r < d->R; r++)
@@ -477,7 +477,7 @@ ga_status gs_translate_batch(gs_decoder *d, int n, const int32_t *const *src, co
 }
 
 ga_status gs_translate(gs_decoder *d, const int32_t *src, int S, int32_t *out, int out_cap,
-                 int *out_len, gm_step_stats *stats, long *steps_out)
+                       int *out_len, gm_step_stats *stats, long *steps_out)
 {
     const int32_t *const srcv[1] = {src};
     int32_t *const outv[1] = {out};

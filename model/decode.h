@@ -78,8 +78,8 @@ ga_status gs_check(const gm_model *m, const int32_t *src, int S);
  * message; outputs undefined): a source failing gs_check or longer than
  * gs_max_src (EINVAL, nothing translated), a model failure. */
 ga_status gs_translate_batch(gs_decoder *d, int n, const int32_t *const *src, const int *S,
-                       int32_t *const *out, int out_cap, int *out_len, gm_step_stats *stats,
-                       long *steps_out);
+                             int32_t *const *out, int out_cap, int *out_len,
+                             gm_step_stats *stats, long *steps_out);
 
 /* Testing hook: fn(0) when gs_translate_batch enters its token loop (the
  * sources encoded, one row per sentence), fn(1) when the loop ends
@@ -88,6 +88,6 @@ void gs_debug_loop_hook(void (*fn)(int end));
 
 /* One sentence: gs_translate_batch with n = 1. */
 ga_status gs_translate(gs_decoder *d, const int32_t *src, int S, int32_t *out, int out_cap,
-                 int *out_len, gm_step_stats *stats, long *steps_out);
+                       int *out_len, gm_step_stats *stats, long *steps_out);
 
 #endif /* GM_DECODE_H */

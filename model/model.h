@@ -60,9 +60,10 @@
  *              keys, up to 16 queries; made once by gm_memory_create,
  *              reused for every sentence and token);
  *   gm_cache:  one hypothesis' decoder self-attention K/V cache;
- *   gm_step_ws: gm_decode_step's scratch for up to max_rows hypotheses,
- *              made once (a step allocates nothing: the table's sgemm
- *              keeps one packing buffer per thread after its first call);
+ *   gm_step_ws: gm_decode_step's scratch for up to max_rows hypotheses and
+ *              the decoder's weights packed once (sgemm_pack), made once (a
+ *              step allocates nothing: the table's sgemm keeps one packing
+ *              buffer per thread after its first call);
  *   gm_decode_step: n hypotheses advance by one token each (each with its own
  *              memory and cache, possibly at different positions); returns
  *              log-probabilities [n][vocab].  Cross-attention runs the fused
@@ -299,9 +300,12 @@ typedef struct gm_step_stats {
                              calls (query projections for the GPN included) */
 } gm_step_stats;
 
-/* The scratch of gm_decode_step for up to max_rows hypotheses per step
- * (about (8 d + ff + g + 3) * 4 bytes per row), for model m only.  NULL +
- * message on error. */
+/* The workspace of gm_decode_step for up to max_rows hypotheses per step,
+ * for model m only: its scratch (about (8 d + ff + g + 3) * 4 bytes per row)
+ * and a copy of the decoder's weights packed for the table's sgemm_packed
+ * (about 4 (n_dec (6 d^2 + 2 d ff) + vocab d) bytes, 19 MB at the default
+ * config), taken at creation: make the workspace after the parameters are
+ * set, and a new one after they change.  NULL + message on error. */
 typedef struct gm_step_ws gm_step_ws;
 gm_step_ws *gm_step_ws_create(const gm_model *m, int max_rows);
 void gm_step_ws_free(gm_step_ws *ws);
