@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli_common.h"
+#include "spm.h"
 
 #define PYTHON_DEFAULT "/usr/bin/python3"
 
@@ -156,7 +157,32 @@ int tmpfile_path(const char *name, char *out, size_t outlen)
     return 0;
 }
 
-/* spm.py encode|decode in_path > out_path */
+/* Text <-> ids: in process (libsentencepiece, spm.c) unless this build lacks
+ * it or GRANATTN_SPM=python asks for tools/corpus/spm.py. */
+int spm_in_process(void)
+{
+    const char *e = getenv("GRANATTN_SPM");
+    return gm_spm_in_process() && !(e && !strcmp(e, "python"));
+}
+
+const char *spm_backend(void)
+{
+    if (spm_in_process())
+        return "in process (libsentencepiece)";
+    return gm_spm_in_process() ? "by tools/corpus/spm.py (GRANATTN_SPM=python)"
+                               : "by tools/corpus/spm.py (built without libsentencepiece)";
+}
+
+int spm_model_path(char *out, size_t outlen)
+{
+    const char *root = gu_project_root();
+    if (!root)
+        return -1;
+    snprintf(out, outlen, "%s/data/spm/spm.model", root);
+    return 0;
+}
+
+/* spm.py encode|decode in_path > out_path, or the same in process */
 int run_spm(const char *what, const char *in_path, const char *out_path)
 {
     const char *root = gu_project_root();
@@ -167,6 +193,8 @@ int run_spm(const char *what, const char *in_path, const char *out_path)
     snprintf(model, sizeof model, "%s/data/spm/spm.model", root);
     if (!gu_file_exists(model))
         return gu_fail("%s: no such file (run tools/prepare-data.sh)", model);
+    if (spm_in_process())
+        return gm_spm_file(model, what, in_path, out_path);
     char *argv[] = {(char *)python_path(), script, "--model", model, (char *)what,
                     (char *)in_path, NULL};
     int rc = run_process(argv, NULL, out_path);

@@ -34,6 +34,7 @@ int cmd_translate(int argc, char **argv);  /* cli_translate.c */
 int cmd_eval(int argc, char **argv);       /* cli_eval.c */
 int cmd_inspect(int argc, char **argv);    /* cli_inspect.c */
 int cmd_calibrate(int argc, char **argv);  /* cli_calibrate.c */
+int cmd_spm(int argc, char **argv);        /* cli_spm.c */
 
 /* --------------------------------------------------------------- messages */
 /* The command name of messages ("granattn train"; default "granattn"). */
@@ -56,8 +57,17 @@ int run_process(char *const argv[], const char *in_path, const char *out_path);
 /* out := "<temporary directory>/name"; the directory (created on first use)
  * and the files named in cli_common.c are removed at exit. */
 int tmpfile_path(const char *name, char *out, size_t outlen);
-/* tools/corpus/spm.py encode|decode in_path > out_path. */
+/* tools/corpus/spm.py encode|decode in_path > out_path (same output as
+ * spm.py; one line per line), with <root>/data/spm/spm.model: in process
+ * through libsentencepiece (spm.h) when the build has it, else spawning
+ * spm.py.  GRANATTN_SPM=python spawns spm.py in any build. */
 int run_spm(const char *what, const char *in_path, const char *out_path);
+/* 1 when run_spm works in process. */
+int spm_in_process(void);
+/* Which one, in words, for --help texts. */
+const char *spm_backend(void);
+/* <root>/data/spm/spm.model; -1 + message without a project root. */
+int spm_model_path(char *out, size_t outlen);
 
 /* ------------------------------------------------------- id-line files */
 typedef struct idlines {

@@ -45,7 +45,8 @@ static void usage_inspect(FILE *f)
 "\n"
 "options:\n"
 "  --model CKPT       checkpoint\n"
-"  --sentence TEXT    English sentence (segmented with tools/corpus/spm.py)\n"
+"  --sentence TEXT    English sentence (segmented with SentencePiece, as in\n"
+"                     translate: in process, or tools/corpus/spm.py)\n"
 "  --ids \"ID ...\"     the source as token ids\n"
 "  --input FILE       English sentences, one per line (needs --dump-trace)\n"
 "  --ref FILE         their references (Spanish, line by line): traced\n"
@@ -257,7 +258,7 @@ static int dump_layer(void *ctx, int layer, int T, int S, const float *Q, const 
     return 0;
 }
 
-/* Token ids of a file: text through tools/corpus/spm.py encode, or id lines. */
+/* Token ids of a file: text through run_spm encode (SentencePiece), or id lines. */
 static int read_lines_ids(const char *path, int id_files, int vocab, const char *tag,
                           char **text, idlines *out)
 {

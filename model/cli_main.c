@@ -9,7 +9,8 @@
  *
  * Every subcommand takes --help.  Errors print one line "granattn CMD: error:
  * ..." and exit with status 1 (2 for bad usage); nothing aborts.
- * Text goes through tools/corpus/spm.py (SentencePiece, /usr/bin/python3);
+ * Text goes through SentencePiece in process (libsentencepiece, spm.h) or,
+ * in a build without it, tools/corpus/spm.py (/usr/bin/python3);
  * scores through tools/eval_bleu.py (sacreBLEU); maps through
  * tools/inspect_map.py (matplotlib).
  *
@@ -28,7 +29,8 @@ static const struct {
     int (*run)(int argc, char **argv);
 } commands[] = {
     {"train", cmd_train},     {"translate", cmd_translate}, {"eval", cmd_eval},
-    {"inspect", cmd_inspect}, {"calibrate", cmd_calibrate}, {NULL, NULL},
+    {"inspect", cmd_inspect}, {"calibrate", cmd_calibrate}, {"spm", cmd_spm},
+    {NULL, NULL},
 };
 
 static void usage_main(FILE *f)
@@ -47,12 +49,15 @@ static void usage_main(FILE *f)
 "             render the granularity map (PNG)\n"
 "  calibrate  threshold / level mix of the fixed and random baselines that\n"
 "             match a target density\n"
+"  spm        text <-> token ids (SentencePiece) as translate does it; the same\n"
+"             output as tools/corpus/spm.py encode|decode (for tests)\n"
 "\n"
 "  --version  print the version\n"
 "  -h, --help this text\n"
 "\n"
 "Environment: GRANATTN_ISA (kernel variant), GRANATTN_ROOT (project root, for\n"
-"tools/ and data/), GRANATTN_PYTHON (default /usr/bin/python3).\n");
+"tools/ and data/), GRANATTN_PYTHON (default /usr/bin/python3), GRANATTN_SPM\n"
+"(python: spawn tools/corpus/spm.py instead of libsentencepiece).\n");
 }
 
 int main(int argc, char **argv)
@@ -78,8 +83,8 @@ int main(int argc, char **argv)
             argv[1] = name; /* getopt messages name the subcommand */
             return commands[i].run(argc - 1, argv + 1);
         }
-    errorf("unknown command '%s' (commands: train, translate, eval, inspect, calibrate; try "
-           "--help)",
+    errorf("unknown command '%s' (commands: train, translate, eval, inspect, calibrate, spm; "
+           "try --help)",
            cmd);
     return 2;
 }

@@ -1,6 +1,7 @@
-/* cli_translate.c — `granattn translate`: English text (through
- * tools/corpus/spm.py) or token-id lines in, translations out, greedy or
- * beam search on all cores (translate_all, cli_decode.c). */
+/* cli_translate.c — `granattn translate`: English text (through run_spm:
+ * SentencePiece in process, or tools/corpus/spm.py) or token-id lines in,
+ * translations out, greedy or beam search on all cores (translate_all,
+ * cli_decode.c). */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -16,8 +17,8 @@ static void usage_translate(FILE *f)
 "usage: granattn translate --model CKPT [options] [< input] [> output]\n"
 "\n"
 "Translates English sentences, one per line, into Spanish.  Raw text is\n"
-"segmented with tools/corpus/spm.py (SentencePiece); --ids reads lines of\n"
-"token ids instead.  Output: one translation per line, in order.\n"
+"segmented with SentencePiece (data/spm/spm.model; see the end); --ids reads\n"
+"lines of token ids instead.  Output: one translation per line, in order.\n"
 "A line that cannot be translated (over-long, bad id) is reported on stderr,\n"
 "printed as an empty line, and makes the exit status 1.\n"
 "\n"
@@ -31,6 +32,9 @@ static void usage_translate(FILE *f)
 "                     prepared cross-attention did)\n"
 CLI_DECODE_HELP
 "  -h, --help         this text\n");
+    fprintf(f, "\nSubwords: text <-> ids %s.\n"
+               "GRANATTN_SPM=python: tools/corpus/spm.py (Python) in any build.\n",
+            spm_backend());
 }
 
 int cmd_translate(int argc, char **argv)
@@ -129,7 +133,7 @@ int cmd_translate(int argc, char **argv)
             bad_utf8 = nb;
             bad_utf8[n_in_lines] = !gu_utf8_valid(c, ll);
             if (bad_utf8[n_in_lines])
-                memset((char *)c, ' ', ll); /* blank it for spm.py */
+                memset((char *)c, ' ', ll); /* blank it for run_spm */
             n_in_lines++;
             c = nl ? nl + 1 : c + ll;
         }

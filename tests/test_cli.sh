@@ -83,7 +83,7 @@ CFG="$ROOT/configs/tiny.ini"
 DATA=(--set data_dir="$T/tok" --set threads=1)
 
 # ---------------------------------------------------------------- help
-for c in "" train translate eval inspect calibrate; do
+for c in "" train translate eval inspect calibrate spm; do
     expect_ok "granattn $c --help" "$BIN" $c --help
 done
 expect_ok "granattn train --help-config" "$BIN" train --help-config

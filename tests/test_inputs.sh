@@ -283,9 +283,11 @@ for raw in open(path, "rb").read().split(b"\n")[:-1]:
     else:  # like spm: no ids, empty text
         print("w" + text.replace(" ", "-") if text else "")
 EOF
-badutf8 "translate (stand-in spm.py)" GRANATTN_ROOT="$T/fakeroot"
+# (GRANATTN_SPM=python: spawned even by a build with libsentencepiece)
+badutf8 "translate (stand-in spm.py)" GRANATTN_ROOT="$T/fakeroot" GRANATTN_SPM=python
 if [[ -f data/spm/spm.model ]]; then
-    badutf8 "translate (real spm.py)"
+    badutf8 "translate (real spm.py)" GRANATTN_SPM=python
+    badutf8 "translate (the build's SentencePiece: in process when linked)"
 else
     skipped "translate with the real spm.py: non-UTF-8 line (no data/spm/spm.model)"
 fi

@@ -6,7 +6,7 @@ set -euo pipefail
 
 pkgs=(meson ninja-build pkg-config gcc g++ clang libclang-rt-14-dev
       libbenchmark-dev libsleef-dev libhwloc-dev libcriterion-dev hwloc libopenblas-dev
-      libopenmpi-dev openmpi-bin
+      libopenmpi-dev openmpi-bin libsentencepiece-dev python3-sentencepiece python3-venv
       python3 python3-numpy python3-scipy python3-matplotlib python3-torch)
 if [[ "${1:-}" == "--bench" ]]; then
     # libopenblas0-pthread: without it python3-torch falls back to the

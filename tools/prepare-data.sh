@@ -9,6 +9,8 @@
 #   1. tools/corpus/bible.py     -> data/corpus/{train,dev,test}.{en,es,ref}
 #   2. tools/corpus/spm.py train -> data/spm/spm.{model,vocab}
 #   3. tools/corpus/spm.py splits-> data/tok/{split}.{en,es}.ids, {split}.bin
+#   4. tools/corpus/windows.py   -> data/windows/: passages of 2-16 consecutive
+#      verses of one chapter (same chapter split), text and token files
 # then verifies the counts against docs/NOTES.md and the token files against the
 # corpus, and prints a summary.  --force redoes every step.
 # Run from anywhere; paths are relative to the repository root.
@@ -115,6 +117,15 @@ else
     "$PY" tools/corpus/spm.py splits >/dev/null
 fi
 
+WIN_OUT=(data/windows/stats.tsv)
+for s in "${SPLITS[@]}"; do WIN_OUT+=("data/windows/tok/$s.bin" "data/windows/$s.en" "data/windows/$s.es"); done
+if up_to_date "${WIN_OUT[@]}" -- tools/corpus/windows.py "${TOK_IN[@]}"; then
+    log "passage windows: up to date"
+else
+    log "passage windows: consecutive verses, 2-16 per window (tools/corpus/windows.py)"
+    "$PY" tools/corpus/windows.py >/dev/null
+fi
+
 log "verifying"
 "$PY" tools/corpus/bible.py --out data/corpus --verify
 "$PY" tools/corpus/spm.py verify
@@ -135,4 +146,4 @@ for lang in ("en", "es"):
           "vocabulary %d" % (lang, w["mean"], w["p95"], w["max"], w["vocab"]))
 EOF
 "$PY" tools/corpus/spm.py stats
-echo "outputs: data/corpus/ data/spm/ data/tok/  ($(( $(date +%s) - start )) s)"
+echo "outputs: data/corpus/ data/spm/ data/tok/ data/windows/  ($(( $(date +%s) - start )) s)"

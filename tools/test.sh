@@ -14,7 +14,10 @@
 #      config values that must read back, NUL bytes, FIFOs, PAD ids, ...) and
 #      tests/test_kill.sh (SIGKILL at random moments and mid-write, SIGTERM
 #      during the dev evaluation: resume gives the uninterrupted run),
+#      tests/test_spm.sh (SentencePiece in process, libsentencepiece, gives
+#      the ids and text of tools/corpus/spm.py: a model it trains, hard lines),
 #      tests/test_no_outside_refs.sh (no tracked file cites a path outside the repository),
+#      tests/test_windows.sh (passage windows of tools/corpus/windows.py),
 #      tests/test_mpi.sh (mpirun -np 2 granattn train: the loss curve of one
 #      process, --resume across rank counts, a killed rank; the build finds
 #      OpenMPI with the default -Dmpi=auto)
@@ -40,7 +43,7 @@ for a in "$@"; do
     --no-neon) want_neon=0 ;;
     --no-bench) want_bench=0 ;;
     --no-fuzz) want_fuzz=0 ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test.sh: unknown option $a (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -122,6 +125,7 @@ fi
 if [[ -x build/model/granattn ]]; then
     run_counted inputs tests/test_inputs.sh build/model/granattn
     run_counted kill tests/test_kill.sh build/model/granattn
+    run_counted spm tests/test_spm.sh build
 else
     stage_fail inputs "build/model/granattn was not built"
 fi
@@ -132,12 +136,16 @@ run_counted mpi tests/test_mpi.sh build
 # ---- 1b'. the C model against an independent PyTorch implementation (float64 autograd) ----
 run_counted torch-check tests/test_torch_check.sh build
 run_counted step-speed tests/test_step_speed.sh build
+run_counted ct2 tests/test_ct2.sh build
 
 # ---- 1c. meson install + a consumer built through the installed pkg-config file ----
 run_counted install tests/test_install.sh build
 
 # ---- 1d. no tracked file refers to a path outside the repository ----
 run_counted no-outside-refs tests/test_no_outside_refs.sh
+
+# ---- 1e. passage-level data (tools/corpus/windows.py) on a synthetic corpus ----
+run_counted windows tests/test_windows.sh
 
 # ---- 2. clang + ASan + UBSan ----
 if ((want_asan)); then
@@ -170,6 +178,7 @@ fi
 if ((want_neon)); then
     if [[ -x tools/setup-arm64.sh ]] && tools/setup-arm64.sh >"$log/arm64-setup.txt" 2>&1; then
         if setup_build build-arm64 --cross-file .deps/arm64/cross-aarch64.ini -Dbench=false -Dmpi=disabled \
+            -Dsentencepiece=disabled \
             && ninja -C build-arm64 -j"$jobs" >"$log/arm64.txt" 2>&1; then
             GA_TEST_QUICK=1 run_suite neon-qemu qemu-aarch64 build-arm64/tests/granattn-tests
         else
