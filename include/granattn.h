@@ -118,7 +118,8 @@ typedef struct ga_kernels {
 
     /* One member per entry of GA_TABLE_LIST (granattn_ops.h, which
      * documents each entry), in that order:
-     * gpn_project_keys ... gpn_project_query_backward, then sgemm. */
+     * gpn_project_keys ... gpn_project_query_backward, then sgemm,
+     * sgemm_pack, sgemm_packed. */
 #define GA_KERNEL_MEMBER(ret, name, params) ret(*name) params;
     GA_TABLE_LIST(GA_KERNEL_MEMBER)
 #undef GA_KERNEL_MEMBER
@@ -238,9 +239,10 @@ ga_status ga_attend(const ga_kernels *kt, ga_pool *pool, const ga_config *cfg,
  * pool is NULL; the GPN NaN flags; a levels buffer [max_T][max_N]).  A run
  * checks only its sizes against the plan and its pointers (and, for given
  * levels, their values), then computes; it allocates and frees nothing
- * itself.  One exception below the plan: the dense baseline with T >= 2
- * calls the table's sgemm, whose blocked SIMD variants allocate packing
- * buffers per call (sparse runs and dense runs of one query call no sgemm).
+ * itself.  Below the plan, the dense baseline with T >= 2 calls the table's
+ * sgemm, whose blocked SIMD variants allocate one packing buffer per thread
+ * on the thread's first call and reuse it (sparse runs and dense runs of one
+ * query call no sgemm).
  *
  * Levels come from one of two sources, through the same threshold ->
  * Z -> context composition:

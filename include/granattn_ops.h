@@ -229,10 +229,23 @@
      * A is [M][lda] (trans 0) or [K][lda] (trans 1); B is [K][ldb] or [N][ldb]; \
      * C [M][ldc].  beta == 0 overwrites C without reading it (NaN in C is not \
      * propagated); alpha == 0 or K == 0 only scales C.  Single-threaded;      \
-     * callers split the work (e.g. over M) across a pool. */                  \
+     * callers split the work (e.g. over M) across a pool.  Each row of C is   \
+     * bitwise independent of M (the same arithmetic whatever other rows the  \
+     * call computes).  The blocked variants keep one packing buffer per      \
+     * thread (allocated by the thread's first call, freed at its exit). */   \
     X(void, sgemm, (int transA, int transB, int M, int N, int K, float alpha,  \
       const float *A, int lda, const float *B, int ldb, float beta, float *C,  \
-      int ldc))
+      int ldc))                                                                \
+    /* Packs op(B) [K][N] (as sgemm reads B with transB, ldb) once, for many   \
+     * sgemm_packed calls with the same B (model weights): writes Bp (64-byte  \
+     * aligned) in this table's own layout and returns its size in floats;    \
+     * Bp == NULL: only returns the size.  K, N >= 0. */                      \
+    X(size_t, sgemm_pack, (int transB, int K, int N, const float *B, int ldb,  \
+      float *Bp))                                                              \
+    /* sgemm with op(B) [K][N] packed by this table's sgemm_pack: bitwise the  \
+     * C that sgemm gives with the B it was packed from (same contract). */    \
+    X(void, sgemm_packed, (int transA, int M, int N, int K, float alpha,       \
+      const float *A, int lda, const float *Bp, float beta, float *C, int ldc))
 
 /* The whole table, in struct order. */
 #define GA_TABLE_LIST(X) GA_KERNEL_LIST(X) GA_GEMM_LIST(X)

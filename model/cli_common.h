@@ -119,21 +119,31 @@ void json_string(FILE *f, const char *s);
 typedef struct cli_decode_opts {
     gs_options so;      /* --beam, --alpha, --max-len-a, --max-len-b */
     long threads;       /* --threads (0: all cores) */
+    long batch;         /* --batch (sentences decoded together; 0: cli_batch's default) */
     const char *place;  /* --place (default "none") */
     const char *isa;    /* --isa (default NULL: best supported) */
     long max_len;       /* --max-len (0: the model's) */
 } cli_decode_opts;
 
 void cli_decode_opts_default(cli_decode_opts *o);
+/* Sentences per batch: --batch, or CLI_BATCH_ROWS / beam (at least 1). */
+int cli_batch(const cli_decode_opts *o);
 
-/* Their getopt_long entries (short codes b a A B t p i) ... */
+/* Hypotheses per decoder step that the default batch aims at: batch =
+ * CLI_BATCH_ROWS / beam sentences (at least 1), where the step's matrix
+ * products run near the SGEMM's speed (measured: README.md, "Decoding
+ * speed"). */
+#define CLI_BATCH_ROWS 64
+
+/* Their getopt_long entries (short codes b a A B t p i x z L N) ... */
 #define CLI_DECODE_LONGOPTS                                                      \
     {"beam", required_argument, 0, 'b'}, {"alpha", required_argument, 0, 'a'},   \
         {"max-len-a", required_argument, 0, 'A'},                                 \
         {"max-len-b", required_argument, 0, 'B'},                                 \
         {"threads", required_argument, 0, 't'}, {"place", required_argument, 0, 'p'}, \
         {"isa", required_argument, 0, 'i'}, {"no-prepared", no_argument, 0, 'x'},    \
-        {"prep-z", required_argument, 0, 'z'}, {"max-len", required_argument, 0, 'L'}
+        {"prep-z", required_argument, 0, 'z'}, {"max-len", required_argument, 0, 'L'}, \
+        {"batch", required_argument, 0, 'N'}
 
 /* ... and their --help lines. */
 #define CLI_DECODE_HELP                                                             \
@@ -142,7 +152,13 @@ void cli_decode_opts_default(cli_decode_opts *o);
     "  --max-len-a A, --max-len-b B\n"                                              \
     "                     output limit A * source_len + B tokens (default 1.5, 10),\n" \
     "                     capped by the model's max_len\n"                          \
-    "  --threads N        sentences decoded in parallel (default: all cores)\n"    \
+    "  --batch N          sentences decoded together (default 64 / beam: 16 at\n" \
+    "                     beam 4, 64 greedy): sorted by source length, cut into\n" \
+    "                     batches of N whose hypotheses advance together (one\n"  \
+    "                     matrix product per layer for all); output in input\n"   \
+    "                     order, the same ids for any N\n"                        \
+    "  --threads N        threads, each decoding whole batches (default: all\n"  \
+    "                     cores; fewer sentences than N batches: smaller ones)\n" \
     "  --place P          thread placement: none | compact | scatter | list:0,1,...\n" \
     "  --isa NAME         kernel variant (default: best supported)\n"             \
     "  --no-prepared      cross-attention over K, V directly, one hypothesis per\n" \
@@ -167,20 +183,24 @@ typedef struct xlate_result {
     gm_step_stats stats;    /* cross-attention density / levels, all sentences */
     long steps, out_tokens; /* decoder steps; output tokens incl. eos */
     double seconds;         /* wall time of the decoding */
+    double *ms;             /* [n] its batch's wall time / its sentences (ms) */
     int nerr;               /* sentences with an error */
 } xlate_result;
 
-/* Translates src[0..n) with one gs_decoder per pool thread (sentences
- * interleaved over the threads).  A sentence that fails gets err[i] and an
- * empty output; returns -1 only if the decoders cannot be set up. */
-int translate_all(const gm_model *m, ga_pool *pool, const gs_options *so, int n,
+/* Translates src[0..n): sorted by length (longest first), cut into batches
+ * of `batch` sentences (fewer when there are fewer than batch * threads
+ * sentences, so that each thread gets some); one gs_decoder per pool
+ * thread, each thread taking whole batches until none is left.  A sentence
+ * that fails gets err[i] and an empty output (a failing batch: all its
+ * sentences); returns -1 only if the decoders cannot be set up. */
+int translate_all(const gm_model *m, ga_pool *pool, const gs_options *so, int batch, int n,
                   int32_t *const *src, const int *src_len, xlate_result *r);
 void xlate_result_free(xlate_result *r, int n);
-/* One line: decode time, sentences/s, output tokens/s, and what the
- * prepared cross-attention did (candidate share of the keys, fallback rows,
- * Z bound) or "prepared keys off". */
-void xlate_summary(const xlate_result *r, int n, const gs_options *so, int threads, char *buf,
-                   size_t len);
+/* One line: decode time, sentences/s, output tokens/s, median ms per
+ * sentence, and what the prepared cross-attention did (candidate share of
+ * the keys, fallback rows, Z bound) or "prepared keys off". */
+void xlate_summary(const xlate_result *r, int n, const gs_options *so, int batch, int threads,
+                   char *buf, size_t len);
 
 /* A checkpoint's data_dir as a path: a relative one (the default
  * "data/tok") is relative to the project root, not to the working directory

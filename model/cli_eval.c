@@ -188,9 +188,9 @@ int cmd_eval(int argc, char **argv)
         errorf("%s", gu_error());
         goto out;
     }
-    fprintf(stderr, "translating %d %s sentences (beam %d, %d threads) ...\n", n,
-            split, so->beam, ga_pool_threads(pool));
-    if (translate_all(L.m, pool, so, n, src, src_len, &r) != 0) {
+    fprintf(stderr, "translating %d %s sentences (beam %d, batch %d, %d threads) ...\n", n,
+            split, so->beam, cli_batch(&dopt), ga_pool_threads(pool));
+    if (translate_all(L.m, pool, so, cli_batch(&dopt), n, src, src_len, &r) != 0) {
         errorf("%s", gu_error());
         goto out;
     }
@@ -205,7 +205,7 @@ int cmd_eval(int argc, char **argv)
     }
     {
         char sum[512];
-        xlate_summary(&r, n, so, ga_pool_threads(pool), sum, sizeof sum);
+        xlate_summary(&r, n, so, cli_batch(&dopt), ga_pool_threads(pool), sum, sizeof sum);
         fprintf(stderr, "granattn eval: %s\n", sum);
     }
 
@@ -244,8 +244,8 @@ int cmd_eval(int argc, char **argv)
             fprintf(f, "%s{\"level\": %d, \"tau\": %g, \"fraction\": %.6f}",
                     l ? ", " : "", l, mc->tau[l],
                     tot > 0 ? r.stats.level_count[l] / tot : 0.0);
-        fprintf(f, "],\n  \"decode_seconds\": %.3f,\n  \"threads\": %d,\n",
-                r.seconds, ga_pool_threads(pool));
+        fprintf(f, "],\n  \"decode_seconds\": %.3f,\n  \"threads\": %d,\n  \"batch\": %d,\n",
+                r.seconds, ga_pool_threads(pool), cli_batch(&dopt));
         fprintf(f, "  \"sentences_per_second\": %.3f,\n  \"tokens_per_second\": %.1f,\n",
                 n / (r.seconds > 0 ? r.seconds : 1e-9),
                 (double)r.out_tokens / (r.seconds > 0 ? r.seconds : 1e-9));

@@ -451,7 +451,7 @@ int cmd_inspect(int argc, char **argv)
         gs_options so;
         gs_options_default(&so);
         so.beam = 1;
-        if (!(dec = gs_create(L.m, &so))) {
+        if (!(dec = gs_create(L.m, &so, 1, 0))) {
             errorf("%s", gu_error());
             goto out;
         }

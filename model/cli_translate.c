@@ -191,7 +191,7 @@ int cmd_translate(int argc, char **argv)
         errorf("%s", gu_error());
         goto out;
     }
-    if (translate_all(L.m, pool, &dopt.so, lines.n, lines.ids, lines.len, &r) != 0) {
+    if (translate_all(L.m, pool, &dopt.so, cli_batch(&dopt), lines.n, lines.ids, lines.len, &r) != 0) {
         errorf("%s", gu_error());
         goto out;
     }
@@ -208,7 +208,7 @@ int cmd_translate(int argc, char **argv)
             errorf("%s: line %d: %s", input, i + 1, r.err[i]);
     if (timing) {
         char sum[512];
-        xlate_summary(&r, lines.n, &dopt.so, ga_pool_threads(pool), sum, sizeof sum);
+        xlate_summary(&r, lines.n, &dopt.so, cli_batch(&dopt), ga_pool_threads(pool), sum, sizeof sum);
         fprintf(stderr, "granattn translate: %s\n", sum);
     }
 

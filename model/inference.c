@@ -4,7 +4,8 @@
  * docs/SPEC.md §7 (ga_keys, built once per source by gm_encode); plus the
  * prepared cross-attention step, a ga_attend_plan for up to max_src keys and
  * GM_XBLOCK queries, made once with the memory), gm_cache (one hypothesis'
- * self-attention K/V), gm_decode_step (n hypotheses advance by one token).
+ * self-attention K/V), gm_step_ws (the step's scratch for up to max_rows
+ * hypotheses, made once), gm_decode_step (n hypotheses advance by one token).
  *
  * Cross-attention of a step: consecutive hypotheses that share a memory
  * (the beam of one sentence) form one block of up to GM_XBLOCK queries over
@@ -13,7 +14,8 @@
  * Z as the memory's zmode says (GA_PREP_Z_EXACT by default: bitwise the
  * unprepared results).  With prepared keys off (gm_memory_set_prepared) each
  * hypothesis runs alone through ga_attend_run / ga_attend_run_levels over
- * K, V.  No validation or allocation of the attention step per token. */
+ * K, V.  No validation or allocation of the attention step per token, and
+ * no allocation in a step at all (scratch in the gm_step_ws). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,13 +37,6 @@ static double thread_cpu(void)
  * call: the library's query block (docs/SPEC.md §2). */
 #define GM_XBLOCK 16
 
-/* A growable buffer (reached through a pointer so that a const memory can
- * lend it to a step). */
-typedef struct step_scratch {
-    float *buf;
-    size_t words;
-} step_scratch;
-
 struct gm_memory {
     int max_src, S, n_dec, d, H, g;
     float *mem;     /* [max_src][d] */
@@ -59,10 +54,6 @@ struct gm_memory {
     int prepared;
     ga_prep_z zmode;
     ga_keys **keys;       /* [n_dec] */
-    /* gm_decode_step's scratch when this memory is mem[0] of the step,
-     * sized for the hypothesis count (positions bounded by max_len), grown
-     * only when a step has more hypotheses than any before */
-    step_scratch *scr;
 };
 
 struct gm_cache {
@@ -94,11 +85,10 @@ gm_memory *gm_memory_create(const gm_model *m, int max_src)
     mem->kh = malloc(sizeof(float) * per * nl);
     mem->vh = malloc(sizeof(float) * per * nl);
     mem->P = malloc(sizeof(float) * (size_t)c->g * max_src * nl);
-    mem->scr = calloc(1, sizeof *mem->scr);
     mem->keys = calloc((size_t)nl, sizeof *mem->keys);
     mem->prepared = 1;
     mem->zmode = GA_PREP_Z_EXACT;
-    if (!mem->mem || !mem->kh || !mem->vh || !mem->P || !mem->scr || !mem->keys) {
+    if (!mem->mem || !mem->kh || !mem->vh || !mem->P || !mem->keys) {
         gm_memory_free(mem);
         gm_set_error(GA_ENOMEM, "gm_memory_create: out of memory");
         return NULL;
@@ -171,87 +161,131 @@ void gm_memory_free(gm_memory *mem)
     free(mem->vh);
     free(mem->P);
     ga_attend_plan_destroy(mem->xplan);
-    if (mem->scr)
-        free(mem->scr->buf);
-    free(mem->scr);
     free(mem);
 }
 
 int gm_memory_len(const gm_memory *mem) { return mem->S; }
 
-ga_status gm_encode(const gm_model *m, const int32_t *src, int S, gm_memory *mem)
+ga_status gm_encode_batch(const gm_model *m, int n, const int32_t *const *src, const int *S,
+                          gm_memory *const *mem)
 {
     const gm_config *c = &m->cfg;
     int d = c->d, H = c->H, dh = d / H;
-    if (!src || S < 1 || S > mem->max_src || mem->d != d || mem->n_dec != c->n_dec)
-        return gm_set_error(GA_EINVAL, "gm_encode: bad arguments (S %d, max_src %d)", S,
-                            mem->max_src);
-    for (int i = 0; i < S; i++)
-        if (src[i] < 0 || src[i] >= c->vocab)
-            return gm_set_error(GA_EINVAL, "gm_encode: id %d out of range", src[i]);
-
-    int Sv[1] = {S}, Tv[1] = {0}, so[2] = {0, S}, to[2] = {0, 0};
-    int32_t *pos = malloc(sizeof(int32_t) * (size_t)S);
+    if (n < 0 || (n > 0 && (!src || !S || !mem)))
+        return gm_set_error(GA_EINVAL, "gm_encode: bad arguments");
+    for (int b = 0; b < n; b++) {
+        if (!src[b] || !mem[b] || S[b] < 1 || S[b] > mem[b]->max_src || mem[b]->d != d ||
+            mem[b]->n_dec != c->n_dec)
+            return gm_set_error(GA_EINVAL, "gm_encode: bad arguments (S %d, max_src %d)", S[b],
+                                mem[b] ? mem[b]->max_src : 0);
+        for (int i = 0; i < S[b]; i++)
+            if (src[b][i] < 0 || src[b][i] >= c->vocab)
+                return gm_set_error(GA_EINVAL, "gm_encode: id %d out of range", src[b][i]);
+    }
+    if (n == 0)
+        return GA_OK;
+    /* one chunk of the n sentences, rows packed: sentence b is rows
+     * [so[b], so[b + 1]) of the encoder's activations */
+    size_t nn = (size_t)n + 1;
+    int *iv = malloc(sizeof(int) * 4 * nn); /* S, T, so, to */
+    size_t *offs = malloc(sizeof(size_t) * 3 * nn);
+    int Rs = 0, maxS = 0;
+    for (int b = 0; b < n; b++) {
+        Rs += S[b];
+        maxS = S[b] > maxS ? S[b] : maxS;
+    }
+    int32_t *tok = malloc(sizeof(int32_t) * 2 * (size_t)Rs); /* ids, then positions */
+    if (!iv || !offs || !tok) {
+        free(iv);
+        free(offs);
+        free(tok);
+        return gm_set_error(GA_ENOMEM, "gm_encode: out of memory");
+    }
+    int *Sv = iv, *Tv = iv + nn, *so = iv + 2 * nn, *to = iv + 3 * nn;
+    so[0] = to[0] = 0;
+    for (int b = 0; b < n; b++) {
+        Sv[b] = S[b];
+        Tv[b] = 0;
+        so[b + 1] = so[b] + S[b];
+        to[b + 1] = 0;
+        for (int i = 0; i < S[b]; i++) {
+            tok[so[b] + i] = src[b][i];
+            tok[Rs + so[b] + i] = i;
+        }
+    }
     chunk ch;
     memset(&ch, 0, sizeof ch);
-    ch.n = 1;
+    ch.n = n;
     ch.S = Sv;
     ch.T = Tv;
     ch.so = so;
     ch.to = to;
-    ch.Rs = S;
-    ch.maxS = S;
-    ch.src = src;
-    ch.src_pos = pos;
-    size_t offs[6];
+    ch.Rs = Rs;
+    ch.maxS = maxS;
+    ch.src = tok;
+    ch.src_pos = tok + Rs;
     acts a;
     memset(&a, 0, sizeof a);
     a.att_s_off = offs;
-    a.att_t_off = offs + 2;
-    a.xs_off = offs + 4;
+    a.att_t_off = offs + nn;
+    a.xs_off = offs + 2 * nn;
     size_t words = gm_plan(m, &ch, 0, NULL, &a);
     float *ws = malloc(sizeof(float) * words);
-    float *kv = malloc(sizeof(float) * (size_t)S * 2 * d);
-    if (!pos || !ws || !kv) {
-        free(pos);
+    float *kv = malloc(sizeof(float) * (size_t)Rs * 2 * d);
+    if (!ws || !kv) {
+        free(iv);
+        free(offs);
+        free(tok);
         free(ws);
         free(kv);
         return gm_set_error(GA_ENOMEM, "gm_encode: out of memory");
     }
-    for (int i = 0; i < S; i++)
-        pos[i] = i;
     gm_plan(m, &ch, 0, ws, &a);
     gm_encoder_forward(m, &ch, &a, 0, 0);
-    keys_drop(mem); /* they reference kh, vh, rewritten below */
-    memcpy(mem->mem, a.mem, sizeof(float) * (size_t)S * d);
-    mem->S = S;
+    for (int b = 0; b < n; b++) {
+        keys_drop(mem[b]); /* they reference kh, vh, rewritten below */
+        memcpy(mem[b]->mem, a.mem + (size_t)so[b] * d, sizeof(float) * (size_t)S[b] * d);
+        mem[b]->S = S[b];
+    }
     for (int l = 0; l < c->n_dec; l++) {
         const dec_view *w = &m->pv.dec[l];
-        float *kh = mem->kh + (size_t)l * mem->max_src * d;
-        float *vh = mem->vh + (size_t)l * mem->max_src * d;
-        gm_linear_forward(m->kt, kv, mem->mem, w->wkv, w->bkv, S, d, 2 * d);
-        for (int h = 0; h < H; h++)
-            for (int i = 0; i < S; i++) {
-                memcpy(kh + ((size_t)h * S + i) * dh, kv + (size_t)i * 2 * d + h * dh,
-                       sizeof(float) * (size_t)dh);
-                memcpy(vh + ((size_t)h * S + i) * dh, kv + (size_t)i * 2 * d + d + h * dh,
-                       sizeof(float) * (size_t)dh);
-            }
-        if (gm_uses_gpn(c))
-            m->kt->gpn_project_keys(mem->mem, S, d, w->U, w->gb1, c->g,
-                                    mem->P + (size_t)l * c->g * mem->max_src, S);
-    }
-    free(pos);
-    free(ws);
-    free(kv);
-    if (mem->prepared) {
-        ga_status st = keys_build(mem);
-        if (st != GA_OK) {
-            mem->S = 0; /* unusable until the next successful encode */
-            return st;
+        /* kv [Rs][2d] = memory rows [K | V] (rows independent of the others) */
+        gm_linear_forward(m->kt, kv, a.mem, w->wkv, w->bkv, Rs, d, 2 * d);
+        for (int b = 0; b < n; b++) {
+            gm_memory *me = mem[b];
+            const float *kvb = kv + (size_t)so[b] * 2 * d;
+            float *kh = me->kh + (size_t)l * me->max_src * d;
+            float *vh = me->vh + (size_t)l * me->max_src * d;
+            for (int h = 0; h < H; h++)
+                for (int i = 0; i < S[b]; i++) {
+                    memcpy(kh + ((size_t)h * S[b] + i) * dh, kvb + (size_t)i * 2 * d + h * dh,
+                           sizeof(float) * (size_t)dh);
+                    memcpy(vh + ((size_t)h * S[b] + i) * dh,
+                           kvb + (size_t)i * 2 * d + d + h * dh, sizeof(float) * (size_t)dh);
+                }
+            if (gm_uses_gpn(c))
+                m->kt->gpn_project_keys(me->mem, S[b], d, w->U, w->gb1, c->g,
+                                        me->P + (size_t)l * c->g * me->max_src, S[b]);
         }
     }
-    return GA_OK;
+    free(iv);
+    free(offs);
+    free(tok);
+    free(ws);
+    free(kv);
+    ga_status st = GA_OK;
+    for (int b = 0; b < n; b++)
+        if (mem[b]->prepared && st == GA_OK && (st = keys_build(mem[b])) != GA_OK)
+            for (int k = b; k < n; k++)
+                mem[k]->S = 0; /* unusable until the next successful encode */
+    return st;
+}
+
+ga_status gm_encode(const gm_model *m, const int32_t *src, int S, gm_memory *mem)
+{
+    const int32_t *const srcv[1] = {src};
+    gm_memory *const memv[1] = {mem};
+    return gm_encode_batch(m, 1, srcv, &S, memv);
 }
 
 gm_cache *gm_cache_create(const gm_model *m, int max_tgt)
@@ -313,19 +347,151 @@ ga_status gm_cache_copy(gm_cache *dst, const gm_cache *src)
     return GA_OK;
 }
 
-ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
-                         gm_cache *const *cache, const int32_t *tok, float *logp,
-                         gm_step_stats *stats)
+/* The decoder's weights packed for the table's sgemm_packed (op(B) = W^T of
+ * each linear layer W [out][in], and E^T of the output layer). */
+typedef struct packed_dec {
+    const float *wqkv, *wo, *wq, *xwo, *w1, *w2;
+} packed_dec;
+
+/* gm_decode_step's workspace: the packed weights (wbuf), and its scratch
+ * for up to max_rows hypotheses (positions and source lengths are bounded
+ * by the model's max_len, checked per step):
+ *   x, ln, ao, tmp, co [max_rows][d], qkv [max_rows][3d], ffh [max_rows][ff],
+ *   mu, rs [max_rows], s, att [max_len], R [max_rows][g], prob [vocab],
+ *   kept [GM_XBLOCK][H] (int), lev [GM_XBLOCK][max_len] (bytes), pos
+ *   [max_rows] (int32).  The cross-attention's own workspace is in each
+ *   memory's plan. */
+struct gm_step_ws {
+    const gm_model *m;
+    int max_rows;
+    float *wbuf;
+    packed_dec pd[GM_MAX_LAYERS];
+    const float *emb; /* E^T [d][vocab] packed */
+    float *x, *ln, *ao, *tmp, *co, *qkv, *ffh, *mu, *rs, *s, *att, *R, *prob;
+    int *kept;
+    uint8_t *lev;
+    int32_t *pos;
+};
+
+/* Packs op(B) = W^T of W [N][K] at *at (64-byte aligned; *at advances), or
+ * only counts the floats when base is NULL. */
+static const float *pack_w(const ga_kernels *kt, const float *W, int K, int N, float *base,
+                           size_t *at)
+{
+    size_t n = (kt->sgemm_pack(1, K, N, W, K, NULL) + 15) / 16 * 16;
+    float *p = base ? base + *at : NULL;
+    if (p)
+        kt->sgemm_pack(1, K, N, W, K, p);
+    *at += n;
+    return p;
+}
+
+/* All packed weights into base (NULL: counts); returns the floats. */
+static size_t pack_decoder(const gm_model *m, gm_step_ws *w, float *base)
+{
+    const gm_config *c = &m->cfg;
+    const ga_kernels *kt = m->kt;
+    int d = c->d, ff = c->ff;
+    size_t at = 0;
+    for (int l = 0; l < c->n_dec; l++) {
+        const dec_view *v = &m->pv.dec[l];
+        packed_dec *p = &w->pd[l];
+        p->wqkv = pack_w(kt, v->wqkv, d, 3 * d, base, &at);
+        p->wo = pack_w(kt, v->wo, d, d, base, &at);
+        p->wq = pack_w(kt, v->wq, d, d, base, &at);
+        p->xwo = pack_w(kt, v->xwo, d, d, base, &at);
+        p->w1 = pack_w(kt, v->w1, d, ff, base, &at);
+        p->w2 = pack_w(kt, v->w2, ff, d, base, &at);
+    }
+    w->emb = pack_w(kt, m->pv.emb, d, c->vocab, base, &at);
+    return at;
+}
+
+/* out [R][OUT] = inp [R][IN] W^T + b with W packed (pack_w): bitwise
+ * gm_linear_forward. */
+static void linear_packed(const ga_kernels *kt, float *out, const float *inp, const float *Wp,
+                          const float *b, int R, int IN, int OUT)
+{
+    kt->sgemm_packed(0, R, OUT, IN, 1.0f, inp, IN, Wp, 0.0f, out, OUT);
+    if (b)
+        for (int r = 0; r < R; r++) {
+            float *o = out + (size_t)r * OUT;
+            for (int j = 0; j < OUT; j++)
+                o[j] += b[j];
+        }
+}
+
+gm_step_ws *gm_step_ws_create(const gm_model *m, int max_rows)
+{
+    const gm_config *c = &m->cfg;
+    if (max_rows < 1 || max_rows > (1 << 20)) {
+        gm_set_error(GA_EINVAL, "gm_step_ws_create: max_rows %d outside [1, 2^20]", max_rows);
+        return NULL;
+    }
+    size_t nd = (size_t)max_rows * c->d, n = (size_t)max_rows, ml = (size_t)c->max_len;
+    size_t words = 8 * nd + n * c->ff + 2 * n + 2 * ml + n * c->g + (size_t)c->vocab +
+                   (size_t)GM_XBLOCK * c->H + (GM_XBLOCK * ml + 3) / 4 + n;
+    gm_step_ws *w = calloc(1, sizeof *w);
+    float *b = malloc(sizeof(float) * words);
+    if (w) /* pack_w rounds every matrix to 16 floats: a multiple of 64 bytes */
+        w->wbuf = aligned_alloc(64, sizeof(float) * (pack_decoder(m, w, NULL) + 16));
+    if (!w || !b || !w->wbuf) {
+        if (w)
+            free(w->wbuf);
+        free(w);
+        free(b);
+        gm_set_error(GA_ENOMEM, "gm_step_ws_create: out of memory (%d rows)", max_rows);
+        return NULL;
+    }
+    pack_decoder(m, w, w->wbuf);
+    w->m = m;
+    w->max_rows = max_rows;
+    w->x = b;
+    w->ln = w->x + nd;
+    w->ao = w->ln + nd;
+    w->tmp = w->ao + nd;
+    w->co = w->tmp + nd;
+    w->qkv = w->co + nd;
+    w->ffh = w->qkv + 3 * nd;
+    w->mu = w->ffh + n * c->ff;
+    w->rs = w->mu + n;
+    w->s = w->rs + n;
+    w->att = w->s + ml;
+    w->R = w->att + ml;
+    w->prob = w->R + n * c->g;
+    w->kept = (int *)(w->prob + c->vocab);
+    w->lev = (uint8_t *)(w->kept + (size_t)GM_XBLOCK * c->H);
+    w->pos = (int32_t *)((float *)w->lev + (GM_XBLOCK * ml + 3) / 4);
+    return w;
+}
+
+void gm_step_ws_free(gm_step_ws *w)
+{
+    if (!w)
+        return;
+    free(w->x);
+    free(w->wbuf);
+    free(w);
+}
+
+int gm_step_ws_rows(const gm_step_ws *w) { return w->max_rows; }
+
+ga_status gm_decode_step(const gm_model *m, gm_step_ws *ws, int n,
+                         const gm_memory *const *mem, gm_cache *const *cache,
+                         const int32_t *tok, float *logp, gm_step_stats *stats)
 {
     const gm_config *c = &m->cfg;
     const ga_kernels *kt = m->kt;
     const views *v = &m->pv;
     int d = c->d, H = c->H, dh = d / H, ff = c->ff, g = c->g;
-    if (n < 0 || (n > 0 && (!mem || !cache || !tok || !logp)))
+    if (n < 0 || (n > 0 && (!ws || !mem || !cache || !tok || !logp)))
         return gm_set_error(GA_EINVAL, "gm_decode_step: bad arguments");
     if (n == 0)
         return GA_OK;
-    int ml_i = c->max_len; /* >= every source length and position (checked here) */
+    if (ws->m != m || n > ws->max_rows)
+        return gm_set_error(GA_EINVAL,
+                            "gm_decode_step: %d hypotheses for a workspace of %d rows%s", n,
+                            ws->max_rows, ws->m != m ? " made for another model" : "");
     for (int h = 0; h < n; h++) {
         if (!mem[h] || !cache[h] || mem[h]->d != d || cache[h]->d != d || mem[h]->S < 1)
             return gm_set_error(GA_EINVAL, "gm_decode_step: hypothesis %d: bad memory/cache", h);
@@ -334,41 +500,24 @@ ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
                                 "gm_decode_step: hypothesis %d: memory made for another kernel "
                                 "table or attention configuration",
                                 h);
-        if (cache[h]->len >= cache[h]->max_tgt)
+        if (cache[h]->len >= cache[h]->max_tgt || cache[h]->len >= c->max_len)
             return gm_set_error(GA_EINVAL, "gm_decode_step: hypothesis %d: cache full (%d)", h,
-                                cache[h]->max_tgt);
+                                cache[h]->len);
+        if (mem[h]->S > c->max_len)
+            return gm_set_error(GA_EINVAL,
+                                "gm_decode_step: hypothesis %d: source of %d tokens > max_len %d",
+                                h, mem[h]->S, c->max_len);
         if (tok[h] < 0 || tok[h] >= c->vocab)
             return gm_set_error(GA_EINVAL, "gm_decode_step: token %d out of range", tok[h]);
-        ml_i = mem[h]->S > ml_i ? mem[h]->S : ml_i;
-        ml_i = cache[h]->len + 1 > ml_i ? cache[h]->len + 1 : ml_i;
     }
 
-    /* scratch: x, ln, qkv [n][3d], ao [n][d], tmp [n][d], ffh [n][ff],
-     * mean/rstd [n], s/a [max_len], R [n][g]; kept [GM_XBLOCK][H], levels
-     * [GM_XBLOCK][max_len] (bytes), pos [n] (the cross-attention's own
-     * workspace is in each memory's plan).  Lent by mem[0] and kept between steps: positions and source
-     * lengths are bounded by max_len (ml_i; more only for caches or memories
-     * of a model with a longer max_len), so it grows only with n. */
-    size_t nd = (size_t)n * d, ml = (size_t)ml_i;
-    size_t words = 5 * nd + 3 * nd + (size_t)n * ff + 2 * (size_t)n + 2 * ml +
-                   (size_t)n * g + (size_t)GM_XBLOCK * H + (GM_XBLOCK * ml + 3) / 4 +
-                   (size_t)n;
-    step_scratch *scr = mem[0]->scr;
-    if (scr->words < words) {
-        float *nb = malloc(sizeof(float) * words);
-        if (!nb)
-            return gm_set_error(GA_ENOMEM, "gm_decode_step: out of memory");
-        free(scr->buf);
-        scr->buf = nb;
-        scr->words = words;
-    }
-    float *buf = scr->buf;
-    float *x = buf, *ln = x + nd, *ao = ln + nd, *tmp = ao + nd, *co = tmp + nd;
-    float *qkv = co + nd, *ffh = qkv + 3 * nd, *mu = ffh + (size_t)n * ff, *rs = mu + n;
-    float *s = rs + n, *att = s + ml, *R = att + ml;
-    int *kept = (int *)(R + (size_t)n * g);                  /* [GM_XBLOCK][H] */
-    uint8_t *lev = (uint8_t *)(kept + (size_t)GM_XBLOCK * H); /* [GM_XBLOCK][S] */
-    int32_t *pos = (int32_t *)((float *)lev + (GM_XBLOCK * ml + 3) / 4);
+    size_t nd = (size_t)n * d;
+    float *x = ws->x, *ln = ws->ln, *ao = ws->ao, *tmp = ws->tmp, *co = ws->co;
+    float *qkv = ws->qkv, *ffh = ws->ffh, *mu = ws->mu, *rs = ws->rs;
+    float *s = ws->s, *att = ws->att, *R = ws->R;
+    int *kept = ws->kept;  /* [GM_XBLOCK][H] */
+    uint8_t *lev = ws->lev; /* [GM_XBLOCK][S] */
+    int32_t *pos = ws->pos; /* [n] */
     float scale = 1.0f / sqrtf((float)dh);
     ga_status st = GA_OK;
 
@@ -377,9 +526,10 @@ ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
     gm_embed_forward(x, tok, pos, n, d, v->emb, sqrtf((float)d), m->pe);
     for (int l = 0; l < c->n_dec && st == GA_OK; l++) {
         const dec_view *w = &v->dec[l];
+        const packed_dec *pw = &ws->pd[l];
         /* causal self-attention over the cache */
         gm_layernorm_forward(ln, mu, rs, x, w->ln1_w, w->ln1_b, n, d);
-        gm_linear_forward(kt, qkv, ln, w->wqkv, w->bqkv, n, d, 3 * d);
+        linear_packed(kt, qkv, ln, pw->wqkv, w->bqkv, n, d, 3 * d);
         for (int h = 0; h < n; h++) {
             gm_cache *k = cache[h];
             int t = k->len, N = t + 1;
@@ -395,12 +545,12 @@ ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
                 kt->dense_context(Vh, N, dh, att, ao + (size_t)h * d + hd * dh);
             }
         }
-        gm_linear_forward(kt, tmp, ao, w->wo, w->bo, n, d, d);
+        linear_packed(kt, tmp, ao, pw->wo, w->bo, n, d, d);
         add_rows(x, tmp, nd);
         /* cross-attention: the fused inference step, one block per run of
          * hypotheses sharing a prepared memory (else one per hypothesis) */
         gm_layernorm_forward(ln, mu, rs, x, w->ln2_w, w->ln2_b, n, d);
-        gm_linear_forward(kt, qkv, ln, w->wq, w->bq, n, d, d); /* q [n][d] */
+        linear_packed(kt, qkv, ln, pw->wq, w->bq, n, d, d); /* q [n][d] */
         double cpu0 = stats ? thread_cpu() : 0.0;
         for (int h0 = 0, nb; h0 < n && st == GA_OK; h0 += nb) {
             const gm_memory *me = mem[h0];
@@ -462,18 +612,18 @@ ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
         }
         if (stats)
             stats->xattn_cpu += thread_cpu() - cpu0;
-        gm_linear_forward(kt, tmp, co, w->xwo, w->xbo, n, d, d);
+        linear_packed(kt, tmp, co, pw->xwo, w->xbo, n, d, d);
         add_rows(x, tmp, nd);
         /* FFN */
         gm_layernorm_forward(ln, mu, rs, x, w->ln3_w, w->ln3_b, n, d);
-        gm_linear_forward(kt, ffh, ln, w->w1, w->b1, n, d, ff);
+        linear_packed(kt, ffh, ln, pw->w1, w->b1, n, d, ff);
         gm_act_forward(ffh, ffh, (size_t)n * ff, c->act);
-        gm_linear_forward(kt, tmp, ffh, w->w2, w->b2, n, ff, d);
+        linear_packed(kt, tmp, ffh, pw->w2, w->b2, n, ff, d);
         add_rows(x, tmp, nd);
     }
     if (st == GA_OK) {
         gm_layernorm_forward(ln, mu, rs, x, v->decf_w, v->decf_b, n, d);
-        gm_output_logp(kt, ln, n, d, v->emb, c->vocab, logp);
+        gm_output_logp(kt, ln, n, d, v->emb, ws->emb, c->vocab, logp, ws->prob);
         for (int h = 0; h < n; h++)
             cache[h]->len++;
     }

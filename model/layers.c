@@ -265,10 +265,22 @@ void gm_dropout(float *x, int R, int C, float p, uint64_t seed, uint64_t stream,
 /* ============================================== multi-head self-attention */
 
 /* Row max of n scores. */
+/* max_i s[i] (NaN ignored; -inf if none).  16 running maxima, so that the
+ * compiler vectorises it; the result is the same whatever the order (up to
+ * the sign of a zero maximum, which no caller can see: it is subtracted). */
 static float row_max(const float *s, int n)
 {
+    float m16[16];
+    for (int j = 0; j < 16; j++)
+        m16[j] = -INFINITY;
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++)
+            m16[j] = s[i + j] > m16[j] ? s[i + j] : m16[j];
     float m = -INFINITY;
-    for (int i = 0; i < n; i++)
+    for (int j = 0; j < 16; j++)
+        m = m16[j] > m ? m16[j] : m;
+    for (; i < n; i++)
         m = s[i] > m ? s[i] : m;
     return m;
 }
@@ -642,17 +654,19 @@ double gm_output_ce(const ga_kernels *kt, const float *x, const int32_t *y, int 
     return total;
 }
 
-void gm_output_logp(const ga_kernels *kt, const float *x, int R, int d,
-                    const float *E, int V, float *logp)
+void gm_output_logp(const ga_kernels *kt, const float *x, int R, int d, const float *E,
+                    const float *Ep, int V, float *logp, float *tmp)
 {
-    kt->sgemm(0, 1, R, V, d, 1.0f, x, d, E, d, 0.0f, logp, V);
+    if (Ep)
+        kt->sgemm_packed(0, R, V, d, 1.0f, x, d, Ep, 0.0f, logp, V);
+    else
+        kt->sgemm(0, 1, R, V, d, 1.0f, x, d, E, d, 0.0f, logp, V);
     for (int r = 0; r < R; r++) {
         float *l = logp + (size_t)r * V;
         float m = row_max(l, V);
-        double Z = 0.0;
-        for (int v = 0; v < V; v++)
-            Z += exp((double)l[v] - m);
-        float lse = (float)((double)m + log(Z));
+        /* Z as the training loss forms it (gm_output_ce): the table's softmax */
+        float Z = kt->softmax(l, V, m, tmp);
+        float lse = (float)((double)m + log((double)Z));
         for (int v = 0; v < V; v++)
             l[v] -= lse;
     }

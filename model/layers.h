@@ -185,8 +185,11 @@ void gm_xattn_backward(const ga_kernels *kt, const gm_xattn_cfg *c, int T, int N
 double gm_output_ce(const ga_kernels *kt, const float *x, const int32_t *y, int R,
                     int d, const float *E, int V, float eps, float grad_scale,
                     float *dx, float *dE, float *logits, gm_stats *stats);
-/* log_softmax(x E^T) for R rows -> logp [R][V] (inference). */
-void gm_output_logp(const ga_kernels *kt, const float *x, int R, int d,
-                    const float *E, int V, float *logp);
+/* log_softmax(x E^T) for R rows -> logp [R][V] (inference); the log of the
+ * normaliser as gm_output_ce forms it (Z from the table's softmax, float),
+ * tmp [V] scratch.  Ep: E^T packed by the table's sgemm_pack (same result),
+ * or NULL (E used). */
+void gm_output_logp(const ga_kernels *kt, const float *x, int R, int d, const float *E,
+                    const float *Ep, int V, float *logp, float *tmp);
 
 #endif /* GM_LAYERS_H */

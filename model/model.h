@@ -58,12 +58,12 @@
  *              the prepared keys of docs/SPEC.md §7, computed once) and the
  *              prepared cross-attention step (ga_attend_plan for max_src
  *              keys, up to 16 queries; made once by gm_memory_create,
- *              reused for every sentence and token) and
- *              gm_decode_step's scratch (sized on the first step for the
- *              hypothesis count, then reused: a step allocates only when it
- *              has more hypotheses than any before, or inside the table's
- *              sgemm);
+ *              reused for every sentence and token);
  *   gm_cache:  one hypothesis' decoder self-attention K/V cache;
+ *   gm_step_ws: gm_decode_step's scratch for up to max_rows hypotheses and
+ *              the decoder's weights packed once (sgemm_pack), made once (a
+ *              step allocates nothing: the table's sgemm keeps one packing
+ *              buffer per thread after its first call);
  *   gm_decode_step: n hypotheses advance by one token each (each with its own
  *              memory and cache, possibly at different positions); returns
  *              log-probabilities [n][vocab].  Cross-attention runs the fused
@@ -75,13 +75,19 @@
  *              ga_attend_run / ga_attend_run_levels per hypothesis; see
  *              gm_memory_set_prepared), without per-token validation of the
  *              attention configuration or allocation of its workspace.
+ *              Each hypothesis' log-probabilities are bitwise independent
+ *              of the other hypotheses of the step (every row goes through
+ *              the same arithmetic whatever n: the sgemm's rows are
+ *              independent, the attention runs per hypothesis or, over
+ *              prepared keys, per query of a block): batched search gives
+ *              the one-sentence-at-a-time results (decode.h).
  *   Beam search reorders hypotheses with gm_cache_copy.
  * Memory/caches are owned by the caller; a memory may be shared by many
  * caches; different (memory, cache) sets may be used concurrently from
  * different threads with the same model (the model is read-only there).  A
- * memory holds the cross-attention workspace and (as mem[0] of a step) the
- * step's scratch: it must not be used by two gm_decode_step calls at the
- * same time.
+ * memory holds the cross-attention workspace and a gm_step_ws the step's
+ * scratch: neither may be used by two gm_decode_step calls at the same
+ * time.
  *
  * Errors (the one convention of everything under model/): a function that
  * can fail returns a ga_status (GA_OK = 0), NULL (constructors) or -1 (the
@@ -253,6 +259,13 @@ gm_memory *gm_memory_create(const gm_model *m, int max_src);
 void gm_memory_free(gm_memory *mem);
 /* Encodes src[0..S) (no padding; S <= max_src and <= max_len). */
 ga_status gm_encode(const gm_model *m, const int32_t *src, int S, gm_memory *mem);
+/* Encodes n sentences together (src[b][0..S[b]) into mem[b], distinct
+ * memories): one encoder pass over all their rows (each matrix product one
+ * SGEMM), each memory bitwise what gm_encode gives it alone.  On an error
+ * after the encoder pass (building prepared keys) the failing memory and
+ * those after it are left unusable. */
+ga_status gm_encode_batch(const gm_model *m, int n, const int32_t *const *src, const int *S,
+                          gm_memory *const *mem);
 int gm_memory_len(const gm_memory *mem);
 /* Cross-attention over prepared keys (docs/SPEC.md §7), on by default with
  * GA_PREP_Z_EXACT: gm_encode builds, per decoder layer, ga_keys of the
@@ -287,15 +300,28 @@ typedef struct gm_step_stats {
                              calls (query projections for the GPN included) */
 } gm_step_stats;
 
+/* The workspace of gm_decode_step for up to max_rows hypotheses per step,
+ * for model m only: its scratch (about (8 d + ff + g + 3) * 4 bytes per row)
+ * and a copy of the decoder's weights packed for the table's sgemm_packed
+ * (about 4 (n_dec (6 d^2 + 2 d ff) + vocab d) bytes, 19 MB at the default
+ * config), taken at creation: make the workspace after the parameters are
+ * set, and a new one after they change.  NULL + message on error. */
+typedef struct gm_step_ws gm_step_ws;
+gm_step_ws *gm_step_ws_create(const gm_model *m, int max_rows);
+void gm_step_ws_free(gm_step_ws *ws);
+int gm_step_ws_rows(const gm_step_ws *ws);
+
 /* For h < n: feeds token tok[h] at position gm_cache_len(cache[h]) given
  * memory mem[h], appends to cache[h], writes log-probabilities of the next
- * token to logp[h][0..vocab).  stats may be NULL (added to otherwise).
+ * token to logp[h][0..vocab).  ws: a workspace of model m with
+ * gm_step_ws_rows(ws) >= n.  stats may be NULL (added to otherwise).
  * Single-threaded (call it from several threads for parallel decoding, with
- * different memories).  EINVAL when a memory was made by gm_memory_create
- * for another kernel table or attention configuration. */
-ga_status gm_decode_step(const gm_model *m, int n, const gm_memory *const *mem,
-                         gm_cache *const *cache, const int32_t *tok, float *logp,
-                         gm_step_stats *stats);
+ * different memories and workspaces).  EINVAL when a memory was made by
+ * gm_memory_create for another kernel table or attention configuration, or
+ * n exceeds the workspace. */
+ga_status gm_decode_step(const gm_model *m, gm_step_ws *ws, int n,
+                         const gm_memory *const *mem, gm_cache *const *cache,
+                         const int32_t *tok, float *logp, gm_step_stats *stats);
 
 /* The random baseline's levels (GM_LEVELS_RANDOM): lev[i] for keys i < N of
  * query position t (0-based target position) in decoder layer `layer`,

@@ -11,7 +11,9 @@
  *   backward.c      training backward: loss, decoder / encoder layers in
  *                   reverse (decoder_layer_backward, encoder_layer_backward)
  *   batch.c         gm_forward_backward: packing, chunks over the pool, stats
- *   inference.c     gm_memory / gm_cache / gm_encode / gm_decode_step
+ *   inference.c     gm_memory / gm_cache / gm_encode(_batch) / gm_step_ws /
+ *                   gm_decode_step
+ *   decode.c        greedy / beam search over batches of sentences (decode.h)
  *   layers.c        the layers (forward / backward pairs), layers.h
  *   error.c         gm_set_error / gm_last_error (the model's message)
  * Shapes: Rs / Rt = packed source / target rows of a chunk, d = model width.

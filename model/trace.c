@@ -94,7 +94,7 @@ int gt_run_hook(gm_model *m, const int32_t *src, int S, const int32_t *tgt_in,
     float *att = malloc(sizeof(float) * (size_t)H * R * R);
     float *scr = malloc(sizeof(float) * 2 * (size_t)R * R);
     float *svb = malloc(sizeof(float) * sv_words);
-    float *logp = malloc(sizeof(float) * (size_t)T * V);
+    float *logp = malloc(sizeof(float) * ((size_t)T + 1) * V); /* + the softmax's row */
     int32_t *pos = malloc(sizeof(int32_t) * (size_t)R);
     tr->levels = calloc((size_t)c->n_dec * T * S, 1);
     tr->weights = calloc((size_t)c->n_dec * H * T * S, sizeof(float));
@@ -219,7 +219,7 @@ int gt_run_hook(gm_model *m, const int32_t *src, int S, const int32_t *tgt_in,
         if (f.missing)
             goto layout;
         gm_layernorm_forward(ln, mu, rs, x, w, b, T, d);
-        gm_output_logp(kt, ln, T, d, emb, V, logp);
+        gm_output_logp(kt, ln, T, d, emb, NULL, V, logp, logp + (size_t)T * V);
     }
     for (int t = 0; t < T; t++) {
         const float *row = logp + (size_t)t * V;

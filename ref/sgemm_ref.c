@@ -59,3 +59,20 @@ void ga_ref_sgemm(int transA, int transB, int M, int N, int K, float alpha,
         }
     }
 }
+
+/* The reference's packed form of op(B) is op(B) itself, row-major [K][N]. */
+size_t ga_ref_sgemm_pack(int transB, int K, int N, const float *B, int ldb, float *Bp)
+{
+    size_t size = K > 0 && N > 0 ? (size_t)K * (size_t)N : 0;
+    if (Bp)
+        for (int k = 0; k < K; k++)
+            for (int j = 0; j < N; j++)
+                Bp[(size_t)k * N + j] = transB ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+    return size;
+}
+
+void ga_ref_sgemm_packed(int transA, int M, int N, int K, float alpha, const float *A, int lda,
+                         const float *Bp, float beta, float *C, int ldc)
+{
+    ga_ref_sgemm(transA, 0, M, N, K, alpha, A, lda, Bp, N > 0 ? N : 1, beta, C, ldc);
+}

@@ -56,6 +56,14 @@ void ga_fill_gemm_avx2(ga_kernels *t);
 void ga_fill_gemm_avx512(ga_kernels *t);
 void ga_fill_gemm_neon(ga_kernels *t);
 
+/* ---- the blocked SGEMM's packing buffer (src/pool.c) ----
+ * This thread's buffer of at least `bytes` bytes, 64-byte aligned, or NULL
+ * (out of memory).  One per thread, grown when a call needs more and kept
+ * (freed when the thread exits): after a thread's first call of a given
+ * size, sgemm allocates nothing.  Contents are not preserved when it grows.
+ * Only kernels/gemm uses it (never two users live on one thread). */
+void *ga_gemm_buffer(size_t bytes);
+
 /* ---- CPU features below the ISA level (src/dispatch.c) ----
  * Probed once, with the ISA detection (pthread_once).  Each is reported only
  * when the variant that uses it is supported too (so the OS saves the

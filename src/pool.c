@@ -774,3 +774,51 @@ void *ga_pool_scratch(ga_pool *pool, int worker, size_t bytes)
     s->cap = want;
     return q;
 }
+
+/* ---------------------------------------------- per-thread gemm buffer
+ * ga_gemm_buffer (internal.h): one 64-byte aligned buffer per thread, grown
+ * on demand and kept; freed by the key's destructor when the thread exits
+ * (the main thread's stays reachable until the process ends). */
+typedef struct gemm_buf {
+    void *p;
+    size_t bytes;
+} gemm_buf;
+
+static pthread_key_t gemm_key;
+static pthread_once_t gemm_once = PTHREAD_ONCE_INIT;
+static int gemm_key_ok;
+
+static void gemm_buf_free(void *x)
+{
+    gemm_buf *b = x;
+    free(b->p);
+    free(b);
+}
+
+static void gemm_key_init(void) { gemm_key_ok = pthread_key_create(&gemm_key, gemm_buf_free) == 0; }
+
+void *ga_gemm_buffer(size_t bytes)
+{
+    pthread_once(&gemm_once, gemm_key_init);
+    if (!gemm_key_ok || bytes > SIZE_MAX - 63)
+        return NULL;
+    gemm_buf *b = pthread_getspecific(gemm_key);
+    if (b && b->bytes >= bytes)
+        return b->p;
+    if (!b) {
+        if (!(b = calloc(1, sizeof *b)))
+            return NULL;
+        if (pthread_setspecific(gemm_key, b) != 0) {
+            free(b);
+            return NULL;
+        }
+    }
+    size_t want = (bytes + 63) / 64 * 64;
+    void *q = aligned_alloc(64, want ? want : 64);
+    if (!q)
+        return NULL;
+    free(b->p);
+    b->p = q;
+    b->bytes = want;
+    return q;
+}

@@ -408,6 +408,38 @@ static size_t det_sgemm(const ga_kernels *kt, int N, unsigned char *out)
     return d_end(&x);
 }
 
+static size_t det_sgemm_pack(const ga_kernels *kt, int N, unsigned char *out)
+{
+    dctx x;
+    d_begin(&x, out);
+    int K = N < 64 ? N : 64; /* op(B) = B^T, B [N][K] (the packed form fits the output) */
+    float *B = d_in(&x, (size_t)N * K);
+    size_t n = kt->sgemm_pack(1, K, N, B, K > 0 ? K : 1, NULL);
+    float *Bp = aligned_alloc(64, sizeof(float) * ((n + 15) / 16 * 16 + 16));
+    cr_assert(Bp);
+    kt->sgemm_pack(1, K, N, B, K > 0 ? K : 1, Bp);
+    d_put(&x, Bp, sizeof(float) * n);
+    free(Bp);
+    return d_end(&x);
+}
+
+static size_t det_sgemm_packed(const ga_kernels *kt, int N, unsigned char *out)
+{
+    dctx x;
+    d_begin(&x, out);
+    int M = 37, K = N < 300 ? N : 300; /* C [M][N] = A [M][K] B^T, B [N][K] packed */
+    float *A = d_in(&x, (size_t)M * K), *B = d_in(&x, (size_t)N * K);
+    float *C = d_in(&x, (size_t)M * N);
+    size_t n = kt->sgemm_pack(1, K, N, B, K > 0 ? K : 1, NULL);
+    float *Bp = aligned_alloc(64, sizeof(float) * ((n + 15) / 16 * 16 + 16));
+    cr_assert(Bp);
+    kt->sgemm_pack(1, K, N, B, K > 0 ? K : 1, Bp);
+    kt->sgemm_packed(0, M, N, K, 0.75f, A, K > 0 ? K : 1, Bp, 0.5f, C, N);
+    d_put(&x, C, sizeof(float) * M * N);
+    free(Bp);
+    return d_end(&x);
+}
+
 Test(determinism, every_kernel_repeatable, .timeout = TEST_TIMEOUT)
 {
     static const struct {

@@ -1240,6 +1240,8 @@ static void decode_case(tcheck *tc, gm_config cfg)
     }
     float *logp = malloc(sizeof(float) * 3 * cfg.vocab);
     float *logp2 = malloc(sizeof(float) * cfg.vocab);
+    gm_step_ws *ws = gm_step_ws_create(m, 3);
+    cr_assert(ws, "%s", gm_last_error());
     double nll = 0.0;
     gm_step_stats ss;
     memset(&ss, 0, sizeof ss);
@@ -1258,16 +1260,20 @@ static void decode_case(tcheck *tc, gm_config cfg)
             }
         if (t == 2)
             gm_cache_copy(copy, cc[0]); /* before the step at position 2 */
-        cr_assert(gm_decode_step(m, n, mm, cc, tok, logp, &ss) == GA_OK, "%s", gm_last_error());
+        cr_assert(gm_decode_step(m, ws, n, mm, cc, tok, logp, &ss) == GA_OK, "%s",
+                  gm_last_error());
         for (int h = 0; h < n; h++)
             nll -= logp[(size_t)h * cfg.vocab + b->tgt_out[who[h] * b->T + t]];
         if (t == 2) {
             /* the copied cache reproduces hypothesis 0's step */
             const gm_memory *m0[1] = {mm[0]};
             gm_cache *c0[1] = {copy};
-            cr_assert(gm_decode_step(m, 1, m0, c0, tok, logp2, NULL) == GA_OK, "%s",
+            cr_assert(gm_decode_step(m, ws, 1, m0, c0, tok, logp2, NULL) == GA_OK, "%s",
                       gm_last_error());
-            tc_close(tc, "step from a copied cache", logp2, logp, NULL, cfg.vocab, 1e-6, 1e-6);
+            /* bitwise: a hypothesis' row does not depend on the others of
+             * the step (model.h) */
+            tc_bits(tc, "step from a copied cache, alone vs with the others", logp2, logp,
+                    sizeof(float) * cfg.vocab);
         }
     }
     tc_true(tc, fabs(nll - st.nll_sum) < 1e-4 * (1 + fabs(st.nll_sum)),
@@ -1282,6 +1288,7 @@ static void decode_case(tcheck *tc, gm_config cfg)
         gm_cache_free(cache[k]);
     }
     gm_cache_free(copy);
+    gm_step_ws_free(ws);
     free(logp);
     free(logp2);
     rbatch_free(&rb);
@@ -1337,7 +1344,8 @@ static void prepared_case(tcheck *tc, gm_config cfg, int bounded)
         mmu[k] = mu;
     }
     float *lp = malloc(sizeof(float) * NH * cfg.vocab), *lu = malloc(sizeof(float) * NH * cfg.vocab);
-    cr_assert(lp && lu);
+    gm_step_ws *ws = gm_step_ws_create(m, NH);
+    cr_assert(lp && lu && ws);
     gm_step_stats sp, su;
     memset(&sp, 0, sizeof sp);
     memset(&su, 0, sizeof su);
@@ -1345,8 +1353,10 @@ static void prepared_case(tcheck *tc, gm_config cfg, int bounded)
         int32_t tok[NH];
         for (int k = 0; k < NH; k++)
             tok[k] = t == 0 ? GM_BOS : 4 + (t * 7 + k * 3) % (cfg.vocab - 4);
-        cr_assert(gm_decode_step(m, NH, mmp, cp, tok, lp, &sp) == GA_OK, "%s", gm_last_error());
-        cr_assert(gm_decode_step(m, NH, mmu, cu, tok, lu, &su) == GA_OK, "%s", gm_last_error());
+        cr_assert(gm_decode_step(m, ws, NH, mmp, cp, tok, lp, &sp) == GA_OK, "%s",
+                  gm_last_error());
+        cr_assert(gm_decode_step(m, ws, NH, mmu, cu, tok, lu, &su) == GA_OK, "%s",
+                  gm_last_error());
         size_t nv = (size_t)NH * cfg.vocab;
         if (bounded || cfg.dense)
             tc_close(tc, "logp prepared vs not", lp, lu, NULL, nv, bounded ? 1e-3 : 1e-5, 1e-5);
@@ -1372,9 +1382,133 @@ static void prepared_case(tcheck *tc, gm_config cfg, int bounded)
             "an unknown zmode must be EINVAL");
     gm_memory_free(mp);
     gm_memory_free(mu);
+    gm_step_ws_free(ws);
     free(lp);
     free(lu);
     gm_free(m);
+}
+
+/* Batched decoding relies on it (model.h, decode.h): a hypothesis'
+ * log-probabilities are bitwise the same whatever other hypotheses share
+ * the gm_decode_step.  210 hypotheses (7 per sentence, 30 sentences of 1..20
+ * tokens, more rows than the sgemm's MC block; vocab 1100 > its NC block),
+ * two steps taken together, then the third step for all of them and for
+ * sub-ranges (one row, rows cutting a sentence's query block, 97 rows):
+ * every row bitwise equal.  Also gm_encode_batch == gm_encode per sentence
+ * (memories encoded together or alone give the same rows).  Learned sparse
+ * with prepared keys, without, random levels, dense; every variant. */
+static void rows_case(tcheck *tc, const ga_kernels *kt, gm_config cfg, int prepared)
+{
+    enum { NS = 30, PER = 7, NH = NS * PER, V = 1100 };
+    cfg.vocab = V;
+    cfg.d = 32;
+    cfg.ff = 48;
+    cfg.n_enc = 1;
+    gm_model *m = gm_create(&cfg, kt, 17);
+    cr_assert(m, "%s", gm_last_error());
+    trng r;
+    rng_init(&r, 6101);
+    sharpen(m, &r);
+    gm_memory *mb[NS], *ma[NS]; /* encoded as a batch / alone */
+    int32_t src[NS][20];
+    const int32_t *sp[NS];
+    int S[NS];
+    for (int k = 0; k < NS; k++) {
+        S[k] = 1 + rng_int(&r, 20);
+        for (int i = 0; i < S[k]; i++)
+            src[k][i] = 4 + rng_int(&r, V - 4);
+        sp[k] = src[k];
+        mb[k] = gm_memory_create(m, 20);
+        ma[k] = gm_memory_create(m, 20);
+        cr_assert(mb[k] && ma[k], "%s", gm_last_error());
+        cr_assert(gm_memory_set_prepared(mb[k], prepared, GA_PREP_Z_EXACT) == GA_OK &&
+                      gm_memory_set_prepared(ma[k], prepared, GA_PREP_Z_EXACT) == GA_OK,
+                  "%s", gm_last_error());
+        cr_assert(gm_encode(m, src[k], S[k], ma[k]) == GA_OK, "%s", gm_last_error());
+    }
+    cr_assert(gm_encode_batch(m, NS, sp, S, mb) == GA_OK, "%s", gm_last_error());
+    gm_cache *c[NH], *c0[NH], *cs[NH];
+    const gm_memory *mm[NH], *mma[NH];
+    int32_t tok[NH];
+    for (int h = 0; h < NH; h++) {
+        c[h] = gm_cache_create(m, 4);
+        c0[h] = gm_cache_create(m, 4);
+        cs[h] = gm_cache_create(m, 4);
+        cr_assert(c[h] && c0[h] && cs[h], "%s", gm_last_error());
+        mm[h] = mb[h / PER];
+        mma[h] = ma[h / PER];
+    }
+    float *lp = malloc(sizeof(float) * NH * V), *ls = malloc(sizeof(float) * NH * V);
+    gm_step_ws *ws = gm_step_ws_create(m, NH);
+    cr_assert(lp && ls && ws, "%s", gm_last_error());
+    for (int t = 0; t < 2; t++) {
+        for (int h = 0; h < NH; h++)
+            tok[h] = t == 0 ? GM_BOS : 4 + (h * 37 + t) % (V - 4);
+        cr_assert(gm_decode_step(m, ws, NH, mm, c, tok, lp, NULL) == GA_OK, "%s",
+                  gm_last_error());
+    }
+    for (int h = 0; h < NH; h++) {
+        cr_assert(gm_cache_copy(c0[h], c[h]) == GA_OK, "%s", gm_last_error());
+        tok[h] = 4 + (h * 11 + 5) % (V - 4);
+    }
+    cr_assert(gm_decode_step(m, ws, NH, mm, c, tok, lp, NULL) == GA_OK, "%s", gm_last_error());
+    static const int SUB[][2] = {{0, 1}, {104, 105}, {3, 16}, {59, 156}, {0, NH}};
+    for (int u = 0; u < 5; u++) {
+        const int h0 = SUB[u][0], n = SUB[u][1] - h0;
+        for (int i = 0; i < 2; i++) { /* memories encoded together, then alone */
+            if (i == 1 && u != 4)
+                continue;
+            for (int h = h0; h < h0 + n; h++)
+                cr_assert(gm_cache_copy(cs[h], c0[h]) == GA_OK, "%s", gm_last_error());
+            cr_assert(gm_decode_step(m, ws, n, (i ? mma : mm) + h0, cs + h0, tok + h0, ls, NULL) ==
+                          GA_OK,
+                      "%s", gm_last_error());
+            tc_true(tc, memcmp(ls, lp + (size_t)h0 * V, sizeof(float) * (size_t)n * V) == 0,
+                    "[%s] rows %d..%d stepped %s differ from the same rows in a step of %d "
+                    "(memories encoded %s)",
+                    kt->name, h0, h0 + n - 1, n == 1 ? "alone" : "together", NH,
+                    i ? "one by one" : "as a batch");
+        }
+    }
+    for (int h = 0; h < NH; h++) {
+        gm_cache_free(c[h]);
+        gm_cache_free(c0[h]);
+        gm_cache_free(cs[h]);
+    }
+    for (int k = 0; k < NS; k++) {
+        gm_memory_free(mb[k]);
+        gm_memory_free(ma[k]);
+    }
+    gm_step_ws_free(ws);
+    free(lp);
+    free(ls);
+    gm_free(m);
+}
+
+Test(model_grad, decode_rows_independent, .timeout = TEST_TIMEOUT)
+{
+    tcheck c;
+    tvariants v;
+    variants_get(&v, "model_grad.decode_rows_independent");
+    tc_init(&c, "model_grad.decode_rows_independent");
+    for (int vi = 0; vi < v.n; vi++) {
+        gm_config cfg = small_config();
+        tc_case(&c, "[%s] learned, prepared keys", v.k[vi]->name);
+        rows_case(&c, v.k[vi], cfg, 1);
+        tc_case(&c, "[%s] learned, no prepared keys", v.k[vi]->name);
+        rows_case(&c, v.k[vi], cfg, 0);
+        cfg.level_source = GM_LEVELS_RANDOM;
+        cfg.level_probs[0] = 0.3f;
+        cfg.level_probs[1] = 0.3f;
+        cfg.level_probs[2] = 0.4f;
+        tc_case(&c, "[%s] random levels", v.k[vi]->name);
+        rows_case(&c, v.k[vi], cfg, 1);
+        cfg = small_config();
+        cfg.dense = 1;
+        tc_case(&c, "[%s] dense", v.k[vi]->name);
+        rows_case(&c, v.k[vi], cfg, 1);
+    }
+    tc_finish(&c);
 }
 
 Test(model_grad, prepared_decoding, .timeout = TEST_TIMEOUT)

@@ -12,7 +12,9 @@
  * general beta; alpha == 0 and K == 0 with NaN in A and B (must not be
  * read); M == 0 / N == 0 (nothing written); guard pages right after / before
  * every matrix (no read or write outside the stored elements); concurrent
- * calls from several threads (bitwise equal to a single-threaded call).
+ * calls from several threads (bitwise equal to a single-threaded call);
+ * rows independent of M (a row alone == the same row in a larger call);
+ * sgemm_packed over sgemm_pack's B == sgemm bitwise.
  *
  * Tolerance.  C = alpha * sum_k a_ik b_kj + beta * c_ij is a float sum of
  * n = K + 1 terms (K products, folded into FMAs, and the beta * c term),
@@ -435,5 +437,122 @@ Test(sgemm, concurrent_calls, .timeout = TEST_TIMEOUT)
         }
     }
     c.isa = "";
+    tc_finish(&c);
+}
+
+/* Rows are independent (sgemm_blocked.h): row i of C computed in a call of
+ * M rows is bitwise row i computed alone (M = 1, A pointing at that row) and
+ * within any other M.  Batched decoding relies on it (a hypothesis' scores
+ * must not depend on which others share the batch).  Shapes of the model's
+ * products (opB = W^T, K = 256 and 1024 > every KC, N up to 1100 > every NC)
+ * and the other transposes; M from 1 up to 2 x MC + 7 of every variant, the
+ * rows at the panel and block edges. */
+Test(sgemm, rows_independent, .timeout = TEST_TIMEOUT)
+{
+    static const int MS[] = {1, 2, 5, 6, 7, 11, 12, 13, 24, 25, 64, 97, 200, 391};
+    static const int NK[][2] = {{96, 256}, {1100, 256}, {40, 1024}, {33, 7}};
+    tvariants v;
+    tcheck c;
+    variants_get(&v, "sgemm rows independent");
+    tc_init(&c, "sgemm rows independent");
+    trng rng;
+    rng_init(&rng, 907);
+    const int quick = t_quick();
+    const int Mmax = 391;
+    for (int s = 0; s < 4; s++) {
+        const int N = NK[s][0], K = quick && NK[s][1] > 300 ? 300 : NK[s][1];
+        for (int t = 0; t < 4; t++) {
+            const int tA = t & 1, tB = t >> 1;
+            const int lda = tA ? Mmax : K, ldb = tB ? K : N;
+            tarena a = {0};
+            float *A = ar_f(&a, "A", (size_t)Mmax * K, 0);
+            float *B = ar_f(&a, "B", (size_t)K * N, 0);
+            float *Cb = ar_f(&a, "C batch", (size_t)Mmax * N, 0);
+            float *C1 = ar_f(&a, "C row", (size_t)N, 0);
+            fill_unif(&rng, A, (size_t)Mmax * K, -1, 1);
+            fill_unif(&rng, B, (size_t)K * N, -1, 1);
+            for (int vi = 0; vi < v.n; vi++) {
+                c.isa = v.k[vi]->name;
+                for (size_t mi = 0; mi < sizeof MS / sizeof MS[0]; mi++) {
+                    const int M = MS[mi];
+                    tc_case(&c, "tA=%d tB=%d M=%d N=%d K=%d", tA, tB, M, N, K);
+                    v.k[vi]->sgemm(tA, tB, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, Cb, N);
+                    /* the first, last and a middle row, each alone */
+                    const int rows[3] = {0, M / 2, M - 1};
+                    for (int r = 0; r < 3; r++) {
+                        const int i = rows[r];
+                        const float *Ai = tA ? A + i : A + (size_t)i * K;
+                        v.k[vi]->sgemm(tA, tB, 1, N, K, 1.0f, Ai, lda, B, ldb, 0.0f, C1, N);
+                        tc_bits(&c, "row of a batched call vs the row alone",
+                                Cb + (size_t)i * N, C1, (size_t)N * sizeof(float));
+                    }
+                }
+            }
+            c.isa = "";
+            ar_check(&a, &c);
+            ar_free(&a);
+        }
+    }
+    tc_finish(&c);
+}
+
+/* sgemm_packed with op(B) packed by sgemm_pack == sgemm with B, bitwise,
+ * every variant: both transposes of A and B, M across the register tile and
+ * the MC block, N and K across NR, NC and KC (the packed blocks' edges),
+ * alpha / beta (beta == 0 over NaN), the leading dimensions of A and C
+ * larger than needed; Bp on a 64-byte boundary as the contract asks. */
+Test(sgemm, sgemm_packed_equals_sgemm, .timeout = TEST_TIMEOUT)
+{
+    static const int MS[] = {1, 5, 12, 13, 64, 200};
+    static const int NK[][2] = {{1, 1}, {33, 7}, {96, 256}, {530, 400}, {8000 / 16, 1024}};
+    tvariants v;
+    tcheck c;
+    variants_get(&v, "sgemm_packed vs sgemm");
+    variants_cover(&v, "sgemm_pack");
+    tc_init(&c, "sgemm_packed vs sgemm");
+    trng rng;
+    rng_init(&rng, 908);
+    for (int s = 0; s < 5; s++)
+        for (int t = 0; t < 4; t++) {
+            const int tA = t & 1, tB = t >> 1, N = NK[s][0], K = NK[s][1], Mmax = 200;
+            const int lda = (tA ? Mmax : K) + 3, ldb = (tB ? K : N) + 1, ldc = N + 2;
+            tarena a = {0};
+            float *A = ar_f(&a, "A", (size_t)(tA ? K : Mmax) * lda, 0);
+            float *B = ar_f(&a, "B", (size_t)(tB ? N : K) * ldb, 0);
+            float *C0 = ar_f(&a, "C0", (size_t)Mmax * ldc, 0);
+            float *C1 = ar_f(&a, "C1", (size_t)Mmax * ldc, 0);
+            float *C2 = ar_f(&a, "C2", (size_t)Mmax * ldc, 0);
+            fill_unif(&rng, A, (size_t)(tA ? K : Mmax) * lda, -1, 1);
+            fill_unif(&rng, B, (size_t)(tB ? N : K) * ldb, -1, 1);
+            fill_unif(&rng, C0, (size_t)Mmax * ldc, -1, 1);
+            for (int vi = 0; vi < v.n; vi++) {
+                const ga_kernels *k = v.k[vi];
+                c.isa = k->name;
+                size_t n = k->sgemm_pack(tB, K, N, B, ldb, NULL);
+                float *Bp = aligned_alloc(64, sizeof(float) * ((n + 15) / 16 * 16 + 16));
+                cr_assert(Bp);
+                tc_true(&c, k->sgemm_pack(tB, K, N, B, ldb, Bp) == n,
+                        "sgemm_pack returns another size when writing");
+                for (size_t mi = 0; mi < sizeof MS / sizeof MS[0]; mi++) {
+                    const int M = MS[mi];
+                    const float alpha = mi % 2 ? -0.75f : 1.0f, beta = mi % 3 == 1 ? 0.5f : 0.0f;
+                    tc_case(&c, "tA=%d tB=%d M=%d N=%d K=%d alpha=%g beta=%g", tA, tB, M, N, K,
+                            (double)alpha, (double)beta);
+                    memcpy(C1, C0, sizeof(float) * (size_t)Mmax * ldc);
+                    memcpy(C2, C0, sizeof(float) * (size_t)Mmax * ldc);
+                    if (beta == 0.0f) /* not read: must not propagate */
+                        for (int i = 0; i < M; i++)
+                            C1[(size_t)i * ldc] = C2[(size_t)i * ldc] = NAN;
+                    k->sgemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C1, ldc);
+                    k->sgemm_packed(tA, M, N, K, alpha, A, lda, Bp, beta, C2, ldc);
+                    tc_true(&c, !isnan(C2[0]), "NaN in C propagated with beta 0");
+                    tc_bits(&c, "C (packed B vs B)", C2, C1, sizeof(float) * (size_t)Mmax * ldc);
+                }
+                free(Bp);
+            }
+            c.isa = "";
+            ar_check(&a, &c);
+            ar_free(&a);
+        }
     tc_finish(&c);
 }

@@ -30,8 +30,9 @@
 #define TEST_TIMEOUT 300.0
 
 /* The kernel lists come from include/granattn_ops.h (GA_KERNEL_LIST: the 17
- * attention kernels of docs/SPEC.md §5; GA_TABLE_LIST: those plus sgemm, tested in
- * test_sgemm.c), entries X(ret, name, (params)).  Their lengths: */
+ * attention kernels of docs/SPEC.md §5; GA_TABLE_LIST: those plus sgemm,
+ * sgemm_pack and sgemm_packed, tested in test_sgemm.c), entries X(ret, name,
+ * (params)).  Their lengths: */
 #define GA_T_COUNT_ONE(ret, name, params) +1
 enum {
     GA_KERNEL_COUNT = 0 GA_KERNEL_LIST(GA_T_COUNT_ONE),

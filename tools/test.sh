@@ -4,7 +4,9 @@
 #   1. installs missing Debian packages (tools/deps.sh, tools/setup-arm64.sh)
 #   2. gcc release build with -Werror, runs the Criterion suite (every kernel x
 #      every variant this CPU supports, model gradient checks) and the CLI test
-#      (tests/test_cli.sh: bad input, checkpoint resume equality, smoke training)
+#      (tests/test_cli.sh: bad input, checkpoint resume equality, smoke training),
+#      tests/test_batch.sh (translate / eval --batch: the same ids for any batch
+#      size and thread count),
 #      tests/test_torch_check.sh (logits, loss and every gradient of the C model
 #      vs a PyTorch float64 re-implementation) and tests/test_install.sh
 #      (meson install; a consumer via pkg-config), tests/test_inputs.sh
@@ -20,7 +22,7 @@
 #      process, --resume across rank counts, a killed rank; the build finds
 #      OpenMPI with the default -Dmpi=auto)
 #   3. clang build with AddressSanitizer + UndefinedBehaviorSanitizer, -Werror,
-#      runs the suite, the CLI test and the input test again; then
+#      runs the suite, the CLI, batch and input tests again; then
 #      tests/test_fuzz.sh: the libFuzzer targets of fuzz/ on their regression
 #      inputs and 20 s each from their seeds (FUZZ_SECONDS=N for longer)
 #   4. aarch64 cross build, runs the suite under qemu-aarch64 (NEON variant)
@@ -113,6 +115,8 @@ fi
 # ---- 1b. the granattn CLI end to end (bad input, resume equality, smoke training) ----
 if [[ -x build/model/granattn ]]; then
     run_counted cli tests/test_cli.sh build/model/granattn
+    # batched decoding: the same ids for any --batch / --threads (issue 11)
+    run_counted batch tests/test_batch.sh build/model/granattn
 else
     stage_fail cli "build/model/granattn was not built"
 fi
@@ -152,6 +156,8 @@ if ((want_asan)); then
             run_suite x86-clang-asan-ubsan build-asan/tests/granattn-tests
         ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 GRANATTN_TEST_EVAL=0 \
             run_counted cli-asan-ubsan tests/test_cli.sh build-asan/model/granattn
+        ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 GRANATTN_TEST_EVAL=0 \
+            run_counted batch-asan-ubsan tests/test_batch.sh build-asan/model/granattn
         ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
             run_counted inputs-asan-ubsan tests/test_inputs.sh build-asan/model/granattn
     else

@@ -285,11 +285,4 @@ static const ga_gemm_impl impl = {
     .kernel = kernel_12x32, .pack_a = pack_a, .pack_b = pack_b,
 };
 
-static void sgemm_avx512(int transA, int transB, int M, int N, int K, float alpha,
-                         const float *A, int lda, const float *B, int ldb, float beta,
-                         float *C, int ldc)
-{
-    ga_gemm_blocked(&impl, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
-
-void ga_fill_gemm_avx512(ga_kernels *t) { t->sgemm = sgemm_avx512; }
+GA_GEMM_ENTRIES(avx512)

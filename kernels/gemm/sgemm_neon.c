@@ -147,11 +147,4 @@ static const ga_gemm_impl impl = {
     .kernel = kernel_8x12, .pack_a = pack_a, .pack_b = pack_b,
 };
 
-static void sgemm_neon(int transA, int transB, int M, int N, int K, float alpha,
-                       const float *A, int lda, const float *B, int ldb, float beta,
-                       float *C, int ldc)
-{
-    ga_gemm_blocked(&impl, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
-
-void ga_fill_gemm_neon(ga_kernels *t) { t->sgemm = sgemm_neon; }
+GA_GEMM_ENTRIES(neon)

@@ -170,6 +170,9 @@ int main(int argc, char **argv)
         die("malloc", "out of memory");
     gm_step_stats ss;
     memset(&ss, 0, sizeof ss);
+    gm_step_ws *ws = gm_step_ws_create(m, 1); /* after the parameters are set: it packs them */
+    if (!ws)
+        die("gm_step_ws_create", gm_last_error());
     int row = 0;
     for (int b = 0; b < B; b++) {
         if (tlen[b] == 0)
@@ -183,12 +186,13 @@ int main(int argc, char **argv)
         for (int t = 0; t < tlen[b]; t++, row++) {
             const gm_memory *mp = mem;
             int32_t tok = tin[b * T + t];
-            if (gm_decode_step(m, 1, &mp, &cache, &tok, logp + (size_t)row * V, &ss) != GA_OK)
+            if (gm_decode_step(m, ws, 1, &mp, &cache, &tok, logp + (size_t)row * V, &ss) != GA_OK)
                 die("gm_decode_step", gm_last_error());
         }
         gm_cache_free(cache);
         gm_memory_free(mem);
     }
+    gm_step_ws_free(ws);
 
     /* the random baseline's levels (gm_random_levels), in the order check.py
      * consumes them: decoder layer, sentence (T_b > 0), t, i */
