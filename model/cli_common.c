@@ -173,8 +173,27 @@ const char *spm_backend(void)
                                : "by tools/corpus/spm.py (built without libsentencepiece)";
 }
 
+/* spm.model next to the checkpoint in use (spm_prefer_checkpoint_dir), or "" */
+static char spm_near[PATH_MAX + 16];
+
+void spm_prefer_checkpoint_dir(const char *ckpt)
+{
+    spm_near[0] = '\0';
+    const char *slash = strrchr(ckpt, '/');
+    int dl = slash ? (int)(slash - ckpt) : 1;
+    if (dl >= PATH_MAX)
+        return;
+    snprintf(spm_near, sizeof spm_near, "%.*s/spm.model", dl, slash ? ckpt : ".");
+    if (!gu_file_exists(spm_near))
+        spm_near[0] = '\0';
+}
+
 int spm_model_path(char *out, size_t outlen)
 {
+    if (spm_near[0]) {
+        snprintf(out, outlen, "%s", spm_near);
+        return 0;
+    }
     const char *root = gu_project_root();
     if (!root)
         return -1;
@@ -190,9 +209,11 @@ int run_spm(const char *what, const char *in_path, const char *out_path)
         return -1;
     char script[PATH_MAX + 64], model[PATH_MAX + 64];
     snprintf(script, sizeof script, "%s/tools/corpus/spm.py", root);
-    snprintf(model, sizeof model, "%s/data/spm/spm.model", root);
+    if (spm_model_path(model, sizeof model) != 0)
+        return -1;
     if (!gu_file_exists(model))
-        return gu_fail("%s: no such file (run tools/prepare-data.sh)", model);
+        return gu_fail("%s: no such file (run tools/prepare-data.sh, or put the model's "
+                       "spm.model next to its checkpoint)", model);
     if (spm_in_process())
         return gm_spm_file(model, what, in_path, out_path);
     char *argv[] = {(char *)python_path(), script, "--model", model, (char *)what,

@@ -58,7 +58,7 @@ int run_process(char *const argv[], const char *in_path, const char *out_path);
  * and the files named in cli_common.c are removed at exit. */
 int tmpfile_path(const char *name, char *out, size_t outlen);
 /* tools/corpus/spm.py encode|decode in_path > out_path (same output as
- * spm.py; one line per line), with <root>/data/spm/spm.model: in process
+ * spm.py; one line per line), with spm_model_path()'s model: in process
  * through libsentencepiece (spm.h) when the build has it, else spawning
  * spm.py.  GRANATTN_SPM=python spawns spm.py in any build. */
 int run_spm(const char *what, const char *in_path, const char *out_path);
@@ -66,8 +66,12 @@ int run_spm(const char *what, const char *in_path, const char *out_path);
 int spm_in_process(void);
 /* Which one, in words, for --help texts. */
 const char *spm_backend(void);
-/* <root>/data/spm/spm.model; -1 + message without a project root. */
+/* The SentencePiece model run_spm uses: the spm.model next to the checkpoint
+ * given to spm_prefer_checkpoint_dir when there is one (models/ ships one
+ * with default.ckpt), else <root>/data/spm/spm.model; -1 + message without a
+ * project root. */
 int spm_model_path(char *out, size_t outlen);
+void spm_prefer_checkpoint_dir(const char *ckpt);
 
 /* ------------------------------------------------------- id-line files */
 typedef struct idlines {

@@ -341,6 +341,7 @@ int cmd_inspect(int argc, char **argv)
                "--help)");
         return 2;
     }
+    spm_prefer_checkpoint_dir(model);
     if (input && !dump) {
         errorf("--input needs --dump-trace DIR (the JSON / PNG are for one sentence)");
         return 2;
@@ -562,7 +563,10 @@ int cmd_inspect(int argc, char **argv)
         }
         char script[PATH_MAX + 64], spm_model[PATH_MAX + 64];
         snprintf(script, sizeof script, "%s/tools/inspect_map.py", root);
-        snprintf(spm_model, sizeof spm_model, "%s/data/spm/spm.model", root);
+        if (spm_model_path(spm_model, sizeof spm_model) != 0) {
+            errorf("%s", gu_error());
+            goto out;
+        }
         char *av[] = {(char *)python_path(), script, json, "--out", (char *)outdir,
                       "--spm", spm_model, NULL};
         int prc = run_process(av, NULL, NULL);

@@ -17,7 +17,8 @@ static void usage_translate(FILE *f)
 "usage: granattn translate --model CKPT [options] [< input] [> output]\n"
 "\n"
 "Translates English sentences, one per line, into Spanish.  Raw text is\n"
-"segmented with SentencePiece (data/spm/spm.model; see the end); --ids reads\n"
+"segmented with SentencePiece (the spm.model next to CKPT if there is one,\n"
+"else data/spm/spm.model; see the end); --ids reads\n"
 "lines of token ids instead.  Output: one translation per line, in order.\n"
 "A line that cannot be translated (over-long, bad id) is reported on stderr,\n"
 "printed as an empty line, and makes the exit status 1.\n"
@@ -76,6 +77,7 @@ int cmd_translate(int argc, char **argv)
         errorf("--model CKPT is required (try --help)");
         return 2;
     }
+    spm_prefer_checkpoint_dir(model);
     int rc = 1;
     loaded L;
     memset(&L, 0, sizeof L);

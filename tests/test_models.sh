@@ -13,7 +13,8 @@
 #  3. models/default.ckpt (the committed default model): loads, has no Adam
 #     moments and no machine path, is at most 32 MB, and translates held-out
 #     id lines (models/smoke.en.ids) to non-empty outputs of valid ids;
-#     models/spm.model turns text into ids that round-trip.
+#     models/spm.model turns text into ids that round-trip, and translate
+#     --model models/default.ckpt takes and gives text with it.
 # Ends with the line "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -140,6 +141,17 @@ EOF
         ok "$M translates the $nin held-out lines of models/smoke.en.ids (beam 4): non-empty, valid ids"
     else
         bad "$M: translate exit $rc" "$out"
+    fi
+fi
+if [[ -f models/spm.model && -f $M ]]; then
+    # text in, text out with the spm.model next to the checkpoint (CI has no
+    # data/spm: this is then the only SentencePiece model there is)
+    out=$(echo "In the beginning God created the heavens and the earth." |
+          "$BIN" translate --model "$M" --beam 4 --threads 1 2>&1); rc=$?
+    if ((rc == 0)) && [[ $(wc -l <<<"$out") -eq 1 && "$out" =~ [[:alpha:]]+\ [[:alpha:]]+ && ! "$out" =~ [0-9] ]]; then
+        ok "translate --model $M, text in and out: '$out'"
+    else
+        bad "translate --model $M on text: exit $rc" "$out"
     fi
 fi
 if [[ -f models/spm.model ]]; then

@@ -18,6 +18,7 @@
 #      the ids and text of tools/corpus/spm.py: a model it trains, hard lines),
 #      tests/test_no_outside_refs.sh (no tracked file cites a path outside the repository),
 #      tests/test_windows.sh (passage windows of tools/corpus/windows.py),
+#      tests/test_models.sh (models/default.ckpt loads and translates; tools/release-model.py),
 #      tests/test_mpi.sh (mpirun -np 2 granattn train: the loss curve of one
 #      process, --resume across rank counts, a killed rank; the build finds
 #      OpenMPI with the default -Dmpi=auto)
@@ -143,6 +144,9 @@ run_counted install tests/test_install.sh build
 
 # ---- 1d. no tracked file refers to a path outside the repository ----
 run_counted no-outside-refs tests/test_no_outside_refs.sh
+
+# ---- 1d'. the weights for users (models/) and tools/release-model.py ----
+run_counted models tests/test_models.sh build/model/granattn
 
 # ---- 1e. passage-level data (tools/corpus/windows.py) on a synthetic corpus ----
 run_counted windows tests/test_windows.sh

@@ -162,7 +162,7 @@ class Granattn:
                "--timing"]
         if self.max_pos:
             cmd += ["--max-len", str(self.max_pos)]
-        if batch > 1:
+        if self.has_batch:  # always: translate's default is batched (64 / beam)
             cmd += ["--batch", str(batch)]
         p = subprocess.run(cmd, capture_output=True, text=True)
         if p.returncode != 0:
