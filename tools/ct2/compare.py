@@ -86,7 +86,15 @@ def args_parser():
     p.add_argument("--set", default="test",
                    help="test | dev: data/tok/SET.en.ids against data/corpus/SET.es; "
                         "passage-LEN: passages of ~LEN pieces built by "
-                        "tools/corpus/passages.py (positions raised to fit)")
+                        "tools/corpus/passages.py (positions raised to fit); windows: "
+                        "the passage test set of tools/corpus/windows.py (data/windows/tok/"
+                        "test.en.ids against data/windows/test.es: 2-16 consecutive verses, "
+                        "for models fine-tuned on data/windows)")
+    p.add_argument("--engines", default="granattn,ctranslate2",
+                   help="engines to run (default granattn,ctranslate2; granattn alone, e.g. "
+                        "for a sparse model, which CTranslate2 can only run dense)")
+    p.add_argument("--name",
+                   help="model name in results.tsv (default: the checkpoint's directory name)")
     p.add_argument("--limit", type=int, help="first N sentences only")
     p.add_argument("--threads", default="1,2", help="thread counts (default 1,2)")
     p.add_argument("--batch", default="1,32", help="batch sizes (default 1,32)")
@@ -218,7 +226,19 @@ def main():
 def load_set(args, spm_model, tmp):
     """(source id rows, reference lines, source text lines, description)"""
     import sentencepiece as spm
-    if args.set in ("test", "dev"):
+    if args.set == "windows":
+        wdir = os.path.join(ROOT, "data", "windows")
+        ids_path = os.path.join(wdir, "tok", "test.en.ids")
+        ref_path = os.path.join(wdir, "test.es")
+        for pth in (ids_path, ref_path):
+            if not os.path.exists(pth):
+                fail("%s missing (run tools/prepare-data.sh)" % pth)
+        src = [l.split() for l in read_lines(ids_path)]
+        refs = read_lines(ref_path)
+        text = read_lines(os.path.join(wdir, "test.en"))
+        desc = ("data/windows/tok/test.en.ids (tools/corpus/windows.py: passages of 2-16 "
+                "consecutive test verses of one chapter, SentencePiece ids) -> data/windows/test.es")
+    elif args.set in ("test", "dev"):
         ids_path = os.path.join(ROOT, "data", "tok", args.set + ".en.ids")
         ref_path = os.path.join(ROOT, "data", "corpus", args.set + ".es")
         src_txt = os.path.join(ROOT, "data", "corpus", args.set + ".en")
@@ -262,7 +282,7 @@ def run(args, threads, batches, ck, m, spm_model, tmp, ctranslate2, sacrebleu, c
     if n == 0:
         fail("no sentences")
     longest = max(len(s) for s in src)
-    passage = args.set.startswith("passage")
+    passage = args.set.startswith("passage") or args.set == "windows"
     # output limit: the model's max_len; for passages granattn's default rule for the longest
     M = args.max_len or (int(1.5 * longest) + 10 if passage else m["max_len"])
     max_pos = 0  # granattn --max-len / export --max-len: only when the model's is too short
@@ -273,7 +293,11 @@ def run(args, threads, batches, ck, m, spm_model, tmp, ctranslate2, sacrebleu, c
         else:
             fail("the longest source has %d ids (+ eos) and the output limit is %d, but the model "
                  "has max_len %d (use --max-len <= %d)" % (longest, M, m["max_len"], m["max_len"]))
-    model_name = os.path.basename(os.path.dirname(os.path.abspath(args.model))) or args.model
+    model_name = args.name or os.path.basename(os.path.dirname(os.path.abspath(args.model))) or args.model
+    engines = [e for e in args.engines.split(",") if e]
+    if not engines or any(e not in ("granattn", "ctranslate2") for e in engines):
+        fail("--engines %r: expected granattn and/or ctranslate2" % args.engines)
+    use_ct2 = "ctranslate2" in engines
     sparse = not m["dense"]
 
     # export
@@ -281,10 +305,11 @@ def run(args, threads, batches, ck, m, spm_model, tmp, ctranslate2, sacrebleu, c
     cmd = [sys.executable, os.path.join(HERE, "export.py"), args.model, ct2_dir]
     if max_pos:
         cmd += ["--max-len", str(max_pos)]
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    if p.returncode != 0:
-        fail("export.py failed: %s" % p.stderr.strip())
-    print(p.stderr.strip(), file=sys.stderr)
+    if use_ct2:
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        if p.returncode != 0:
+            fail("export.py failed: %s" % p.stderr.strip())
+        print(p.stderr.strip(), file=sys.stderr)
     src_path = os.path.join(tmp, "src.ids")
     write_ids(src_path, src)
     g = Granattn(args.granattn, args.model, max_pos)
@@ -307,7 +332,7 @@ def run(args, threads, batches, ck, m, spm_model, tmp, ctranslate2, sacrebleu, c
     # greedy agreement (untimed), threads 1, batch 1
     print("compare: greedy pass (%d sentences)" % n, file=sys.stderr)
     g_greedy, _ = g_translate(1, 1, 1)
-    c_greedy, _ = ct2_translate(1, 1, 1)
+    c_greedy = ct2_translate(1, 1, 1)[0] if use_ct2 else None
 
     # timed runs
     configs = [(T, B) for T in threads for B in batches]
@@ -318,6 +343,8 @@ def run(args, threads, batches, ck, m, spm_model, tmp, ctranslate2, sacrebleu, c
         for ci, (T, B) in enumerate(configs):
             order = ["granattn", "ctranslate2"] if (rep + ci) % 2 == 0 else ["ctranslate2", "granattn"]
             for eng in order:
+                if eng not in engines:
+                    continue
                 if eng == "granattn" and B > 1 and not g.has_batch:
                     continue
                 if eng == "granattn":
@@ -338,7 +365,8 @@ def run(args, threads, batches, ck, m, spm_model, tmp, ctranslate2, sacrebleu, c
     lens = sorted(len(o) for o in outputs[gkey1]) if gkey1 in outputs else sorted(len(o) for o in outputs[key1])
     L0 = statistics.median(lens) if lens else 20
     beta = args.ct2_lp if args.ct2_lp is not None else args.alpha * L0 / (6.0 + L0)
-    native, _ = ct2_translate(threads[0], batches[0], args.beam, lp=beta) if args.beam > 1 else (outputs[key1], 0)
+    if use_ct2:
+        native, _ = ct2_translate(threads[0], batches[0], args.beam, lp=beta) if args.beam > 1 else (outputs[key1], 0)
     load1 = os.getloadavg()
     elapsed = time.time() - t_start
 
@@ -367,12 +395,20 @@ def run(args, threads, batches, ck, m, spm_model, tmp, ctranslate2, sacrebleu, c
     # output
     slug = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "machine_info.py"), "--slug"],
                           capture_output=True, text=True).stdout.strip() or socket.gethostname()
-    out = args.out or os.path.join(ROOT, "results", slug, "decode-vs-ct2")
+    top = args.out or os.path.join(ROOT, "results", slug, "decode-vs-ct2")
+    out = os.path.join(top, "%s-%s" % (model_name, args.set))
     os.makedirs(out, exist_ok=True)
+    header = "engine\tmodel\tset\tthreads\tbatch\tbeam\tsent_per_s\ttok_per_s\tbleu\tchrf\n"
+    lines = ["%s\t%s\t%s\t%d\t%d\t%d\t%.3f\t%.1f\t%.2f\t%.2f\n" % r for r in rows]
     with open(os.path.join(out, "results.tsv"), "w") as f:
-        f.write("engine\tmodel\tset\tthreads\tbatch\tbeam\tsent_per_s\ttok_per_s\tbleu\tchrf\n")
-        for r in rows:
-            f.write("%s\t%s\t%s\t%d\t%d\t%d\t%.3f\t%.1f\t%.2f\t%.2f\n" % r)
+        f.write(header + "".join(lines))
+    # TOP/results.tsv: every run's rows; this run replaces the rows of the same model and set
+    merged, path = [], os.path.join(top, "results.tsv")
+    if os.path.exists(path):
+        merged = [l if l.endswith("\n") else l + "\n" for l in read_lines(path)[1:]
+                  if l.split("\t")[1:3] != [model_name, args.set]]
+    with open(path, "w") as f:
+        f.write(header + "".join(merged + lines))
     with open(os.path.join(out, "runs.tsv"), "w") as f:
         f.write("engine\tthreads\tbatch\trep\tseconds\n")
         for r in runs:
@@ -380,7 +416,7 @@ def run(args, threads, batches, ck, m, spm_model, tmp, ctranslate2, sacrebleu, c
 
     info = machine_info(os.path.join(ROOT, "build"))
     cpu = info.get("cpu", {})
-    gs, gn = agreement(g_greedy, c_greedy)
+    gs, gn = agreement(g_greedy, c_greedy) if use_ct2 else (0, 0)
     readme = []
     w = readme.append
     w("# granattn vs CTranslate2: decoding speed and output, side by side%s\n"
@@ -448,9 +484,12 @@ def run(args, threads, batches, ck, m, spm_model, tmp, ctranslate2, sacrebleu, c
         w("Outputs differed between repetitions for: %s (BLEU from the first).\n"
           % ", ".join("%s T%d B%d" % k for k in sorted(nondet)))
     w("## Agreement\n")
-    w("- greedy (beam 1, 1 thread, batch 1): **%d / %d sentences identical (%.1f %%)**" % (
-        gs, gn, 100.0 * gs / gn))
-    if gkey1 in outputs:
+    if use_ct2:
+        w("- greedy (beam 1, 1 thread, batch 1): **%d / %d sentences identical (%.1f %%)**" % (
+            gs, gn, 100.0 * gs / gn))
+    else:
+        w("- CTranslate2 not run (--engines %s)" % args.engines)
+    if gkey1 in outputs and key1 in outputs:
         bs, bn = agreement(outputs[gkey1], outputs[key1])
         w("- beam %d, GNMT alpha %.2f (T%d B%d): %d / %d identical (%.1f %%)" % (
             args.beam, args.alpha, threads[0], batches[0], bs, bn, 100.0 * bs / bn))
@@ -464,10 +503,10 @@ def run(args, threads, batches, ck, m, spm_model, tmp, ctranslate2, sacrebleu, c
             s_, n_ = agreement(outputs[gkey1], outputs[k])
             w("- granattn T%d B%d vs T%d B%d: %d / %d identical" % (T, B, gkey1[1], gkey1[2], s_, n_))
     hit_g = sum(len(o) >= M for o in g_greedy)
-    hit_c = sum(len(o) >= M for o in c_greedy)
+    hit_c = sum(len(o) >= M for o in c_greedy) if use_ct2 else 0
     w("- greedy outputs stopped by the %d-token limit: granattn %d, CTranslate2 %d" % (M, hit_g, hit_c))
     w("")
-    diff = [i for i in range(n) if g_greedy[i] != c_greedy[i]]
+    diff = [i for i in range(n) if g_greedy[i] != c_greedy[i]] if use_ct2 else []
     if diff:
         w("Greedy outputs that differ (first %d of %d; text decoded with data/spm/spm.model):\n"
           % (min(args.examples, len(diff)), len(diff)))
@@ -480,7 +519,7 @@ def run(args, threads, batches, ck, m, spm_model, tmp, ctranslate2, sacrebleu, c
             w("  - granattn:    %s" % gt[j])
             w("  - CTranslate2: %s" % ct[j])
         w("")
-    if args.beam > 1:
+    if args.beam > 1 and use_ct2:
         ns, nn = agreement(native, outputs[key1])
         sc_n, _ = bleu(native)
         sc_r, _ = bleu(outputs[key1])
@@ -508,8 +547,8 @@ def run(args, threads, batches, ck, m, spm_model, tmp, ctranslate2, sacrebleu, c
     with open(os.path.join(out, "README.md"), "w") as f:
         f.write("\n".join(readme) + "\n")
     print(open(os.path.join(out, "results.tsv")).read(), end="")
-    print("compare: greedy agreement %d/%d; wrote %s/{results.tsv,runs.tsv,README.md}" % (gs, gn, out),
-          file=sys.stderr)
+    print("compare: greedy agreement %d/%d; wrote %s/{results.tsv,runs.tsv,README.md}, rows "
+          "merged into %s/results.tsv" % (gs, gn, out, top), file=sys.stderr)
     return 0
 
 
