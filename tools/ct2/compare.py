@@ -61,6 +61,15 @@ def fail(msg):
     sys.exit(1)
 
 
+def show(path):
+    """A path as the README records it: relative to the repository when inside it, else
+    its last two components (a machine's absolute paths mean nothing to a reader)."""
+    if not path.startswith("/"):
+        return path
+    rel = os.path.relpath(path, ROOT)
+    return rel if not rel.startswith("..") else os.path.join(*path.split("/")[-2:])
+
+
 def parse_list(s, name):
     try:
         v = [int(x) for x in s.replace(",", " ").split()]
@@ -425,7 +434,7 @@ def run(args, threads, batches, ck, m, spm_model, tmp, ctranslate2, sacrebleu, c
         w("**Preliminary run**: the machine was shared with other work (load average %.2f at the "
           "start, %.2f at the end); the timings are indicative only.\n"
           % (load0[0], load1[0]))
-    w("Command: `tools/ct2/compare.sh %s`  \n" % " ".join(sys.argv[1:]))
+    w("Command: `tools/ct2/compare.sh %s`  \n" % " ".join(show(a) for a in sys.argv[1:]))
     w("Date: %s, %.0f s in all; git %s\n" % (time.strftime("%Y-%m-%d %H:%M %Z"), elapsed, git_rev()))
     w("## Machine and versions\n")
     w("- CPU: %s, %s logical CPUs (%s cores x %s threads)%s%s" % (
@@ -445,7 +454,7 @@ def run(args, threads, batches, ck, m, spm_model, tmp, ctranslate2, sacrebleu, c
         sacrebleu.__version__, sys.version.split()[0]))
     w("## What was run\n")
     w("- checkpoint `%s` (step %d; d=%d, H=%d, ff=%d, %d+%d layers, vocab %d, %s)" % (
-        args.model, ck.step, m["d"], m["H"], m["ff"], m["n_enc"], m["n_dec"], m["vocab"],
+        show(args.model), ck.step, m["d"], m["H"], m["ff"], m["n_enc"], m["n_dec"], m["vocab"],
         "dense" if not sparse else "sparse, gpn = %s" % m.get("gpn", "learned")))
     if sparse:
         w("  - **sparse model**: granattn runs its sparse cross-attention; CTranslate2 runs the "
