@@ -59,25 +59,7 @@ expect_ok() {
 
 # ---------------------------------------------------------------- data
 # Toy task: target = source ids + 100, reversed; lengths 3..14.
-mkdata() {
-    "$PY" - "$1" <<'EOF'
-import os, random, struct, sys
-out = sys.argv[1]
-os.makedirs(out, exist_ok=True)
-rng = random.Random(7)
-def write(name, n):
-    with open(os.path.join(out, name + ".bin"), "wb") as f:
-        f.write(struct.pack("<4sIII", b"GATK", 1, n, 8000))
-        for _ in range(n):
-            src = [rng.randrange(10, 60) for _ in range(rng.randrange(3, 15))]
-            tgt = [x + 100 for x in reversed(src)]
-            f.write(struct.pack("<H%dH" % len(src), len(src), *src))
-            f.write(struct.pack("<H%dH" % len(tgt), len(tgt), *tgt))
-write("train", 600)
-write("dev", 40)
-write("test", 30)
-EOF
-}
+mkdata() { "$PY" "$ROOT/tests/toy_data.py" "$1" train:600 dev:40 test:30; }
 mkdata "$T/tok" || { echo "test_cli: cannot make synthetic data" >&2; echo "0 passed, 1 failed"; exit 1; }
 CFG="$ROOT/configs/tiny.ini"
 DATA=(--set data_dir="$T/tok" --set threads=1)

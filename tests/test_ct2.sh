@@ -79,27 +79,7 @@ agree() {
 }
 
 # ---------------------------------------------------------------- toy data + models
-"$PY" - "$T/tok" "$T/toy.ids" <<'EOF' || { bad "cannot make the toy data"; finish; }
-import os, random, struct, sys
-out, ids = sys.argv[1], sys.argv[2]
-os.makedirs(out, exist_ok=True)
-rng = random.Random(7)
-def sent():
-    return [rng.randrange(10, 60) for _ in range(rng.randrange(3, 15))]
-def write(name, n):
-    with open(os.path.join(out, name + ".bin"), "wb") as f:
-        f.write(struct.pack("<4sIII", b"GATK", 1, n, 8000))
-        for _ in range(n):
-            src = sent()
-            tgt = [x + 100 for x in reversed(src)]
-            f.write(struct.pack("<H%dH" % len(src), len(src), *src))
-            f.write(struct.pack("<H%dH" % len(tgt), len(tgt), *tgt))
-write("train", 600)
-write("dev", 40)
-with open(ids, "w") as f:
-    for _ in range(200):
-        f.write(" ".join(map(str, sent())) + "\n")
-EOF
+"$PY" tests/toy_data.py "$T/tok" train:600 dev:40 --extra "$T/toy.ids:200" || { bad "cannot make the toy data"; finish; }
 CFG=configs/tiny.ini
 # train NAME STEPS SETTINGS... : a tiny model in $T/NAME (best.ckpt)
 train() {

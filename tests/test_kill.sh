@@ -37,22 +37,7 @@ pass=0 fail=0
 ok() { pass=$((pass + 1)); echo "ok   - $1"; }
 bad() { fail=$((fail + 1)); echo "FAIL - $1"; [[ -n "${2:-}" ]] && sed 's/^/       | /' <<<"$2" | head -20; }
 
-"$PY" - "$T/tok" <<'EOF'
-import os, random, struct, sys
-out = sys.argv[1]
-os.makedirs(out, exist_ok=True)
-rng = random.Random(7)
-def write(name, n):
-    with open(os.path.join(out, name + ".bin"), "wb") as f:
-        f.write(struct.pack("<4sIII", b"GATK", 1, n, 8000))
-        for _ in range(n):
-            src = [rng.randrange(10, 60) for _ in range(rng.randrange(3, 15))]
-            tgt = [x + 100 for x in reversed(src)]
-            f.write(struct.pack("<H%dH" % len(src), len(src), *src))
-            f.write(struct.pack("<H%dH" % len(tgt), len(tgt), *tgt))
-write("train", 600)
-write("dev", 40)
-EOF
+"$PY" tests/toy_data.py "$T/tok" train:600 dev:40
 CFG="$ROOT/configs/tiny.ini"
 STEPS=60
 RUN=(--set data_dir="$T/tok" --set threads=1 --set max_steps=$STEPS --set ckpt_every=4

@@ -29,25 +29,9 @@ fi
 T=$(mktemp -d "${TMPDIR:-/tmp}/granattn-models.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 
-# Toy task (as tests/test_mpi.sh): target = source ids + 100, reversed.
-"$PY" - "$T/tok" <<'EOF' || { echo "FAIL - cannot make data"; echo "0 passed, 1 failed"; exit 1; }
-import os, random, struct, sys
-out = sys.argv[1]
-os.makedirs(out, exist_ok=True)
-rng = random.Random(11)
-def write(name, n):
-    with open(os.path.join(out, name + ".bin"), "wb") as f:
-        f.write(struct.pack("<4sIII", b"GATK", 1, n, 8000))
-        ids = open(os.path.join(out, name + ".src.ids"), "w")
-        for _ in range(n):
-            src = [rng.randrange(10, 60) for _ in range(rng.randrange(3, 15))]
-            tgt = [x + 100 for x in reversed(src)]
-            f.write(struct.pack("<H%dH" % len(src), len(src), *src))
-            f.write(struct.pack("<H%dH" % len(tgt), len(tgt), *tgt))
-            ids.write(" ".join(map(str, src)) + "\n")
-write("train", 400)
-write("dev", 30)
-EOF
+# Toy task (tests/toy_data.py): target = source ids + 100, reversed.
+"$PY" tests/toy_data.py "$T/tok" train:400 dev:30 --seed 11 --extra "$T/in.ids:20" ||
+    { echo "FAIL - cannot make data"; echo "0 passed, 1 failed"; exit 1; }
 
 # ---------------------------------------------------------------- 1
 if out=$("$BIN" train --config configs/tiny.ini --out "$T/run" --set data_dir="$T/tok" --set max_steps=30 \
@@ -82,7 +66,6 @@ if [[ $reltags == CONFIG,STATE,PARAMS,NOTES && $relcfg == True ]] && ((relsize <
 else
     bad "release copy has the wrong contents" "$sections"
 fi
-head -20 "$T/tok/dev.src.ids" >"$T/in.ids"
 for beam in 1 4; do
     # (an undertrained model may print empty lines: compare whole files)
     "$BIN" translate --model "$T/run/last.ckpt" --ids --output-ids --beam $beam --threads 1 \

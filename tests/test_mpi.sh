@@ -74,22 +74,7 @@ fi
 MPIRUN=(timeout 120 mpirun --oversubscribe --bind-to none --mca btl self,vader)
 
 # Toy task (as tests/test_cli.sh): target = source ids + 100, reversed.
-"$PY" - "$T/tok" <<'EOF' || { echo "test_mpi: cannot make data" >&2; echo "0 passed, 1 failed"; exit 1; }
-import os, random, struct, sys
-out = sys.argv[1]
-os.makedirs(out, exist_ok=True)
-rng = random.Random(7)
-def write(name, n):
-    with open(os.path.join(out, name + ".bin"), "wb") as f:
-        f.write(struct.pack("<4sIII", b"GATK", 1, n, 8000))
-        for _ in range(n):
-            src = [rng.randrange(10, 60) for _ in range(rng.randrange(3, 15))]
-            tgt = [x + 100 for x in reversed(src)]
-            f.write(struct.pack("<H%dH" % len(src), len(src), *src))
-            f.write(struct.pack("<H%dH" % len(tgt), len(tgt), *tgt))
-write("train", 600)
-write("dev", 40)
-EOF
+"$PY" tests/toy_data.py "$T/tok" train:600 dev:40 || { echo "test_mpi: cannot make data" >&2; echo "0 passed, 1 failed"; exit 1; }
 CFG=$ROOT/configs/tiny.ini
 DATA=(--set data_dir="$T/tok" --quiet)
 

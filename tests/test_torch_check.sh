@@ -80,22 +80,7 @@ check_case random "${BASE[@]}" --set gpn=random --set random_probs=0.3,0.3,0.4
 # a real checkpoint: a few training steps of the CLI on synthetic data
 BIN="$BUILD/model/granattn"
 if [[ -x "$BIN" ]]; then
-    "$PY" - "$T/tok" <<'PYEOF'
-import os, random, struct, sys
-out = sys.argv[1]
-os.makedirs(out, exist_ok=True)
-rng = random.Random(7)
-def write(name, n):
-    with open(os.path.join(out, name + ".bin"), "wb") as f:
-        f.write(struct.pack("<4sIII", b"GATK", 1, n, 8000))
-        for _ in range(n):
-            src = [rng.randrange(10, 60) for _ in range(rng.randrange(3, 15))]
-            tgt = [x + 100 for x in reversed(src)]
-            f.write(struct.pack("<H%dH" % len(src), len(src), *src))
-            f.write(struct.pack("<H%dH" % len(tgt), len(tgt), *tgt))
-write("train", 100)
-write("dev", 10)
-PYEOF
+    "$PY" tests/toy_data.py "$T/tok" train:100 dev:10
     if out=$("$BIN" train --config configs/tiny.ini --out "$T/run" --set data_dir="$T/tok" \
         --set threads=1 --set max_steps=8 --set eval_every=8 --set ckpt_every=8 \
         --set lr=3e-2 --set warmup=1 2>&1) && [[ -f "$T/run/last.ckpt" ]]; then

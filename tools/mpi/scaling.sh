@@ -41,22 +41,7 @@ load() { { date -u; uptime; ps -eo pcpu,comm --sort=-pcpu | sed -n 1,6p; echo; }
 : >"$OUT/load.txt"
 load
 
-python3 - "$T/tok" <<'EOF'
-import os, random, struct, sys
-out = sys.argv[1]
-os.makedirs(out, exist_ok=True)
-rng = random.Random(7)
-def write(name, n):
-    with open(os.path.join(out, name + ".bin"), "wb") as f:
-        f.write(struct.pack("<4sIII", b"GATK", 1, n, 8000))
-        for _ in range(n):
-            src = [rng.randrange(10, 4000) for _ in range(rng.randrange(5, 41))]
-            tgt = [x + 100 for x in reversed(src)]
-            f.write(struct.pack("<H%dH" % len(src), len(src), *src))
-            f.write(struct.pack("<H%dH" % len(tgt), len(tgt), *tgt))
-write("train", 3000)
-write("dev", 16)
-EOF
+python3 tests/toy_data.py "$T/tok" train:3000 dev:16 --ids 10:4000 --len 5:41
 
 # run R THREADS CONFIG STEPS: wall seconds of one training run
 run() {
