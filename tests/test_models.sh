@@ -33,6 +33,26 @@ trap 'rm -rf "$T"' EXIT
 "$PY" tests/toy_data.py "$T/tok" train:400 dev:30 --seed 11 --extra "$T/in.ids:20" ||
     { echo "FAIL - cannot make data"; echo "0 passed, 1 failed"; exit 1; }
 
+# ckpt_info FILE: "bytes sections abs default": the section tags (comma
+# separated), whether a config value is an absolute path (a machine's path),
+# whether data_dir is the default data/tok
+ckpt_info() {
+    "$PY" - "$1" <<'EOF' 2>&1
+import re, struct, sys
+b = open(sys.argv[1], "rb").read()
+off, tags, cfg = 64, [], b""
+while off < len(b):
+    tag = b[off:off + 8].rstrip(b"\0").decode()
+    n = struct.unpack_from("<Q", b, off + 8)[0]
+    if tag == "CONFIG":
+        cfg = b[off + 16:off + 16 + n]
+    tags.append(tag)
+    off += 16 + n + (-n % 8)
+print(len(b), ",".join(tags), re.search(rb"(?m)= */", cfg) is not None,
+      b"data_dir = data/tok\n" in cfg)
+EOF
+}
+
 # ---------------------------------------------------------------- 1
 if out=$("$BIN" train --config configs/tiny.ini --out "$T/run" --set data_dir="$T/tok" --set max_steps=30 \
         --threads 1 --quiet 2>&1); then
@@ -45,23 +65,9 @@ if out=$("$PY" tools/release-model.py "$T/run/last.ckpt" "$T/rel.ckpt" --note "t
 else
     bad "release-model.py failed" "$out"
 fi
-sections=$("$PY" - "$T/rel.ckpt" "$T/run/last.ckpt" <<'EOF' 2>&1
-import struct, sys
-for p in sys.argv[1:]:
-    b = open(p, "rb").read()
-    off, tags, cfg = 64, [], b""
-    while off < len(b):
-        tag = b[off:off + 8].rstrip(b"\0").decode()
-        n = struct.unpack_from("<Q", b, off + 8)[0]
-        if tag == "CONFIG":
-            cfg = b[off + 16:off + 16 + n]
-        tags.append(tag)
-        off += 16 + n + (-n % 8)
-    print(p.rsplit("/", 1)[-1], len(b), ",".join(tags), b"data_dir = data/tok\n" in cfg)
-EOF
-)
-read -r _ relsize reltags relcfg _ osize _ _ < <(tr '\n' ' ' <<<"$sections")
-if [[ $reltags == CONFIG,STATE,PARAMS,NOTES && $relcfg == True ]] && ((relsize < osize)); then
+sections=$(ckpt_info "$T/rel.ckpt"; ckpt_info "$T/run/last.ckpt")
+read -r relsize reltags relabs reldef osize _ _ _ < <(tr '\n' ' ' <<<"$sections")
+if [[ $reltags == CONFIG,STATE,PARAMS,NOTES && $relabs == False && $reldef == True ]] && ((relsize < osize)); then
     ok "release copy: sections $reltags, data_dir reset, $relsize < $osize bytes"
 else
     bad "release copy has the wrong contents" "$sections"
@@ -98,25 +104,11 @@ if [[ ! -f $M ]]; then
     bad "$M is missing"
 else
     size=$(stat -c %s "$M")
-    info=$("$PY" - "$M" <<'EOF' 2>&1
-import struct, sys
-b = open(sys.argv[1], "rb").read()
-off, tags, cfg = 64, [], b""
-while off < len(b):
-    tag = b[off:off + 8].rstrip(b"\0").decode()
-    n = struct.unpack_from("<Q", b, off + 8)[0]
-    if tag == "CONFIG":
-        cfg = b[off + 16:off + 16 + n]
-    tags.append(tag)
-    off += 16 + n + (-n % 8)
-import re
-print(",".join(tags), re.search(rb"(?m)= */", cfg) is not None)  # an absolute path as a value
-EOF
-)
-    if ((size <= 32 * 1024 * 1024)) && [[ $info == *"PARAMS"* && $info != *ADAM* && $info == *False ]]; then
-        ok "$M: $size bytes (<= 32 MB), sections ${info% *}, no machine path"
+    read -r _ tags abs _ < <(ckpt_info "$M")
+    if ((size <= 32 * 1024 * 1024)) && [[ $tags == *PARAMS* && $tags != *ADAM* && $abs == False ]]; then
+        ok "$M: $size bytes (<= 32 MB), sections $tags, no machine path"
     else
-        bad "$M: $size bytes, sections/paths: $info"
+        bad "$M: $size bytes, sections $tags, an absolute path in its config: $abs"
     fi
     out=$("$BIN" translate --model "$M" --ids --output-ids --beam 4 --threads 1 --input models/smoke.en.ids 2>&1); rc=$?
     nin=$(wc -l <models/smoke.en.ids)
