@@ -66,7 +66,7 @@ apt_update() {
 # True iff apt knows a candidate version for every named package.
 have_candidates() {
     for p in "$@"; do
-        grep -q 'Candidate: [^(]' <<<"$(apt-cache policy "$p" 2>/dev/null)" || return 1
+        apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [^(]' || return 1
     done
 }
 
@@ -106,7 +106,7 @@ command -v ninja >/dev/null 2>&1 || TOOLS="$TOOLS ninja-build"
 ensure_packages $TOOLS
 
 # 2. The arm64 architecture in dpkg (then apt must learn its package lists).
-if ! grep -qx arm64 <<<"$(dpkg --print-foreign-architectures)"; then
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
     say "dpkg --add-architecture arm64"
     dpkg --add-architecture arm64
     apt_update
