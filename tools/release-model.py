@@ -15,12 +15,15 @@ CRC-32s.  The result loads with every `granattn` subcommand that takes
 """
 
 import argparse
+import os
 import re
 import struct
 import sys
 import zlib
 
-MAGIC = b"GACKPT\0\0"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "ct2"))
+import gackpt  # noqa: E402  (the checkpoint container reader, with gk_load's checks)
+
 KEEP = ("CONFIG", "STATE", "PARAMS", "NOTES")
 
 
@@ -30,27 +33,12 @@ def fail(msg):
 
 
 def read(path):
+    """(header bytes, [(tag, bytes)]) of a verified checkpoint (tools/ct2/gackpt.py)."""
     try:
-        b = open(path, "rb").read()
-    except OSError as e:
-        fail("%s: %s" % (path, e.strerror))
-    if len(b) < 64 or b[:8] != MAGIC:
-        fail("%s: not a granattn checkpoint (no GACKPT header)" % path)
-    version, endian, payload, crc, nsec = struct.unpack_from("<IIQII", b, 8)
-    if endian != 0x01020304:
-        fail("%s: foreign byte order" % path)
-    if zlib.crc32(b[:60]) != struct.unpack_from("<I", b, 60)[0]:
-        fail("%s: header checksum mismatch" % path)
-    if 64 + payload != len(b) or zlib.crc32(b[64:]) != crc:
-        fail("%s: truncated or corrupt payload" % path)
-    head = b[:64]
-    secs, off = [], 64
-    for _ in range(nsec):
-        tag = b[off:off + 8].rstrip(b"\0").decode("ascii", "replace")
-        n = struct.unpack_from("<Q", b, off + 8)[0]
-        secs.append((tag, b[off + 16:off + 16 + n]))
-        off += 16 + n + (-n % 8)
-    return version, head, secs
+        blob, secs = gackpt.read_sections(path)
+    except gackpt.GackptError as e:
+        fail(str(e))
+    return blob[:64], secs
 
 
 def write(path, head, secs):
@@ -74,7 +62,7 @@ def main():
     ap.add_argument("output")
     ap.add_argument("--note", default="", help="text of the NOTES section")
     a = ap.parse_args()
-    _, head, secs = read(a.input)
+    head, secs = read(a.input)
     tags = [t for t, _ in secs]
     for need in ("CONFIG", "STATE", "PARAMS"):
         if need not in tags:

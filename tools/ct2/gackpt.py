@@ -146,6 +146,15 @@ class Checkpoint:
 
 def load(path):
     """Reads and verifies a checkpoint; GackptError with a message otherwise."""
+    blob, sections = read_sections(path)
+    step = struct.unpack_from("<Q", blob, 40)[0]
+    nparams = struct.unpack_from("<Q", blob, 32)[0]
+    return _model(path, dict(sections), nparams, step)
+
+
+def read_sections(path):
+    """The verified container (header, both CRCs, section table): (the file's
+    bytes, [(tag, bytes)] in file order); GackptError with a message."""
     try:
         with open(path, "rb") as f:
             blob = f.read()
@@ -193,6 +202,10 @@ def load(path):
     for need in ("CONFIG", "PARAMS"):
         if need not in sections:
             raise GackptError("%s: no %s section" % (path, need))
+    return blob, [(t, bytes(b)) for t, b in sections.items()]
+
+
+def _model(path, sections, nparams, step):
     cfg = bytes(sections["CONFIG"])
     if not cfg.endswith(b"\x00"):
         raise GackptError("%s: CONFIG section is not NUL-terminated" % path)
