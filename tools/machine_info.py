@@ -11,7 +11,7 @@ date.
 Usage:
   tools/machine_info.py [--build build] [--out machine.json]
   tools/machine_info.py --slug        # short machine name, e.g. xeon-2c
-  tools/machine_info.py --cpu-id      # "CPU model | logical CPUs" (limits cache key)
+  tools/machine_info.py --cpu-id      # "CPU model | logical CPUs | cache sizes" (limits cache key)
 """
 
 import argparse
@@ -43,7 +43,7 @@ def parse_args(argv):
     p.add_argument("--slug", action="store_true",
                    help="print only the short machine name (CPU model + core count)")
     p.add_argument("--cpu-id", action="store_true",
-                   help="print only 'CPU model | logical CPUs' (to match cached limits)")
+                   help="print only 'CPU model | logical CPUs | cache sizes' (to match cached limits)")
     return p.parse_args(argv)
 
 
@@ -432,7 +432,12 @@ def main(argv):
         if args.slug:
             print(machine_slug(model, physical_cores()))
         else:
-            print(f"{model} | {os.cpu_count()}")
+            # The model string alone is not enough: KVM guests report a
+            # generic "Intel(R) Xeon(R) Processor" for hosts whose caches and
+            # bandwidth differ, so the cache sizes are part of the key.
+            caches = ", ".join(f"{c['name']} {c['size_bytes'] >> 10} KiB"
+                               for c in topology_from_sys()["caches"] if c["name"] != "L1i")
+            print(f"{model} | {os.cpu_count()} | {caches}")
         return 0
     info = describe(os.path.abspath(args.build))
     text = json.dumps(info, indent=1)
