@@ -24,8 +24,8 @@
 #               installs them into .venv-peers/ first (~6 GB, mostly PyTorch's
 #               CUDA wheels; once), then tools/peers/run.py writes DIR/peers/
 #               (peers.json, ratios.tsv, ratios.png). Default sweep: N 64..65536,
-#               H 4/8, T 1/32, threads 1/2, hot and cold, 3 rounds (about an hour
-#               on an idle 2-core box); --quick: ONNX Runtime only, 4 small shapes;
+#               H 4/8, T 1/32, threads 1/2, hot and cold, 3 rounds (30-40 min on
+#               a 2-core box); --quick: ONNX Runtime only, 4 small shapes;
 #               --full: 5 rounds. Without --peers the summary says they were skipped
 # Steps: tools/deps.sh --bench; release build in build/; DIR/machine.json
 # (tools/machine_info.py); DIR/limits.json (granattn-bench --machine, reused from

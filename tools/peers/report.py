@@ -161,7 +161,8 @@ def plot(d, rows):
     except ImportError:
         print("report.py: matplotlib not available: no ratios.png", file=sys.stderr)
         return None
-    panels = sorted({(r["T"], r["threads"], r["cache"]) for r in rows})
+    panels = sorted({(r["T"], r["threads"], r["cache"]) for r in rows},
+                    key=lambda p: (p[0], p[1], p[2] != "hot"))
     if not panels:
         return None
     cols = min(4, len(panels))

@@ -33,8 +33,9 @@ INFERENCE_NUM_THREADS = T with CPU pinning, ONNX Runtime intra_op_num_threads =
 T. Cold cache: K/V sets totalling > 2.5x the LLC rotate per call, exactly the
 sets granattn-bench --cache=cold builds (their count is its cold_sets counter).
 
-Outputs in --out DIR: peers.json (raw: every round, errors, peer versions and
-SIMD paths, CPU, threads; rewritten after every shape), and through
+Outputs in --out DIR: peers.json (raw: every round of every side, the order
+they ran in ("timeline"), reference errors, peer versions and SIMD paths, thread
+settings, CPU; rewritten after every shape), and through
 tools/peers/report.py ratios.tsv, ratios.png and the printed table.
 A progress line per shape (with an ETA) goes to stderr.
 
@@ -95,9 +96,9 @@ def parse_args(argv):
         description="Time granattn's decode step (granattn-bench attend / attend_block, dense "
                     "and sparse) against PyTorch, ONNX Runtime, OpenVINO and ggml on the same "
                     "work, interleaved rounds, medians; writes peers.json, ratios.tsv and a plot.",
-        epilog="Example (the lead's full run, ~1 h on an idle 2-core box): tools/peers/run.py "
-               "--out results/<machine>/peers --rounds 5. Smoke: tools/peers/run.py --quick "
-               "--peers ort --out /tmp/p.")
+        epilog="Examples: tools/peers/run.py --out results/<machine>/peers (the full grid, 96 "
+               "shapes x 5 rounds, 45-60 min on a 2-core box); tools/peers/run.py --quick "
+               "--peers ort --out /tmp/p (a smoke run, seconds).")
     p.add_argument("--out", metavar="DIR", help="result directory (default results/<machine>/peers)")
     p.add_argument("--N", type=lambda s: int_list(s, "--N", 1, 1 << 20),
                    help="key counts (default 64,256,1024,4096,16384,65536)")

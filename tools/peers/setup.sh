@@ -99,8 +99,10 @@ pip_peer() {
         log "$name: installed"
     else
         local why
-        if grep -qE 'NewConnectionError|Temporary failure in name resolution|Name or service not known|Network is unreachable|Max retries exceeded|timed out|ProxyError' "$logf"; then
+        if grep -qE 'NewConnectionError|Connection refused|Temporary failure in name resolution|Name or service not known|Network is unreachable|Max retries exceeded|timed out|ProxyError' "$logf"; then
             why="pip cannot reach the package index (network)"
+        elif grep -q 'from versions: none' "$logf"; then
+            why="pip found no version at all on the package index (network down, or no wheel for this platform / Python)"
         elif grep -qE 'No matching distribution|Could not find a version' "$logf"; then
             why="no wheel of $* for this platform / Python"
         else
