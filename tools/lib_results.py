@@ -4,7 +4,8 @@ A result set is a directory written by tools/sweep.sh:
     bench.json    Google Benchmark 1.7.1 JSON output of granattn-bench
     limits.json   the machine's measured limits (granattn-bench --machine)
     machine.json  tools/machine_info.py
-    peer.json     tools/peer_torch.py (optional)
+    peers/        tools/peers/run.py (optional, tools/sweep.sh --peers; read by
+                  tools/peers/report.py)
 
 Benchmark names look like
     attend/isa:avx512/N:4096/dh:64/H:8/mix:70-20-10/dist:gauss2/mode:seed/threads:1/place:none/cache:hot

@@ -4,7 +4,8 @@
 Usage: tools/summary.py DIR [--md OUT.md] [--plots] [--strict]
 
 Reads DIR/bench.json (granattn-bench, Google Benchmark JSON) and, when present,
-DIR/limits.json, DIR/peer.json (tools/peer_torch.py) and DIR/machine.json.
+DIR/limits.json, DIR/machine.json and DIR/peers/peers.json (tools/peers/run.py,
+written by tools/sweep.sh --peers).
 Writes DIR/summary.md (or --md) and, with --plots, PNG plots in DIR/plots/:
   (a) per ISA: `attend` keys/s at each N, sparse vs dense, SIMD/scalar ratio,
       sparse/dense speedup, density reached, fraction of the machine limit
@@ -12,7 +13,10 @@ Writes DIR/summary.md (or --md) and, with --plots, PNG plots in DIR/plots/:
   (c) sparse over dense vs N, per mix                       (sparse_vs_dense.png)
   (d) fraction of the machine limit vs N                    (frac_limit.png)
   (e) thread scaling of attend_block, per placement policy  (threads.png)
-  (f) PyTorch time / granattn time, dense and sparse step   (vs_torch.png)
+  (f) granattn against the best CPU attention peer (PyTorch, ONNX Runtime,
+      OpenVINO, ggml) per (N, H, T, threads, cache), dense and sparse
+      (tools/peers/report.py: DIR/peers/ratios.tsv, DIR/peers/ratios.png);
+      without DIR/peers/ it says the peers were skipped and how to run them
   (g) prepared keys (path:prepared) vs the full and dense steps per ISA, N and
       mode: speedups, x dense limit, cand/kept, bytes, preparation cost
                                                             (prepared.png)
@@ -22,9 +26,9 @@ Writes DIR/summary.md (or --md) and, with --plots, PNG plots in DIR/plots/:
 With repetitions, each benchmark's median is used (the "median" aggregate, or
 the median of the repetitions).  Benchmarks are compared on time per
 iteration -- the time Google Benchmark reports for the run: real_time for
-runs named .../real_time, cpu_time otherwise -- except against PyTorch, where
-both sides use wall-clock time; keys/s is items_per_second (N*H*T keys per
-step for attend).
+runs named .../real_time, cpu_time otherwise -- except against the peers
+(f), where both sides use wall-clock time; keys/s is items_per_second (N*H*T
+keys per step for attend).
 Where several values of an axis are present and a table shows only one, the
 representative value is chosen by the preferences below (e.g. dist gauss2,
 cache hot, mix 70-20-10 for "sparse") and named above the table.
@@ -63,7 +67,7 @@ AXIS_PREFS = OrderedDict([
 def parse_args(argv):
     p = argparse.ArgumentParser(
         description="Summarise a granattn benchmark result directory (bench.json, "
-                    "limits.json, peer.json, machine.json): tables on stdout and in "
+                    "limits.json, machine.json, peers/peers.json): tables on stdout and in "
                     "summary.md, optional PNG plots.")
     p.add_argument("dir", help="result directory written by tools/sweep.sh")
     p.add_argument("--md", metavar="OUT.md", help="markdown output (default DIR/summary.md)")
@@ -353,57 +357,30 @@ def thread_table(result):
     return headers, cells
 
 
-# ---------------------------------------------------------------- (f) PyTorch
+# ---------------------------------------------------------------- (f) peers
 
-def torch_rows(benches, peer, notes):
-    """Rows: PyTorch time / granattn time for each peer case with a matching bench."""
-    if peer is None:
-        notes.append("peer.json missing: no comparison with PyTorch (run tools/peer_torch.py)")
+PEERS_HOWTO = ("peers skipped: run `tools/sweep.sh --peers` (installs PyTorch, ONNX Runtime, "
+               "OpenVINO and ggml into .venv-peers/, ~6 GB, and times them interleaved with "
+               "granattn-bench) or `tools/peers/setup.sh && tools/peers/run.py --out DIR/peers`")
+
+
+def peer_section(d, notes):
+    """(title, headers, cells, note lines, png) from DIR/peers/peers.json, or None."""
+    pdir = os.path.join(d, "peers")
+    if not os.path.exists(os.path.join(pdir, "peers.json")):
         return None
-    rows = []
-    for case in peer.get("cases", []):
-        family = case.get("family", "attend")
-        fam_benches = select(benches, family=family, N=case["N"], H=case["H"], dh=case["dh"])
-        same_threads = select(fam_benches, threads=case["threads"])
-        if family == "attend_block" or same_threads:
-            fam_benches = same_threads   # attend may exist for 1 thread only
-        if not fam_benches:
-            continue
-        isa = best_isa(fam_benches)
-        cands = select(fam_benches, isa=isa)
-        rep = representative(cands, ["dist", "threads", "place", "cache", "path"])
-        cands = select(cands, **rep)
-        if case["mode"] == "dense":
-            ours = first([b for b in cands if is_dense(b)])
-        else:
-            mix = sparse_mix(cands)
-            ours = first([b for b in cands if not is_dense(b) and b.get("mix") == mix
-                          and b.get("mode", "seed") == case["mode"]])
-        if ours is None:
-            continue
-        torch_ns = case["median_us"] * 1e3          # wall-clock time per step
-        rows.append({"case": case, "ours": ours, "isa": isa,
-                     "torch_ns": torch_ns, "ours_ns": ours.median_real_ns,
-                     "ratio": ratio(torch_ns, ours.median_real_ns)})
-    if not rows:
-        notes.append("peer.json has no case matching a granattn benchmark (same family, N, H, dh)")
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers"))
+    import report as peers_report  # tools/peers/report.py
+    try:
+        doc, rows = peers_report.load(pdir)
+    except (OSError, ValueError) as e:
+        notes.append(f"peers/peers.json unreadable: {e}")
         return None
-    return rows
-
-
-def torch_table(rows):
-    headers = ["step", "N", "H", "dh", "PyTorch thr", "PyTorch", "our thr", "granattn", "isa",
-               "ours (mix)", "PyTorch/granattn"]
-    cells = []
-    for r in rows:
-        c, b = r["case"], r["ours"]
-        step = ("block32 " if c.get("family") == "attend_block" else "") + \
-            ("dense" if c["mode"] == "dense" else "sparse")
-        cells.append([step, str(c["N"]), str(c["H"]), str(c["dh"]), str(c["threads"]),
-                      lr.fmt_time_ns(r["torch_ns"]), b.get("threads", "1"),
-                      lr.fmt_time_ns(r["ours_ns"]), r["isa"],
-                      b.get("mix", "-"), lr.fmt_ratio(r["ratio"], 1)])
-    return headers, cells
+    png = os.path.join(pdir, "ratios.png")
+    return ("(f) granattn vs the best CPU attention peer (x = best peer time / granattn time, "
+            "> 1: granattn faster)", peers_report.TABLE_HEADERS,
+            peers_report.table_rows(rows), peers_report.notes(doc, rows),
+            png if os.path.exists(png) else None)
 
 
 # ---------------------------------------------------------------- (g) prepared keys
@@ -644,7 +621,7 @@ def log_if_wide(ax, values):
         ax.set_yscale("log")
 
 
-def make_plots(outdir, attend, kernels, svd, threads, torch, notes, prepared=None):
+def make_plots(outdir, attend, kernels, svd, threads, notes, prepared=None):
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -729,21 +706,6 @@ def make_plots(outdir, attend, kernels, svd, threads, torch, notes, prepared=Non
         fig.suptitle(title, fontsize=8)
         save(fig, "threads.png")
 
-    if torch:
-        labels = [f"{'B ' if r['case'].get('family') == 'attend_block' else ''}"
-                  f"{'dense' if r['case']['mode'] == 'dense' else 'sparse'} N={r['case']['N']}"
-                  f" H={r['case']['H']} t={r['case']['threads']}" for r in torch]
-        fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(labels) + 2), 4.5))
-        ax.bar(range(len(labels)), [r["ratio"] for r in torch],
-               color=["tab:blue" if r["case"]["mode"] == "dense" else "tab:orange" for r in torch])
-        ax.set_xticks(range(len(labels)))
-        ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=7)
-        log_if_wide(ax, [r["ratio"] for r in torch])
-        ax.axhline(1.0, color="gray", lw=0.8)
-        ax.set_ylabel("PyTorch time / granattn time")
-        ax.set_title("(f) vs PyTorch (blue dense, orange sparse; B = 32-query block)")
-        save(fig, "vs_torch.png")
-
     if prepared:
         title, rows = prepared
         isas = sorted({r["isa"] for r in rows}, key=isa_key)
@@ -770,7 +732,7 @@ def make_plots(outdir, attend, kernels, svd, threads, torch, notes, prepared=Non
 
 # ---------------------------------------------------------------- output
 
-def machine_line(machine, limits, peer):
+def machine_line(machine, limits):
     parts = []
     if machine:
         cpu = machine.get("cpu", {})
@@ -784,8 +746,6 @@ def machine_line(machine, limits, peer):
         isa = machine.get("chosen_isa", {})
         if isa.get("isa"):
             parts.append(f"default ISA {isa['isa']} ({isa.get('source')})")
-    if peer:
-        parts.append(f"PyTorch {peer.get('torch_version')} ({peer.get('blas', 'unknown')} BLAS)")
     if limits is not None:
         parts.append("limits: loaded")
     return "; ".join(parts)
@@ -812,7 +772,7 @@ class Report:
 
 def load_extras(d, notes):
     extras = {}
-    for name in ("limits", "peer", "machine"):
+    for name in ("limits", "machine"):
         try:
             extras[name] = lr.load_optional_json(os.path.join(d, f"{name}.json"))
         except lr.ResultError as e:
@@ -850,7 +810,7 @@ def main(argv):
 
     report = Report()
     header = f"# granattn benchmark summary: {os.path.basename(os.path.abspath(args.dir))}"
-    report.md += [header, "", machine_line(extras["machine"], extras["limits"], extras["peer"]), "",
+    report.md += [header, "", machine_line(extras["machine"], extras["limits"]), "",
                   f"{len(benches)} benchmarks, {reps} repetition{'s' if reps != 1 else ''} "
                   f"each at most (medians shown); run {context.get('date', '?')}, "
                   f"{context.get('num_cpus', '?')} CPUs, load average "
@@ -895,14 +855,22 @@ def main(argv):
     if threads:
         report.section("(e) thread scaling: " + threads[0], *thread_table(threads[1]),
                        note="keys/s, and in brackets the speedup over 1 thread of the same policy")
-    torch = torch_rows(benches, extras["peer"], notes)
-    if torch:
-        report.section("(f) PyTorch time / granattn time (> 1: granattn faster)",
-                       *torch_table(torch), console=True,
-                       note="wall-clock time per step on both sides; granattn: the best ISA, "
-                            "sparse = its representative mix, mode seed")
-        if extras["peer"].get("blas") == "reference":
-            notes.append("PyTorch ran on the reference (netlib) BLAS: its times are not representative")
+    peers = peer_section(args.dir, notes)
+    if peers:
+        report.section(peers[0], peers[1], peers[2], console=True,
+                       note="; ".join(peers[3]) + " (tools/peers/run.py; every peer variant: "
+                            "peers/peers.tsv)")
+        report.console += peers[3] + [""]
+        if peers[4]:
+            report.image("granattn vs the best peer", peers[4],
+                         os.path.dirname(os.path.abspath(args.md or
+                                                         os.path.join(args.dir, "summary.md"))))
+    else:
+        report.md += ["## (f) peers", "", PEERS_HOWTO, ""]
+        report.console += ["(f) " + PEERS_HOWTO, ""]
+    if os.path.exists(os.path.join(args.dir, "peer.json")):
+        notes.append("peer.json (the former PyTorch 1.13 peer, tools/peer_torch.py) is no "
+                     "longer read: the peers are tools/peers/")
 
     if extras["limits"]:
         for title, headers, cells in limits_tables(extras["limits"]):
@@ -911,7 +879,7 @@ def main(argv):
     md_path = args.md or os.path.join(args.dir, "summary.md")
     if args.plots:
         plots = make_plots(os.path.join(args.dir, "plots"), attend, kernels, svd, threads,
-                           torch, notes, prepared)
+                           notes, prepared)
         if plots:
             report.md += ["## Plots", ""]
             for path in plots:

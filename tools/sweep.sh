@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # tools/sweep.sh — the benchmark sweep: build, describe the machine, measure its
-# limits, run granattn-bench, time the PyTorch peer, summarise.
+# limits, run granattn-bench, (with --peers) time today's CPU attention peers,
+# summarise.
 #
 # Usage: tools/sweep.sh [--quick|--full] [--out DIR] [--isa LIST] [--traces LIST]
-#                       [--trace-max K] [--no-traces] [--no-peer] [--help]
+#                       [--trace-max K] [--no-traces] [--peers] [--help]
 #   --quick     small sweep, 1 repetition (about a minute; the test suite's smoke test)
 #   --full      every axis, 5 repetitions (long)
 #               (default: the default sweep, 3 repetitions, about 13 minutes on 2 cores)
@@ -17,11 +18,19 @@
 #   --trace-max K  at most K trace files, spread over N (default sweep: 4, for its
 #               time budget; otherwise, and with K = 0, every file)
 #   --no-traces no trace family
-#   --no-peer   skip the PyTorch peer (tools/peer_torch.py)
+#   --peers     also time the CPU attention peers (tools/peers/: PyTorch 2.x,
+#               ONNX Runtime, OpenVINO, ggml) interleaved with granattn-bench,
+#               dense fp32, per (N, H, T, threads, cache): tools/peers/setup.sh
+#               installs them into .venv-peers/ first (~6 GB, mostly PyTorch's
+#               CUDA wheels; once), then tools/peers/run.py writes DIR/peers/
+#               (peers.json, ratios.tsv, ratios.png). Default sweep: N 64..65536,
+#               H 4/8, T 1/32, threads 1/2, hot and cold, 3 rounds (30-40 min on
+#               a 2-core box); --quick: ONNX Runtime only, 4 small shapes;
+#               --full: 5 rounds. Without --peers the summary says they were skipped
 # Steps: tools/deps.sh --bench; release build in build/; DIR/machine.json
 # (tools/machine_info.py); DIR/limits.json (granattn-bench --machine, reused from
 # results/<machine>/limits.json when measured on the same CPU model); DIR/bench.json
-# (the sweep); DIR/peer.json (PyTorch); DIR/summary.md + DIR/plots/ (tools/summary.py).
+# (the sweep); with --peers DIR/peers/; DIR/summary.md + DIR/plots/ (tools/summary.py).
 # Progress goes to stderr; the summary table to stdout at the end.
 # Exit status non-zero on any real error (build, bench crash, no benchmarks, ...).
 set -euo pipefail
@@ -33,7 +42,7 @@ log() { echo "sweep: $*" >&2; }
 step() { echo "sweep: [$1/7] (at $((SECONDS - start)) s) ${*:2}" >&2; }
 die() { echo "sweep: ERROR: $*" >&2; exit 1; }
 
-sweep=default out="" isa="" peer=1 traces="" no_traces=0 trace_max=""
+sweep=default out="" isa="" peers=0 traces="" no_traces=0 trace_max=""
 while (($#)); do
     case "$1" in
     --quick) sweep=quick ;;
@@ -47,7 +56,7 @@ while (($#)); do
     --no-traces) no_traces=1 ;;
     --trace-max) [[ $# -ge 2 ]] || die "--trace-max needs a number"; trace_max=$2; shift ;;
     --trace-max=*) trace_max=${1#--trace-max=} ;;
-    --no-peer) peer=0 ;;
+    --peers) peers=1 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "sweep: unknown option $1 (try --help)" >&2; exit 2 ;;
     esac
@@ -63,11 +72,12 @@ fi
 cd "$(dirname "$0")/.."
 start=$SECONDS
 
+# tools/peers/run.py presets (its own defaults: N 64..65536, H 4,8, T 1,32, hot,cold)
+threads_12=1; (($(nproc) >= 2)) && threads_12=1,2
 case "$sweep" in
-# The peer times the attend/attend_block cases of bench.json (same N, H, dh, threads).
-quick) reps=1 peer_args=(--threads 1 --budget 0.1 --min-runs 5 --max-N 4096) ;;
-default) reps=3 peer_args=(--budget 0.3 --min-runs 10 --max-N 16384) ;;
-full) reps=5 peer_args=(--budget 1 --max-N 65536) ;;
+quick) reps=1 peer_args=(--quick --peers ort) peer_only=ort ;;
+default) reps=3 peer_args=(--threads "$threads_12" --rounds 3) peer_only=torch,ort,openvino,ggml ;;
+full) reps=5 peer_args=(--threads "$threads_12" --rounds 5) peer_only=torch,ort,openvino,ggml ;;
 esac
 
 # ---- 1. packages ----
@@ -166,23 +176,32 @@ set -e
 ((bench_rc == 0)) || die "granattn-bench exited with status $bench_rc (log: $out/bench.log)"
 [[ -s "$out/bench.json" ]] || die "granattn-bench wrote no $out/bench.json (log: $out/bench.log)"
 
-# ---- 6. the PyTorch peer ----
-if ((peer == 0)); then
-    step 6 "PyTorch peer: skipped (--no-peer)"
-elif ! "$PY" -c 'import torch' 2>/dev/null; then
-    step 6 "PyTorch peer: skipped (PyTorch not importable by $PY; install python3-torch)"
+# ---- 6. the CPU attention peers (--peers) ----
+if ((peers == 0)); then
+    step 6 "peers: skipped (tools/sweep.sh --peers runs them)"
 else
-    step 6 "PyTorch peer: tools/peer_torch.py ${peer_args[*]} -> $out/peer.json"
+    step 6 "peers: tools/peers/setup.sh --only $peer_only (.venv-peers/)"
     set +e
-    "$PY" tools/peer_torch.py --match "$out/bench.json" "${peer_args[@]}" \
-        --out "$out/peer.json" >"$out/peer.txt"
-    peer_rc=$?
+    tools/peers/setup.sh --only "$peer_only"
+    setup_rc=$?
     set -e
-    case $peer_rc in
-    0) ;;
-    3) log "PyTorch peer: skipped (PyTorch not available)" ;;
-    *) die "tools/peer_torch.py failed with status $peer_rc" ;;
-    esac
+    if ((setup_rc == 3)); then
+        log "peers: skipped (no peer could be installed; see .venv-peers/peers-status.tsv)"
+    elif ((setup_rc != 0)); then
+        die "tools/peers/setup.sh failed with status $setup_rc"
+    else
+        step 6 "peers: tools/peers/run.py ${peer_args[*]} -> $out/peers"
+        set +e
+        tools/peers/run.py "${peer_args[@]}" --out "$out/peers" --bench "$bench" \
+            --limits "$out/limits.json" ${isa:+--isa "${isa##*,}"} --no-report
+        peers_rc=$?
+        set -e
+        case $peers_rc in
+        0) "$PY" tools/peers/report.py "$out/peers" --quiet || die "tools/peers/report.py failed" ;;
+        3) log "peers: skipped (no peer usable; see .venv-peers/peers-status.tsv)" ;;
+        *) die "tools/peers/run.py failed with status $peers_rc" ;;
+        esac
+    fi
 fi
 
 # ---- 7. summary ----

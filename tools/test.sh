@@ -29,8 +29,10 @@
 #   4. aarch64 cross build, runs the suite under qemu-aarch64 (NEON variant)
 #   5. smoke run of the benchmark sweep (tools/sweep.sh --quick: prepared
 #      cases and a synthetic trace included), the prepared path and trace
-#      family with bad input (tests/test_bench_trace.sh) and the regression
-#      checker's own test (tests/test_compare.sh)
+#      family with bad input (tests/test_bench_trace.sh), the regression
+#      checker's own test (tests/test_compare.sh) and the CPU attention peers'
+#      smoke test (tests/test_peers.sh: ONNX Runtime only, tiny shapes; the
+#      reference check, interleaving, ratios.tsv columns, bad input)
 # Ends with one line "N passed, N failed" summed over every suite it ran.
 # Options: --no-asan, --no-neon, --no-bench, --no-fuzz (skip a stage; the skip
 # is reported).
@@ -211,6 +213,8 @@ if ((want_bench)); then
     run_counted bench-trace tests/test_bench_trace.sh build/bench/granattn-bench
     # the regression checker: same build passes, a deliberately slowed kernel is flagged
     run_counted compare tests/test_compare.sh build/bench/granattn-bench
+    # the CPU attention peers harness (tools/peers/), ONNX Runtime only
+    run_counted peers tests/test_peers.sh build/bench/granattn-bench
 fi
 
 # Repeat what failed at the end, where a CI log's tail shows it: the stage,
