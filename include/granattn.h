@@ -211,20 +211,25 @@ const char *ga_pool_describe(const ga_pool *pool);
  * Errors: GA_EINVAL for a NULL kt, an invalid cfg (ga_config_check), N or T
  *   < 0, a NULL pointer that is required (see above), ldp < N, or a size
  *   product that does not fit in an int: H*dh, N*dh, H*N*dh, T*H, T*H*dh,
- *   min(T,16)*(N+GA_KEEP_PAD) and, unless cfg->dense, T*N, T*g, L*g, g*ldp
+ *   min(T,32)*(N+GA_KEEP_PAD) and, unless cfg->dense, T*N, T*g, L*g, g*ldp
  *   (all checked before anything is read or allocated); GA_ENOMEM when a
  *   buffer cannot be allocated.  Same results, bitwise, as
  *   ga_attend_plan_create(kt, pool, cfg, N, T) + ga_attend_run (it is built
  *   on them).
  *
- * Block rule: queries are processed in blocks of 16.  Sparse (seed,
+ * Block rule: queries are processed in blocks of 32.  Sparse (seed,
  * renorm): a query's C, kept and levels are bitwise identical whichever
  * other queries share its block (T = 1 calls give the same bits).  Dense:
- * a block of >= 2 queries computes C = A V as one SGEMM, a lone query uses
- * dense_context, so a query's C may differ in the last bits with the other
- * queries of its block (each within the float rounding of sum_i a_i V_i,
- * i.e. |error| <= (N + 1) * 2^-24 * sum_i a_i |V_ij| per element); kept
- * is identical. */
+ * a block of >= 2 queries computes its scores S = scale Q K^T and
+ * C = A V as two SGEMMs (K and V read once per block), a lone query uses
+ * scores + dense_context, so a query's C may differ in the last bits with
+ * the other queries of its block; each is within the float rounding of the
+ * step, |C_tj - exact| <= (2E + (2.02 N + 27) * 2^-24) * sum_i a_i |V_ij|
+ * per element, where E = 1.01 (dh + 4) 2^-24 scale max_i sum_j |q_j K_ij|
+ * bounds the float error of a score (any summation order); kept is
+ * identical.  A block row whose scores are not all finite or padded, or
+ * whose SGEMM context is not finite, is computed as a lone query (same bits
+ * as T = 1). */
 ga_status ga_attend(const ga_kernels *kt, ga_pool *pool, const ga_config *cfg,
                     int N, int T, const float *Q, const float *K, const float *V,
                     const float *bias, const float *P, int ldp, const float *R,

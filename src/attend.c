@@ -6,19 +6,22 @@
  *   phase 1 (sparse, learned levels only), one task per query t:
  *       levels[t] = gpn_levels(P, R[t])            uint8 [N], shared by all heads
  *     (caller-given levels [T][N] replace this phase: fixed or random baselines)
- *   phase 2, one task per (block of up to QB queries, head h):
+ *   phase 2, one task per (block of up to QB = 32 queries, head h):
+ *     sparse, or a lone dense query:
  *       S, m      = scores(K_h, Q_block,h) + bias   S [rows][N]  (K_h read once per block)
- *     then per query t of the block:
- *       sparse:     count, idx, p, Z = threshold(s, m, levels[t], theta)
+ *       then per query t of the block:
+ *         sparse:   count, idx, p, Z = threshold(s, m, levels[t], theta)
  *                   C[t][h] = sparse_context(V_h, idx, p, 1/Z)
- *       dense:      a, Z = softmax(s, m);  C[t][h] = dense_context(V_h, a)
- *     (dense with a block of >= 2 queries: the rows' softmax weights A, then
- *      C_block = A V_h as one sgemm, so V_h is also read once per block)
+ *         dense:    a, Z = softmax(s, m);  C[t][h] = dense_context(V_h, a)
+ *     dense block of >= 2 queries (GEMM-shaped, dense_block):
+ *       S = scale Q_block,h K_h^T (sgemm), bias + row max, A = softmax(S) in
+ *       place, C_block,h = A V_h (sgemm): K_h and V_h read once per block
  * Every (t, h) output is computed by exactly one task with a fixed operation
  * order, so results are bitwise identical for any number of threads.
  * Block rule: a sparse result does not depend on which queries share its
- * block (bitwise); a dense result may differ within rounding, since a block
- * of >= 2 queries takes the SGEMM path and a single query dense_context.
+ * block (bitwise: its scores come from `scores`, whose rows are independent);
+ * a dense result may differ within rounding, since a block of >= 2 queries
+ * takes the GEMM path and a single query scores + dense_context.
  * Padded keys (bias -inf): see gpn_nan_unpadded() and dense_block().
  *
  * The plan (XNNPACK's create / run split): create validates the
@@ -86,15 +89,21 @@ struct prep_acc {
 };
 
 /* Queries per block: a task computes the scores of up to QB queries of one
- * head in one `scores` call, so each K row is read once per block.  Fixed
- * (never derived from the thread count) so results do not depend on it. */
-enum { QB = 16 };
+ * head at once (the sparse step in one `scores` call, the dense step as one
+ * sgemm), so each K row is read once per block.  Fixed (never derived from
+ * the thread count) so results do not depend on it.  32, measured
+ * (avx512, 1 thread, dense, T = 64, N 256..16384, H 4, thread CPU time):
+ * 85-94 GFLOP/s at 32 vs 56-68 at 16 (the old block), 76-87 at 24, 85-94 at
+ * 48 and 92-105 at 64; the sgemm's 12-row register tile wastes a third of
+ * its rows at 16, and 32 is the issue's block (a beam of 4 x 8 sentences)
+ * while keeping the workspace S [32][N] of a worker at 4 MiB for N = 32768. */
+enum { QB = 32 };
 
 /* Workspace of one worker for blocks of `rows` queries (rows <= QB):
- *   S [rows][N] | m [QB] | Zs [QB] | idx [N + GA_KEEP_PAD] | p [rows][N + GA_KEEP_PAD]
- * (p holds one row for the sparse step; the dense step keeps the softmax
- * weights of every row of the block there for one SGEMM), then the prepared
- * step's row buffers (prep_ws):
+ *   S [rows][N] | m [QB] | idx [N + GA_KEEP_PAD] | p [N + GA_KEEP_PAD]
+ * (S: the block's scores; the dense block step turns them into softmax
+ * weights in place for its second sgemm; idx, p: one row of threshold
+ * output), then, 64-byte aligned, the prepared step's row buffers (prep_ws):
  *   dot, shat, ub [N] | cand [N + GA_KEEP_PAD] | levc [N + GA_KEEP_PAD] | qc [dh4]
  * Monotonic in N and rows, so the plan's size for (max_N, min(max_T, QB))
  * serves every run. */
@@ -107,9 +116,27 @@ static size_t prep_bytes(int N, int dh)
 static size_t workspace_bytes(int N, int rows, int dh)
 {
     size_t n = (size_t)N, pad = n + GA_KEEP_PAD;
-    size_t b = sizeof(float) * (n * (size_t)rows + 2 * QB) + sizeof(int32_t) * pad +
-               sizeof(float) * pad * (size_t)rows + 64 + prep_bytes(N, dh);
+    size_t b = sizeof(float) * (n * (size_t)rows + QB) + sizeof(int32_t) * pad +
+               sizeof(float) * pad + 64 + prep_bytes(N, dh);
     return (b + 63) / 64 * 64; /* what follows it in the plan's block stays aligned */
+}
+
+/* The workspace above, carved for N keys and a block of `rows` queries. */
+typedef struct wsv {
+    float *S, *m, *p;
+    int32_t *idx;
+    char *pw; /* prepared step's row buffers */
+} wsv;
+
+static wsv ws_carve(char *ws, int N, int rows)
+{
+    wsv w;
+    w.S = (float *)ws;
+    w.m = w.S + (size_t)rows * N;
+    w.idx = (int32_t *)(w.m + QB);
+    w.p = (float *)(w.idx + N + GA_KEEP_PAD);
+    w.pw = (char *)(((uintptr_t)(w.p + N + GA_KEEP_PAD) + 63) & ~(uintptr_t)63);
+    return w;
 }
 
 static void fill(float *c, int n, float v)
@@ -207,36 +234,122 @@ static void query_head(job *jb, int t, int h, const float *s, float m, int32_t *
     }
 }
 
-/* Dense step for a block of rows >= 2 queries of head h: softmax of every
- * row, then C_block = A V_h as one SGEMM, so V_h is read once per block
- * instead of once per query.  A [rows][lda], V_h [N][dh] -> C rows of stride H*dh. */
-static void dense_block(job *jb, int t0, int rows, int h, const float *S, const float *m,
-                        float *Zs, float *A, int lda)
+/* The T = 1 dense row (scores + softmax + dense_context) of query t, head h,
+ * with s [N] as scratch: the block step's path for its rare rows. */
+static void dense_alone(job *jb, int t, int h, float *s)
+{
+    float m;
+    jb->kt->scores(jb->K + (size_t)h * jb->N * jb->dh, jb->N, jb->dh,
+                   jb->Q + ((size_t)t * jb->H + h) * jb->dh, 1, jb->dh, jb->scale, jb->bias, s,
+                   jb->N, &m);
+    query_head(jb, t, h, s, m, NULL, s);
+}
+
+/* One row of the block's GEMM scores, s [N] = scale * q . K_i: adds the bias
+ * (exactly -inf for a padded key, whatever its dot product) and writes the
+ * row max to *m.  Returns 0 when the row must take the T = 1 path: an
+ * unpadded score that is not finite (NaN or inf from q, K or bias, or a float
+ * dot product that overflowed where `scores` recomputes it exactly), or every
+ * key padded.  Written with GCC/Clang generic vectors (SSE2 on baseline
+ * x86-64, NEON on AArch64; attend.c is compiled once for every ISA): only
+ * elementwise IEEE operations, so every ISA gives the same bits.  The NaN
+ * check accumulates v * 0, which is NaN iff v is inf or NaN. */
+typedef float gv4 __attribute__((vector_size(16)));
+typedef int32_t gi4 __attribute__((vector_size(16)));
+enum { GV = 4 };
+
+static inline gv4 gv_load(const float *p)
+{
+    gv4 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline gv4 gv_sel(gi4 k, gv4 a, gv4 b) /* k ? a : b, k lanes all-ones or 0 */
+{
+    return (gv4)(((gi4)a & k) | ((gi4)b & ~k));
+}
+
+static int dense_row_scores(float *restrict s, const float *restrict bias, int N, float *m)
+{
+    const gv4 ninf = {-INFINITY, -INFINITY, -INFINITY, -INFINITY}, zero = {0, 0, 0, 0};
+    gv4 mx0 = ninf, mx1 = ninf, chk0 = zero, chk1 = zero;
+    int i = 0;
+    if (bias) {
+        for (; i + 2 * GV <= N; i += 2 * GV) {
+            const gv4 b0 = gv_load(bias + i), b1 = gv_load(bias + i + GV);
+            const gi4 p0 = b0 == ninf, p1 = b1 == ninf;
+            const gv4 v0 = gv_sel(p0, ninf, gv_load(s + i) + b0);
+            const gv4 v1 = gv_sel(p1, ninf, gv_load(s + i + GV) + b1);
+            chk0 += gv_sel(p0, zero, v0 * zero);
+            chk1 += gv_sel(p1, zero, v1 * zero);
+            mx0 = gv_sel(v0 > mx0, v0, mx0);
+            mx1 = gv_sel(v1 > mx1, v1, mx1);
+            memcpy(s + i, &v0, sizeof v0);
+            memcpy(s + i + GV, &v1, sizeof v1);
+        }
+    } else {
+        for (; i + 2 * GV <= N; i += 2 * GV) {
+            const gv4 v0 = gv_load(s + i), v1 = gv_load(s + i + GV);
+            chk0 += v0 * zero;
+            chk1 += v1 * zero;
+            mx0 = gv_sel(v0 > mx0, v0, mx0);
+            mx1 = gv_sel(v1 > mx1, v1, mx1);
+        }
+    }
+    float c = 0.0f, x = -INFINITY;
+    for (int k = 0; k < GV; k++) {
+        c += chk0[k] + chk1[k];
+        x = mx0[k] > x ? mx0[k] : x;
+        x = mx1[k] > x ? mx1[k] : x;
+    }
+    for (; i < N; i++) { /* tail, scalar */
+        const int pad = bias && bias[i] == -INFINITY;
+        const float v = pad ? -INFINITY : s[i] + (bias ? bias[i] : 0.0f);
+        c += pad ? 0.0f : v * 0.0f;
+        s[i] = v;
+        x = v > x ? v : x;
+    }
+    *m = x;
+    return c == 0.0f && x != -INFINITY;
+}
+
+/* Dense step for a block of rows >= 2 queries of head h, GEMM-shaped:
+ *   S [rows][lds] = scale * Q_block,h K_h^T    one sgemm: K_h read once per block
+ *   per row: bias, row max m [rows], A = softmax(S) in place
+ *   C_block,h     = A V_h                      one sgemm: V_h read once per block
+ * (Q_block,h: rows of stride H*dh; C rows of stride H*dh.)  A row whose
+ * scores are not all finite (NaN, overflow, every key padded; see
+ * dense_row_scores) or whose C comes out non-finite (a NaN/inf V row of a
+ * zero-weight key, an overflowing float sum) is recomputed alone by the T = 1
+ * path (dense_alone), which carries the exact-recompute and exclusion rules;
+ * such rows give the T = 1 bits. */
+static void dense_block(job *jb, int t0, int rows, int h, float *S, int lds, float *m)
 {
     const ga_kernels *kt = jb->kt;
-    int N = jb->N, dh = jb->dh;
-    int ldc = jb->H * dh;
+    const int N = jb->N, dh = jb->dh, ldc = jb->H * dh;
+    const float *Vh = jb->V + (size_t)h * N * dh;
     float *C0 = jb->C + (size_t)t0 * ldc + (size_t)h * dh;
-    for (int r = 0; r < rows; r++)
-        Zs[r] = kt->softmax(S + (size_t)r * N, N, m[r], A + (size_t)r * lda);
-    kt->sgemm(0, 0, rows, dh, N, 1.0f, A, lda, jb->V + (size_t)h * N * dh, dh, 0.0f, C0, ldc);
+    kt->sgemm(0, 1, rows, N, dh, jb->scale, jb->Q + (size_t)t0 * ldc + (size_t)h * dh, ldc,
+              jb->K + (size_t)h * N * dh, dh, 0.0f, S, lds);
+    int ok[QB];
+    for (int r = 0; r < rows; r++) {
+        float *s = S + (size_t)r * lds;
+        ok[r] = dense_row_scores(s, jb->bias, N, &m[r]);
+        if (ok[r]) /* Z >= 1: m is the max of finite scores */
+            kt->softmax(s, N, m[r], s);
+        else /* rows are independent in the sgemm: zeros keep this one quiet */
+            memset(s, 0, sizeof(float) * (size_t)N);
+    }
+    kt->sgemm(0, 0, rows, dh, N, 1.0f, S, lds, Vh, dh, 0.0f, C0, ldc);
     for (int r = 0; r < rows; r++) {
         float *c = C0 + (size_t)r * ldc;
-        int count = jb->unpadded;
-        if (isnan(Zs[r])) {
-            fill(c, dh, NAN);
-            count = 0;
-        } else if (Zs[r] == 0.0f) {
-            fill(c, dh, 0.0f);
-            count = 0;
-        } else if (!row_finite(c, dh)) {
-            /* Rare (issue 9): a non-finite V row of a zero-weight (padded)
-             * key, or an overflow in the float sum: dense_context excludes
-             * zero weights and keeps every finite exact result finite. */
-            kt->dense_context(jb->V + (size_t)h * N * dh, N, dh, A + (size_t)r * lda, c);
+        if (!ok[r] || !row_finite(c, dh)) {
+            dense_alone(jb, t0 + r, h, S + (size_t)r * lds);
+            continue;
         }
         if (jb->kept)
-            jb->kept[(size_t)(t0 + r) * jb->H + h] = count;
+            jb->kept[(size_t)(t0 + r) * jb->H + h] = jb->unpadded;
     }
 }
 
@@ -251,29 +364,28 @@ static void block_task(void *arg, int task, int worker)
     int t0 = b * QB, rows = jb->T - t0 < QB ? jb->T - t0 : QB;
 
     const ga_attend_trace *tr = jb->tr;
-    float *S, *m, *Zs = NULL, *p = NULL;
+    float *S, *m, *p = NULL;
     int32_t *idx = NULL;
     if (tr) { /* traced (sparse): S [H][T][N], m [H][T] rows of this block */
         S = tr->S + ((size_t)h * jb->T + t0) * N;
         m = tr->m + (size_t)h * jb->T + t0;
     } else {
         /* the plan grew every worker's scratch to ws_bytes: no allocation here */
-        char *ws = jb->pool ? ga_pool_scratch(jb->pool, worker, jb->ws_bytes)
-                            : jb->serial_ws;
-        S = (float *)ws;
-        m = S + (size_t)rows * N;
-        Zs = m + QB;
-        idx = (int32_t *)(Zs + QB);
-        p = (float *)(idx + N + GA_KEEP_PAD);
+        const wsv w = ws_carve(jb->pool ? ga_pool_scratch(jb->pool, worker, jb->ws_bytes)
+                                        : jb->serial_ws, N, rows);
+        S = w.S;
+        m = w.m;
+        idx = w.idx;
+        p = w.p;
     }
 
+    if (jb->cfg->dense && rows > 1) {
+        dense_block(jb, t0, rows, h, S, N, m);
+        return;
+    }
     jb->kt->scores(jb->K + (size_t)h * N * dh, N, dh,
                    jb->Q + ((size_t)t0 * jb->H + h) * dh, rows, jb->H * dh,
                    jb->scale, jb->bias, S, N, m);
-    if (jb->cfg->dense && rows > 1) {
-        dense_block(jb, t0, rows, h, S, m, Zs, p, N + GA_KEEP_PAD);
-        return;
-    }
     for (int r = 0; r < rows; r++) {
         if (tr) { /* idx, p [H][T][N + GA_KEEP_PAD] */
             size_t at = ((size_t)h * jb->T + t0 + r) * ((size_t)N + GA_KEEP_PAD);
@@ -501,23 +613,21 @@ int ga_prep_preview(const ga_kernels *kt, const ga_keys *keys, int h, const floa
 }
 
 /* Task = (query block b, head h) of a prepared run: the rows one by one
- * (the preview of head h stays in cache across the block). */
+ * (the preview of head h stays in cache across the block).  Dense blocks
+ * too (the packed-K step per row), not the GEMM block step: each row's bits
+ * must not depend on the other rows of its block, which batched decoding
+ * relies on (model_grad.decode_rows_independent: a beam is a block, a lone
+ * hypothesis a block of 1). */
 static void prep_block_task(void *arg, int task, int worker)
 {
     job *jb = arg;
     int b = task / jb->H, h = task % jb->H;
     int N = jb->N;
     int t0 = b * QB, rows = jb->T - t0 < QB ? jb->T - t0 : QB;
-    char *ws = jb->pool ? ga_pool_scratch(jb->pool, worker, jb->ws_bytes) : jb->serial_ws;
-    float *S = (float *)ws;
-    float *m = S + (size_t)rows * N;
-    float *Zs = m + QB;
-    int32_t *idx = (int32_t *)(Zs + QB);
-    float *p = (float *)(idx + N + GA_KEEP_PAD);
-    char *pw = (char *)(p + ((size_t)N + GA_KEEP_PAD) * rows);
-    pw = (char *)(((uintptr_t)pw + 63) & ~(uintptr_t)63);
+    const wsv w = ws_carve(jb->pool ? ga_pool_scratch(jb->pool, worker, jb->ws_bytes)
+                                    : jb->serial_ws, N, rows);
     for (int r = 0; r < rows; r++)
-        prep_row(jb, t0 + r, h, S, idx, p, pw);
+        prep_row(jb, t0 + r, h, w.S, w.idx, w.p, w.pw);
 }
 
 static void run(job *jb, void (*fn)(void *, int, int), int ntasks)
@@ -581,7 +691,7 @@ static ga_status check_sizes(const char *fn, const ga_config *cfg, int N, int T)
     PROD("H * N * dh", H, n, dh);
     PROD("T * H", t, H);
     PROD("T * H * dh", t, H, dh);
-    PROD("min(T, 16) * (N + GA_KEEP_PAD)", rows, n + GA_KEEP_PAD);
+    PROD("min(T, 32) * (N + GA_KEEP_PAD)", rows, n + GA_KEEP_PAD);
     if (!cfg->dense) {
         PROD("T * N", t, n);
         PROD("T * g", t, g);

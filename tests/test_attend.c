@@ -1,6 +1,8 @@
 /* test_attend.c — the fused step ga_attend vs the naive reference
- * ga_ref_attend, for every variant: sparse (seed, renorm) and dense, T = 1
- * and 5, H = 1 and 4, with and without -inf bias padding; empty / all-padded
+ * ga_ref_attend, for every variant: sparse (seed, renorm) and dense, T = 1,
+ * 2, 5, 17 and 33 (crossing the 32-query block), H = 1 and 4, with and
+ * without -inf bias padding; the dense block step (GEMM-shaped) for every
+ * T = 1 ... 33 and its rows that take the T = 1 path; empty / all-padded
  * inputs, NaN behaviour and invalid arguments.
  *
  * Decisions.  ga_attend computes the scores with float kernels, the reference
@@ -282,12 +284,13 @@ Test(attend, vs_ref, .timeout = TEST_TIMEOUT)
     rng_init(&rng, 701);
     long rows = 0, nonrobust = 0, cases = 0;
     for (int mode = 0; mode < 3; mode++)
-        for (int T = 1; T <= 17; T += 4) /* 17 crosses ga_attend's 16-query block */
+        for (int it = 0; it < 5; it++) /* 33 crosses ga_attend's 32-query block */
             for (int H = 1; H <= 4; H += 3)
                 for (int idh = 0; idh < 2; idh++)
                     for (size_t in = 0; in < sizeof NS / sizeof NS[0]; in++)
                         for (int padded = 0; padded < 2; padded++) {
-                            int N = NS[in], dh = idh ? 64 : 3, L = LS[cases % 3];
+                            static const int TS[] = {1, 2, 5, 17, 33};
+                            int T = TS[it], N = NS[in], dh = idh ? 64 : 3, L = LS[cases % 3];
                             if (N == 1001 && T == 5 && H == 4 && dh == 64 && padded)
                                 dh = 128; /* one large head width */
                             cases++;
@@ -338,6 +341,134 @@ Test(attend, vs_ref, .timeout = TEST_TIMEOUT)
     cr_log_info("attend vs_ref: %ld of %ld (t, h) rows had a score or logit within the float "
                 "band of a decision: kept/C not compared there",
                 nonrobust, rows);
+    tc_finish(&c);
+}
+
+/* The dense block step (GEMM-shaped: S = scale Q K^T and C = A V as sgemm
+ * calls, docs/SPEC.md §2): every T = 1 ... 33 (blocks of 2 ... 32 queries,
+ * then 32 + a lone query), odd N (SIMD and sgemm tails), dh 3 / 17 / 64, with
+ * and without -inf padding, unaligned pointers (at_make), a 2-thread pool
+ * for every third case, against the reference under the model of
+ * at_analyse.  Then the rows the GEMM must hand to the T = 1 path, inside a
+ * block of 5: (kind 0) one query whose q.k overflows float in a sequential
+ * sum (q0 k0 + q1 k1 > FLT_MAX) while its scaled exact value, 1.3e38, is
+ * finite and the row max: its C must be exactly V of that key, bitwise (the
+ * weight is exactly 1 and every other weight exactly 0, in every exact or
+ * exactly recomputed path); (kind 1) NaN V rows of padded keys (weight 0):
+ * every row must equal its T = 1 result bitwise and the reference within
+ * the model. */
+Test(attend, dense_block, .timeout = TEST_TIMEOUT)
+{
+    static const int NS[] = {1, 7, 17, 33, 100};
+    static const int DH[] = {3, 17, 64};
+    tvariants v;
+    tcheck c;
+    variants_get(&v, "attend dense_block");
+    tc_init(&c, "ga_attend dense block");
+    trng rng;
+    rng_init(&rng, 704);
+    ga_pool *pool = ga_pool_create(2, GA_PLACE_NONE, NULL, 0);
+    cr_assert(pool, "ga_pool_create: %s", ga_last_error());
+    long rows = 0, nonrobust = 0, cases = 0;
+    for (int T = 1; T <= 33; T++)
+        for (int in = 0; in < 5; in++, cases++) {
+            const int N = NS[in], dh = DH[(T + in) % 3], padded = (T + in) % 2, H = 2;
+            ga_config cfg;
+            make_cfg(&cfg, 2, H, dh, 3);
+            tarena a = {0};
+            at_case k;
+            at_make(&a, &rng, &k, &cfg, N, T, padded);
+            at_model md;
+            at_analyse(&a, &k, &md);
+            at_out ref;
+            at_alloc_out(&a, &k, &ref);
+            cr_assert(at_run_ref(&k, &ref) == GA_OK, "ga_ref_attend: %s", ga_last_error());
+            for (int vi = 0; vi < v.n; vi++) {
+                c.isa = v.k[vi]->name;
+                tc_case(&c, "dense N=%d T=%d dh=%d bias=%s pool=%d", N, T, dh,
+                        padded ? "padded" : "NULL", cases % 3 == 0);
+                at_out o;
+                at_alloc_out(&a, &k, &o);
+                ga_status st = at_run(v.k[vi], cases % 3 == 0 ? pool : NULL, &k, &o);
+                if (!tc_true(&c, st == GA_OK, "ga_attend: %s", ga_last_error()))
+                    continue;
+                long nr = at_compare(&c, &k, &md, o.C, o.kept, NULL, ref.C, ref.kept, ref.lev);
+                if (vi == 0) {
+                    nonrobust += nr;
+                    rows += (long)T * H;
+                }
+            }
+            ar_check(&a, &c);
+            ar_free(&a);
+        }
+    cr_expect(nonrobust * 4 <= rows, "dense_block: %ld of %ld rows within the decision band",
+              nonrobust, rows);
+
+    for (int kind = 0; kind < 2; kind++)
+        for (int in = 1; in < 5; in++) {
+            const int N = NS[in], T = 5, H = 2, dh = 3, hd = H * dh;
+            ga_config cfg;
+            make_cfg(&cfg, 2, H, dh, 3);
+            tarena a = {0};
+            at_case k;
+            at_make(&a, &rng, &k, &cfg, N, T, 1);
+            const int i0 = N / 2; /* kind 0: the overflowing key (unpadded) */
+            k.bias[i0] = 0.0f;
+            if (kind == 0) {
+                float *q = k.Q + (size_t)2 * hd + dh, *kr = k.K + ((size_t)N + i0) * dh;
+                for (int j = 0; j < dh; j++) {
+                    q[j] = 1.5e19f;
+                    kr[j] = j == dh - 1 ? -1.5e19f : 1.5e19f;
+                }
+            } else {
+                for (int h = 0; h < H; h++)
+                    for (int i = 0; i < N; i++)
+                        if (k.bias[i] == -INFINITY)
+                            for (int j = 0; j < dh; j++)
+                                k.V[((size_t)h * N + i) * dh + j] = NAN;
+            }
+            at_model md;
+            at_analyse(&a, &k, &md);
+            at_out ref;
+            at_alloc_out(&a, &k, &ref);
+            cr_assert(at_run_ref(&k, &ref) == GA_OK, "ga_ref_attend: %s", ga_last_error());
+            int unpadded = 0;
+            for (int i = 0; i < N; i++)
+                unpadded += k.bias[i] != -INFINITY;
+            for (int vi = 0; vi < v.n; vi++) {
+                c.isa = v.k[vi]->name;
+                tc_case(&c, "dense block, %s, N=%d",
+                        kind ? "NaN V rows of padded keys" : "overflowing q.k", N);
+                at_out o;
+                at_alloc_out(&a, &k, &o);
+                ga_status st = at_run(v.k[vi], NULL, &k, &o);
+                if (!tc_true(&c, st == GA_OK, "ga_attend: %s", ga_last_error()))
+                    continue;
+                if (kind == 0) {
+                    tc_bits(&c, "C[2][head 1] == V[head 1][i0]", o.C + (size_t)2 * hd + dh,
+                            k.V + ((size_t)N + i0) * dh, sizeof(float) * (size_t)dh);
+                    tc_eq_long(&c, "kept[2][1]", o.kept[2 * H + 1], unpadded);
+                    continue;
+                }
+                at_compare(&c, &k, &md, o.C, o.kept, NULL, ref.C, ref.kept, ref.lev);
+                for (int t = 0; t < T; t++) {
+                    at_case k1 = k;
+                    k1.T = 1;
+                    k1.Q = k.Q + (size_t)t * hd;
+                    at_out o1;
+                    at_alloc_out(&a, &k1, &o1);
+                    st = at_run(v.k[vi], NULL, &k1, &o1);
+                    tc_true(&c, st == GA_OK, "ga_attend T = 1: %s", ga_last_error());
+                    tc_bits(&c, "C, block vs alone", o.C + (size_t)t * hd, o1.C,
+                            sizeof(float) * (size_t)hd);
+                    tc_bits(&c, "kept, block vs alone", o.kept + (size_t)t * H, o1.kept,
+                            sizeof(int) * (size_t)H);
+                }
+            }
+            ar_check(&a, &c);
+            ar_free(&a);
+        }
+    ga_pool_destroy(pool);
     tc_finish(&c);
 }
 

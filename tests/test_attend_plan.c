@@ -204,7 +204,7 @@ static void pc_same(tcheck *c, const pc_case *k, int N, int T, const pc_out *a,
 Test(attend_plan, same_as_attend, .timeout = TEST_TIMEOUT)
 {
     static const int NS[] = {1, 17, 100, 1001};
-    static const int TS[] = {1, 5, 16, 21};
+    static const int TS[] = {1, 5, 32, 37}; /* 37 crosses the 32-query block */
     tvariants v;
     tcheck c;
     variants_get(&v, "attend_plan same_as_attend");
@@ -357,9 +357,9 @@ Test(attend_plan, given_levels, .timeout = TEST_TIMEOUT)
 
 Test(attend_plan, reuse_no_alloc, .timeout = TEST_TIMEOUT)
 {
-    static const int SEQ[][2] = {{100, 20}, {1, 1}, {37, 17}, {0, 4}, {64, 3},
-                                 {100, 16}, {99, 0}, {5, 20}, {100, 20}};
-    enum { NSEQ = sizeof SEQ / sizeof SEQ[0], MAXN = 100, MAXT = 20 };
+    static const int SEQ[][2] = {{100, 40}, {1, 1}, {37, 33}, {0, 4}, {64, 3},
+                                 {100, 32}, {99, 0}, {5, 20}, {100, 40}};
+    enum { NSEQ = sizeof SEQ / sizeof SEQ[0], MAXN = 100, MAXT = 40 };
     tvariants v;
     tcheck c;
     variants_get(&v, "attend_plan reuse_no_alloc");

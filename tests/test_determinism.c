@@ -501,9 +501,10 @@ Test(determinism, attend_thread_counts, .timeout = TEST_TIMEOUT)
     trng rng;
     rng_init(&rng, 801);
     for (int mode = 0; mode < 3; mode++)
-        for (int T = 1; T <= 17; T += 4) /* 17 crosses ga_attend's 16-query block */
+        for (int it = 0; it < 5; it++) /* 33 crosses ga_attend's 32-query block */
             for (int in = 0; in < 3; in++) {
-                int N = NS[in], H = 4, dh = 64, g = 16;
+                static const int TS[] = {1, 2, 5, 17, 33};
+                int T = TS[it], N = NS[in], H = 4, dh = 64, g = 16;
                 ga_config cfg;
                 float th[GA_MAX_LEVELS];
                 test_theta(3, th, &cfg);

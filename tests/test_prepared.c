@@ -4,7 +4,7 @@
  *   exact_bitwise   renorm, and seed with GA_PREP_Z_EXACT: C and kept of
  *                   ga_attend_run_prepared_levels are bitwise those of
  *                   ga_attend_run_levels (same plan), for N = 0 … 1000,
- *                   T = 1, 3, 17 (crossing the 16-query block), with and
+ *                   T = 1, 3, 33 (crossing the 32-query block), with and
  *                   without -inf padding, level mixes random / all fine /
  *                   all coarse, and "ties": scores placed exactly at
  *                   m + theta and one ulp either side (zero K rows, the
@@ -108,7 +108,7 @@ static ga_config cfg_of(int mode)
 Test(prepared, exact_bitwise, .timeout = TEST_TIMEOUT)
 {
     static const int NS[] = {0, 1, 5, 16, 17, 33, 100, 1000};
-    static const int TS[] = {1, 3, 17};
+    static const int TS[] = {1, 3, 33};
     tvariants v;
     tcheck c;
     variants_get(&v, "prepared exact_bitwise preview_dots preview_bounds preview_select "
