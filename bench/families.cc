@@ -238,7 +238,8 @@ double median_us(int reps, const std::function<void()> &fn)
 }
 
 // Bytes and flops of the steps (docs/SPEC.md §2, §7):
-//   full dense     reads K and V fully: 2*H*N*dh*4 per query
+//   full dense     reads K and V fully: 2*H*N*dh*4 per step (once for all T
+//                  queries: blocks are GEMM-shaped)
 //   full sparse    K fully (every score) + the kept V rows
 //   prepared       what ga_prep_stats.bytes reports: the preview (codes,
 //                  ksum, meta, levels), the candidate K rows, the kept V rows
@@ -276,10 +277,10 @@ void set_step_counters(benchmark::State &st, ga_isa isa, int threads, Path path,
         if (tb > 0)
             st.counters["frac_limit"] = Counter(tb, Counter::kIsRate);
         // The dense fp32 step of the same shape at its limit (K and V read
-        // once per query, 4*N*dh flops per head).
+        // once per step, 4*N*dh flops per query and head).
         const double dkeys = (double)N * H * T * iters;
-        const double dtb =
-            g_limits.time_bound(in, threads, dense_ws, 2.0 * dkeys * row, 4.0 * dkeys * dh);
+        const double dtb = g_limits.time_bound(in, threads, dense_ws,
+                                               2.0 * N * H * iters * row, 4.0 * dkeys * dh);
         if (dtb > 0)
             st.counters["x_dense_limit"] = Counter(dtb, Counter::kIsRate);
     }
@@ -384,8 +385,8 @@ void drop_prep_cache() { g_prep.clear(); }
 //                          ga_attend_run_prepared with GA_PREP_Z_EXACT (dense:
 //                          the packed-K dense step)
 //   path:prepared-bounded  the same with GA_PREP_Z_BOUNDED (seed mode only)
-// Bytes (bytes_read per call; bytes_per_second): full dense 2*H*N*dh*4; full
-// sparse H*N*dh*4 + kept*dh*4; prepared: ga_prep_stats.bytes.  The GPN's P
+// Bytes (bytes_read per call; bytes_per_second): full dense 2*H*N*dh*4 per
+// step (whatever T); full sparse T*H*N*dh*4 + kept*dh*4; prepared: ga_prep_stats.bytes.  The GPN's P
 // (g*N*4 bytes per query) is not in them but is in the frac_limit bound.
 // frac_limit's working set: K and V (+ P) on the full path; on the prepared
 // path the bytes one step touches (+ P); cold: every set (+ its prepared keys).
@@ -525,8 +526,9 @@ static void run_attend(benchmark::State &st, const Case &c)
     const double row = (double)dh * sizeof(float);
     tot.keys = (double)N * H * T * iters;
     tot.kept = dense ? tot.keys : (double)kept_sum;
-    if (!prepared)
-        tot.bytes = dense ? 2.0 * tot.keys * row : tot.keys * row + tot.kept * row;
+    if (!prepared)   // dense: K and V once per step (a block of T queries reads them
+                     // once: GEMM-shaped), so T = 32 is bound by the FMA peak
+        tot.bytes = dense ? 2.0 * N * H * iters * row : tot.keys * row + tot.kept * row;
     else if (dense && tot.bytes <= 0)   // stats without bytes: packed K + V
         tot.bytes = ((double)((N + 15) / 16) * 16 * H * T * iters + tot.keys) * row;
     const double gpn_flops = dense ? 0.0 : (double)N * T * iters * kGpnPairFlops;
