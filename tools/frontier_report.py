@@ -391,7 +391,7 @@ def analysis(a, rows):
             f.write("\t".join(map(str, r)) + "\n")
     if not figs:
         return
-    fig, axes = plt.subplots(len(figs), 3, figsize=(15, 4 * len(figs)), squeeze=False)
+    fig, axes = plt.subplots(len(figs), 4, figsize=(20, 4 * len(figs)), squeeze=False)
     for row, (s, ln, layers, tau_fix) in zip(axes, figs):
         nl = len(layers)
         L = len(next(iter(layers.values()))["tau"]) if layers else 0
@@ -434,6 +434,22 @@ def analysis(a, rows):
         row[2].set_ylabel("mean score gap to the row max (head mean)")
         row[2].set_title("chosen level vs score gap")
         row[2].legend(fontsize=8)
+        # (d) where the learned rule and the matched fixed rule disagree
+        if tau_fix is None:
+            row[3].text(0.5, 0.5, "no matched fixed point\n(fixed:MODE:@%s not run)" % ln,
+                        ha="center", va="center", transform=row[3].transAxes)
+            row[3].set_axis_off()
+            continue
+        ls = sorted(layers)
+        dis = [layers[l]["dis"] / max(layers[l]["dis"][3], 1) for l in ls]
+        x = np.arange(len(ls))
+        row[3].bar(x - 0.27, [d[0] for d in dis], 0.27, label="(query, head, key) decisions that differ")
+        row[3].bar(x, [d[1] for d in dis], 0.27, label="weight kept by learned only (per row)")
+        row[3].bar(x + 0.27, [d[2] for d in dis], 0.27, label="weight kept by fixed only (per row)")
+        row[3].set_xticks(x)
+        row[3].set_xticklabels(["layer %d" % l for l in ls])
+        row[3].set_title("learned rule vs fixed tau %.3g (matched density)" % tau_fix)
+        row[3].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(os.path.join(a.results, "gpn-analysis.png"), dpi=100)
     plt.close(fig)
