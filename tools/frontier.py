@@ -392,10 +392,18 @@ def run_point(R, a, s, p, seed, trunk):
     json.dump({"set": s, "method": p.method, "mode": p.mode, "param": param, "seed": seed,
                "point": p.name, "spec": p.spec, "train_seconds": round(t_train, 1),
                "seconds": round(time.time() - t, 1)}, open(os.path.join(rdir, "run.json"), "w"))
-    if a.keep_ckpt == "none":
-        for f in ("last.ckpt", "best.ckpt"):
-            if os.path.exists(os.path.join(rdir, f)):
-                os.remove(os.path.join(rdir, f))
+    # checkpoints of finished runs (121 MB per run at the default config):
+    # analysis keeps last.ckpt of each learned point's first seed (the GPN
+    # analysis traces one of them), all keeps everything, none nothing
+    if a.keep_ckpt == "all":
+        drop = ()
+    elif a.keep_ckpt == "analysis" and p.method == "learned" and seed == a.seeds[0]:
+        drop = ("best.ckpt",)
+    else:
+        drop = ("last.ckpt", "best.ckpt")
+    for f in drop:
+        if os.path.exists(os.path.join(rdir, f)):
+            os.remove(os.path.join(rdir, f))
     open(os.path.join(rdir, "done"), "w").close()
     R.progress("%s %s seed %d (train %s)" % (s, p.name, seed, fmt_dur(t_train)), time.time() - t)
     return True
@@ -497,9 +505,10 @@ def main():
     ap.add_argument("--beam", type=int, default=4, help="beam of every evaluation (4)")
     ap.add_argument("--threads", type=int, default=1, help="threads per run (1)")
     ap.add_argument("--jobs", type=int, default=2, help="runs in parallel (2)")
-    ap.add_argument("--keep-ckpt", default="last", choices=("last", "none"),
-                    help="keep each finished run's checkpoints (last) or delete them (none: "
-                         "saves ~120 MB per run at the default config; analysis needs them)")
+    ap.add_argument("--keep-ckpt", default="analysis", choices=("analysis", "all", "none"),
+                    help="checkpoints of finished runs (~120 MB each at the default config): "
+                         "analysis (default) keeps last.ckpt of each learned point's first seed "
+                         "(what the GPN analysis traces), all keeps every run's, none deletes them")
     ap.add_argument("--analysis-sents", type=int, default=200,
                     help="test sentences traced for the GPN analysis (200)")
     ap.add_argument("--plan", action="store_true", help="print the runs and exit")
