@@ -16,7 +16,8 @@ hyp-test.txt} and writes into RESULTS:
 Bands (dev density): [0, .05) [.05, .1) [.1, .15) [.15, .2) [.2, .3) [.3, .4)
 [.4, .5) [.5, .7) [.7, 1].  Per set and band: the learned point with the best
 mean dev BLEU in the band (seed or renorm mode) against, per baseline method
-(fixed, random, topk), its point in the band closest in dev density.  Test:
+(fixed, random, topk), its point closest in mean dev density, if within
+max(0.02, 0.2 x the learned density) of it (else "no point").  Test:
 sacreBLEU's paired bootstrap (1000 resamples, seed 12345) of the two systems'
 test outputs concatenated over the seeds (seed s of one with seed s of the
 other, the references repeated), two-sided; delta_bleu = BLEU(learned) -
@@ -37,6 +38,9 @@ import zlib
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BANDS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0000001]
 BASELINES = ("fixed", "random", "topk")
+# a baseline point matches a learned one when their mean dev densities differ
+# by at most max(MATCH_ABS, MATCH_REL * the learned density)
+MATCH_ABS, MATCH_REL = 0.02, 0.2
 
 
 def band_of(d):
@@ -153,7 +157,8 @@ def tests(a, rows, path):
             learned = [n for n in pts if meth[n] == "learned" and band_of(dev_d[n]) == b]
             ln = max(learned, key=lambda n: dev_b[n])
             for base in BASELINES:
-                cand = [n for n in pts if meth[n] == base and band_of(dev_d[n]) == b]
+                cand = [n for n in pts if meth[n] == base and
+                        abs(dev_d[n] - dev_d[ln]) <= max(MATCH_ABS, MATCH_REL * dev_d[ln])]
                 if not cand:
                     out.append([s, b, base, "NA", "NA", "no point", ln, "-", "%.4f" % dev_d[ln],
                                 "-", "NA", "NA"])
