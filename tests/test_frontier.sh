@@ -10,6 +10,7 @@
 #  3. frontier.py --quick killed (SIGTERM) while runs are in progress exits
 #     130, and the same command continues ("resuming: N of M runs already
 #     done") and finishes;
+#     --budget-hours stops starting runs (exit 3, report of what is done);
 #  4. points.tsv has exactly the columns method mode set param seed density
 #     bleu chrf, one row per (set, point, seed), every method; tests.tsv
 #     starts with set density_band baseline delta_bleu p_value verdict and
@@ -212,6 +213,16 @@ print("%d points, %d tests, plots and analysis present" % (len(rows), len(t) - 1
 EOF
     ); rc=$?
     if ((rc == 0)); then ok "outputs: $chk"; else bad "outputs" "$chk"; fi
+    # --budget-hours: the runs in progress finish, no new ones start, exit 3, partial report
+    out=$("$PY" $F --quick --out "$T/budget" --sets sentence --seeds 1 --budget-hours 0.002 \
+        --sentence-trunk "$R/trunk-sentence/best.ckpt" 2>&1); rc=$?
+    nb=$(find "$T/budget" -name done | wc -l)
+    if ((rc == 3)) && ((nb >= 1 && nb < 8)) && grep -q "budget of 0.002 h reached" <<<"$out" &&
+        [[ -s $T/budget/results/points.tsv ]]; then
+        ok "--budget-hours 0.002: exit 3 after $nb of 8 runs, report of what is done"
+    else
+        bad "--budget-hours (exit $rc, $nb runs done)" "$(tail -5 <<<"$out")"
+    fi
     # the matched baselines were calibrated from the learned point's dev evaluation
     m=$R/sentence/topk-seed-m.learned-seed-0.01/match.json
     if [[ -s $m ]] && grep -q '"dev_density"' "$m" && grep -q "topk_frac" "$R/sentence/topk-seed-m.learned-seed-0.01/s1/config.ini"; then

@@ -38,7 +38,9 @@ Usage: tools/frontier.py [--quick] [--out RUNS] [--results DIR] [--steps N]
          [--threads T] [--phase all|trunks|points|report] [--plan] ...
   --quick: the whole pipeline on configs/tiny.ini with toy data
   (tests/toy_data.py) in a few minutes (tests/test_frontier.sh).
-Exit status: 0 done, 1 a run failed (its log is named), 2 bad usage.
+Exit status: 0 done, 1 a run failed (its log is named), 2 bad usage, 3 stopped
+at --budget-hours (report of what is done; rerun to continue), 130 stopped by
+SIGINT/SIGTERM (rerun to continue).
 """
 
 import argparse
@@ -171,6 +173,7 @@ class Runner:
         self.durations = []
         self.done_runs = 0
         self.total_runs = 0
+        self.out_of_budget = False
 
     # data of a set: (token dir, reference dir, max_len, spm option)
     def data(self, s):
@@ -457,7 +460,17 @@ def run_points(R, a, points, tp):
             if not pending and running == 0:
                 break
             started = False
-            if not R.stopping:
+            if a.budget_hours and pending and not R.stopping:
+                # start no run that would end after the budget (mean run time so far)
+                est = mean_or(R.durations, 0.0)
+                if time.time() - R.t0 + est > a.budget_hours * 3600:
+                    if not R.out_of_budget:
+                        print("frontier: budget of %g h reached: no new runs (rerun the same "
+                              "command to continue)" % a.budget_hours, flush=True)
+                    R.out_of_budget = True
+                    if running == 0:
+                        break
+            if not R.stopping and not R.out_of_budget:
                 for s, p, sd in pending:
                     if running >= a.jobs:
                         break
@@ -469,6 +482,10 @@ def run_points(R, a, points, tp):
             if not started:
                 cv.wait(timeout=5)
     return failed
+
+
+def mean_or(x, default):
+    return sum(x) / len(x) if x else default
 
 
 def check_points(a, points):
@@ -511,6 +528,10 @@ def main():
                          "(what the GPN analysis traces), all keeps every run's, none deletes them")
     ap.add_argument("--analysis-sents", type=int, default=200,
                     help="test sentences traced for the GPN analysis (200)")
+    ap.add_argument("--budget-hours", type=float, default=0,
+                    help="start no run that would end after this many hours of wall time "
+                         "(mean run time so far); the runs in progress finish, the report is "
+                         "written for what is done, exit status 3; rerun to continue (0: none)")
     ap.add_argument("--plan", action="store_true", help="print the runs and exit")
     a = ap.parse_args()
 
@@ -536,6 +557,8 @@ def main():
               "analysis_sents", "passage_max_len"):
         if getattr(a, k) < 1:
             die("--%s must be >= 1" % k.replace("_", "-"))
+    if not a.budget_hours >= 0:
+        die("--budget-hours must be >= 0")
     try:
         if re.fullmatch(r"[0-9]+", a.seeds):
             a.seeds = list(range(1, int(a.seeds) + 1))
@@ -607,7 +630,9 @@ def main():
                 print("frontier: %d run(s) failed: %s" % (len(failed), ", ".join(
                     "%s/%s/s%d" % f for f in failed)), file=sys.stderr)
                 rc = 1
-    if a.phase in ("all", "report") and rc == 0:
+            elif R.out_of_budget:
+                rc = 3
+    if a.phase in ("all", "report") and rc in (0, 3):
         py = VENV_PY if os.path.exists(VENV_PY) else PY
         cmd = [py, os.path.join(ROOT, "tools", "frontier_report.py"), "--runs", a.out,
                "--results", a.results, "--sets", ",".join(a.sets), "--seeds",
@@ -618,7 +643,8 @@ def main():
             cmd += ["--toy"]
         tp = trunk_paths(a)
         cmd += ["--trunks", "%s,%s" % (tp["sentence"], tp["passage"])]
-        rc = subprocess.call(cmd, cwd=ROOT)
+        rrc = subprocess.call(cmd, cwd=ROOT)
+        rc = rc or rrc
     return rc
 
 
