@@ -14,13 +14,15 @@ Protocol (every choice made on the dev split, never on test):
              + dropout), then granattn eval on dev and test (beam --beam, sacreBLEU
              BLEU/chrF, decode density).  Methods (--points, comma separated):
                dense                      dense attention continued
-               learned:MODE:LAMBDA        learned GPN, MODE seed|renorm, lambda
+               learned:MODE:LAMBDA[:gumbel]  learned GPN, MODE seed|renorm, lambda
+                                          (gumbel: Gumbel sampling of the training levels)
                fixed:MODE:TAU             one threshold tau for every pair
                topk:MODE:FRAC             the FRAC * N largest weights per (query, head)
                fixed:MODE:@learned-M-L    tau calibrated on dev (granattn calibrate on
                topk:MODE:@learned-M-L     the set's dense trunk) / frac = the dev density
                random:MODE:@learned-M-L   / the dev level mix of learned:M:L (mean over
                                           its seeds): matched-density baselines
+                                          (@learned-M-L-gumbel for a Gumbel point)
   report   results/<machine>/frontier/: points.tsv (test), points-dev.tsv,
              tests.tsv (sacreBLEU paired bootstrap, learned vs each baseline per
              density band and set), dense-cross.tsv (sentence vs passage dense
@@ -90,6 +92,7 @@ class Point:
     def __init__(self, spec):
         parts = spec.strip().split(":")
         self.spec = spec.strip()
+        self.gumbel = False
         self.method = parts[0]
         if self.method not in METHODS:
             raise ValueError("unknown method %r (one of %s)" % (self.method, ", ".join(METHODS)))
@@ -98,18 +101,19 @@ class Point:
                 raise ValueError("'dense' takes no mode or parameter")
             self.mode, self.param = "-", "-"
         else:
-            if len(parts) != 3:
-                raise ValueError("expected METHOD:MODE:PARAM, got %r" % spec)
+            self.gumbel = len(parts) == 4 and parts[3] == "gumbel"
+            if len(parts) != 3 and not (self.gumbel and parts[0] == "learned"):
+                raise ValueError("expected METHOD:MODE:PARAM (learned: [:gumbel]), got %r" % spec)
             self.mode, self.param = parts[1], parts[2]
             if self.mode not in MODES:
                 raise ValueError("%r: mode must be seed or renorm" % spec)
             if self.param.startswith("@"):
                 if self.method in ("learned",):
                     raise ValueError("%r: a learned point takes a lambda, not a match" % spec)
-                m = re.fullmatch(r"@learned-(seed|renorm)-([0-9.eE+-]+)", self.param)
+                m = re.fullmatch(r"@learned-(seed|renorm)-([0-9.eE+]+)(-gumbel)?", self.param)
                 if not m:
-                    raise ValueError("%r: expected @learned-MODE-LAMBDA" % spec)
-                self.target = "learned-%s-%s" % (m.group(1), m.group(2))
+                    raise ValueError("%r: expected @learned-MODE-LAMBDA[-gumbel]" % spec)
+                self.target = "learned-%s-%s%s" % (m.group(1), m.group(2), m.group(3) or "")
             else:
                 if self.method == "random":
                     raise ValueError("%r: random takes @learned-MODE-LAMBDA (its level mix)" % spec)
@@ -121,8 +125,8 @@ class Point:
                 if not lim[0] <= v <= lim[1]:
                     raise ValueError("%r: %s outside [%g, %g]" % (spec, self.param, *lim))
         self.matched = self.param.startswith("@")
-        self.name = self.method if self.method == "dense" else "%s-%s-%s" % (
-            self.method, self.mode, self.param.replace("@", "m."))
+        self.name = self.method if self.method == "dense" else "%s-%s-%s%s" % (
+            self.method, self.mode, self.param.replace("@", "m."), "-gumbel" if self.gumbel else "")
 
     def __repr__(self):
         return self.name
@@ -324,7 +328,8 @@ def resolve(R, a, s, p, trunk, log):
         return ["--set", "dense=true"], "-"
     keys = ["--set", "norm=%s" % p.mode]
     if p.method == "learned":
-        return keys + ["--set", "gpn=learned", "--set", "lambda=%s" % p.param], p.param
+        return keys + ["--set", "gpn=learned", "--set", "lambda=%s" % p.param,
+                       "--set", "gumbel=%s" % ("true" if p.gumbel else "false")], p.param
     if not p.matched:
         if p.method == "fixed":
             return keys + ["--set", "gpn=fixed", "--set", "fixed_tau=%s" % p.param], p.param
@@ -392,7 +397,8 @@ def run_point(R, a, s, p, seed, trunk):
             print("frontier: %s %s seed %d failed (exit %d): %s" % (s, p.name, seed, rc, log),
                   file=sys.stderr, flush=True)
         return False
-    json.dump({"set": s, "method": p.method, "mode": p.mode, "param": param, "seed": seed,
+    json.dump({"set": s, "method": p.method, "mode": p.mode + ("+gumbel" if p.gumbel else ""),
+               "param": param, "seed": seed,
                "point": p.name, "spec": p.spec, "train_seconds": round(t_train, 1),
                "seconds": round(time.time() - t, 1)}, open(os.path.join(rdir, "run.json"), "w"))
     # checkpoints of finished runs (121 MB per run at the default config):

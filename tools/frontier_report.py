@@ -51,8 +51,11 @@ def band_of(d):
 
 
 def point_name(spec):
+    """tools/frontier.py's directory name of a point spec."""
     p = spec.split(":")
-    return p[0] if p[0] == "dense" else "%s-%s-%s" % (p[0], p[1], p[2].replace("@", "m."))
+    if p[0] == "dense":
+        return p[0]
+    return "%s-%s-%s%s" % (p[0], p[1], p[2].replace("@", "m."), "-gumbel" if p[3:] == ["gumbel"] else "")
 
 
 def mean(x):
@@ -341,7 +344,7 @@ def analysis(a, rows):
             open(done, "w").close()
         # matched fixed tau of this learned point (if run)
         tau_fix = None
-        mf = os.path.join(a.runs, s, "fixed-%s-m.%s" % (run["mode"], ln), "match.json")
+        mf = os.path.join(a.runs, s, "fixed-%s-m.%s" % (run["mode"].split("+")[0], ln), "match.json")
         if os.path.exists(mf):
             tau_fix = json.load(open(mf)).get("tau")
         srcs = [list(map(int, l.split())) for l in read_lines(src_ids)][:a.analysis_sents]
