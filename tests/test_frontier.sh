@@ -143,7 +143,7 @@ if ((rc == 0)) && grep -q "32 runs" <<<"$out" && grep -q "topk-seed-m.learned-se
 else
     bad "--quick --plan (exit $rc)" "$out"
 fi
-if "$PY" $F --help | grep -q -- "--quick"; then ok "--help"; else bad "--help"; fi
+if grep -q -- "--quick" <<<"$("$PY" $F --help)"; then ok "--help"; else bad "--help"; fi
 
 # ------------------------------------- 3. --quick, killed and resumed; 4. outputs
 if ((have_bleu)); then
