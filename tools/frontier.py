@@ -285,7 +285,8 @@ def run_trunks(R, a):
             if R.stopping:
                 die("stopped; rerun the same command to continue", 130)
             die("sentence trunk failed (%s)" % os.path.join(d, "train.log"), 1)
-        print("trunk sentence: %s (%d steps)" % (fmt_dur(time.time() - t), a.trunk_steps), flush=True)
+        if time.time() - t > 1:
+            print("trunk sentence: %s (%d steps)" % (fmt_dur(time.time() - t), a.trunk_steps), flush=True)
     if "passage" in a.sets and not a.passage_trunk:
         d = os.path.join(a.out, "trunk-passage")
         os.makedirs(d, exist_ok=True)
@@ -300,7 +301,8 @@ def run_trunks(R, a):
             if R.stopping:
                 die("stopped; rerun the same command to continue", 130)
             die("passage trunk failed (%s)" % os.path.join(d, "train.log"), 1)
-        print("trunk passage: %s (%d steps)" % (fmt_dur(time.time() - t), a.passage_trunk_steps),
+        if time.time() - t > 1:
+            print("trunk passage: %s (%d steps)" % (fmt_dur(time.time() - t), a.passage_trunk_steps),
               flush=True)
     for s in a.sets:
         if not os.path.exists(tp[s]):
