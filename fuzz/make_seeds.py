@@ -92,6 +92,8 @@ def config_seeds():
             b"seed=18446744073709551615", b"max_minutes=1.5", b"dense=yes"]
     put("config", "set-many", b"\x01" + b"\x00".join(sets))
     put("config", "set-one", b"\x01dev_split=dev2")
+    put("config", "set-topk", b"\x01" + b"\x00".join([b"gpn=topk", b"topk_frac=0.25", b"topk_k=3",
+                                                    b"norm=renorm"]))
 
 
 def crc(b):

@@ -31,6 +31,10 @@ static void usage_eval(FILE *f)
 "                     (default: <ckpt dir>/hyp-SPLIT-beamK.txt)\n"
 "  --data-dir DIR     token files (default: the checkpoint's data_dir)\n"
 "  --corpus-dir DIR   reference text (default: <project>/data/corpus)\n"
+"  --spm FILE|none    SentencePiece model that turns the output ids into text\n"
+"                     (default: data/spm/spm.model); none: score the id\n"
+"                     sequences themselves against references written as id\n"
+"                     lines (toy data in tests, no SentencePiece model needed)\n"
 CLI_DECODE_HELP
 "  -h, --help         this text\n");
 }
@@ -41,10 +45,11 @@ int cmd_eval(int argc, char **argv)
         {"model", required_argument, 0, 'm'}, {"split", required_argument, 0, 'S'},
         {"limit", required_argument, 0, 'n'}, {"json", required_argument, 0, 'j'},
         {"hyp", required_argument, 0, 'H'},   {"data-dir", required_argument, 0, 'D'},
-        {"corpus-dir", required_argument, 0, 'C'}, CLI_DECODE_LONGOPTS,
+        {"corpus-dir", required_argument, 0, 'C'}, {"spm", required_argument, 0, 'P'},
+        CLI_DECODE_LONGOPTS,
         {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
     const char *model = NULL, *split = "test", *json = NULL, *hyp = NULL,
-               *data_dir = NULL, *corpus_dir = NULL;
+               *data_dir = NULL, *corpus_dir = NULL, *spm_model = NULL;
     long limit = 0;
     cli_decode_opts dopt;
     cli_decode_opts_default(&dopt);
@@ -62,6 +67,7 @@ int cmd_eval(int argc, char **argv)
         case 'H': hyp = optarg; break;
         case 'D': data_dir = optarg; break;
         case 'C': corpus_dir = optarg; break;
+        case 'P': spm_model = optarg; break;
         case 'h': usage_eval(stdout); return 0;
         default:
             if ((k = cli_decode_opt(c, optarg, &dopt)) < 0)
@@ -239,8 +245,10 @@ int cmd_eval(int argc, char **argv)
                    "  \"lambda\": %g,\n",
                 mc->dense ? "dense" : "sparse", gcf_gpn_name(L.cfg.gpn),
                 mc->mode == GA_NORM_RENORM ? "renorm" : "seed", mc->lambda);
+        fprintf(f, "  \"topk_k\": %d,\n  \"topk_frac\": %.9g,\n", mc->topk_k,
+                (double)mc->topk_frac);
         fprintf(f, "  \"density\": %.6f,\n  \"levels\": [", dens);
-        for (int l = 0; !mc->dense && l < mc->L; l++)
+        for (int l = 0; !mc->dense && mc->level_source != GM_LEVELS_TOPK && l < mc->L; l++)
             fprintf(f, "%s{\"level\": %d, \"tau\": %g, \"fraction\": %.6f}",
                     l ? ", " : "", l, mc->tau[l],
                     tot > 0 ? r.stats.level_count[l] / tot : 0.0);
@@ -268,7 +276,8 @@ int cmd_eval(int argc, char **argv)
         snprintf(limit_s, sizeof limit_s, "%d", n);
         char *av[] = {(char *)python_path(), script, "--hyp-ids", ids_path,
                       "--ref", ref_path, "--limit", limit_s, "--extra", extra_path,
-                      "--json", (char *)json, "--hyp-out", (char *)hyp, NULL};
+                      "--json", (char *)json, "--hyp-out", (char *)hyp,
+                      spm_model ? "--spm" : NULL, (char *)spm_model, NULL};
         int prc = run_process(av, NULL, NULL);
         if (prc != 0) {
             errorf("tools/eval_bleu.py failed%s%s", prc < 0 ? ": " : "",

@@ -41,7 +41,9 @@ static void usage_inspect(FILE *f)
 "the q, K, V, bias and GPN levels that layer's cross-attention uses in the\n"
 "teacher-forced recomputation, for the kernel harness.  --input runs over a\n"
 "file of sentences (no JSON / PNG then), one progress line per sentence.\n"
-"A dense model's traces hold level L-1 everywhere (it has no GPN).\n"
+"A dense model's traces hold level L-1 everywhere (it has no GPN); a top-k\n"
+"model (gpn = topk) has no levels: its JSON shows level 0 everywhere and\n"
+"--dump-trace is refused.\n"
 "\n"
 "options:\n"
 "  --model CKPT       checkpoint\n"
@@ -389,6 +391,12 @@ int cmd_inspect(int argc, char **argv)
         goto out;
     }
     gk_free(&L.ck);
+    if (dump && L.mc.level_source == GM_LEVELS_TOPK) {
+        errorf("--dump-trace: %s is a top-k model: it has no levels, so a trace of it could "
+               "not be replayed by the kernel harness (the JSON / PNG work)",
+               model);
+        goto out;
+    }
     if (input) {
         if (read_lines_ids(input, id_files, L.mc.vocab, "--input", &text, &lines) != 0 ||
             (ref && read_lines_ids(ref, id_files, L.mc.vocab, "--ref", &ref_text, &refs) != 0)) {

@@ -230,7 +230,7 @@ static void print_dev(long step, const gm_stats *ds, const gm_config *mc, int be
     double dt = (double)(ds->tokens > 0 ? ds->tokens : 1);
     double dnll = ds->nll_sum / dt;
     char mix[64] = "-";
-    if (!mc->dense)
+    if (!mc->dense && mc->level_source != GM_LEVELS_TOPK)
         level_mix(ds->level_count, mc->L, mix, sizeof mix);
     printf("dev  %6ld | loss %.4f | nll %.4f | ppl %.2f | acc %.3f | dens %.3f | "
            "levels %s%s\n",
@@ -722,7 +722,13 @@ int cmd_train(int argc, char **argv)
            "cross-attention %s",
            mc.d, mc.H, mc.ff, mc.n_enc, mc.n_dec, mc.vocab, np,
            mc.dense ? "dense" : gcf_gpn_name(cfg.gpn));
-    if (!mc.dense) {
+    if (mc.level_source == GM_LEVELS_TOPK) {
+        if (mc.topk_k > 0)
+            printf(" (k %d keys per row", mc.topk_k);
+        else
+            printf(" (k = %g of each row's keys", mc.topk_frac);
+        printf(", %s)", mc.mode == GA_NORM_RENORM ? "renorm" : "seed");
+    } else if (!mc.dense) {
         printf(" (L %d, tau", mc.L);
         for (int l = 0; l < mc.L; l++)
             printf("%s%g", l ? "/" : " ", mc.tau[l]);
@@ -841,7 +847,7 @@ int cmd_train(int argc, char **argv)
             double now = gu_now();
             double wt = (double)(win.tokens > 0 ? win.tokens : 1);
             char mix[64] = "-", dur[32];
-            if (!mc.dense)
+            if (!mc.dense && mc.level_source != GM_LEVELS_TOPK)
                 level_mix(win.level_count, mc.L, mix, sizeof mix);
             fmt_duration(base_seconds + now - t_start, dur, sizeof dur);
             printf("step %6lld | ep %5.2f | loss %.4f | nll %.4f | lr %.2e | gnorm "

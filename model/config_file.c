@@ -18,6 +18,7 @@ const char *gcf_gpn_name(gcf_gpn g)
     case GCF_GPN_LEARNED: return "learned";
     case GCF_GPN_FIXED: return "fixed";
     case GCF_GPN_RANDOM: return "random";
+    case GCF_GPN_TOPK: return "topk";
     }
     return "?";
 }
@@ -96,10 +97,12 @@ static const keydef keys[] = {
     {"gumbel", SEC_MODEL, K_BOOL, M(gumbel), 0, 0, 1, "training levels from argmax(z + temp * Gumbel)"},
     {"gumbel_temp", SEC_MODEL, K_FLOAT, M(gumbel_temp), 0, 0, 1e6, "Gumbel noise scale"},
     {"max_len", SEC_MODEL, K_INT, M(max_len), 0, 2, 65535, "longest sequence in positions (incl. bos/eos); longer training pairs are dropped"},
-    {"gpn", SEC_MODEL, K_GPN, F(gpn), 0, 0, 0, "level choice: learned | fixed | random (baselines)"},
+    {"gpn", SEC_MODEL, K_GPN, F(gpn), 0, 0, 0, "level choice: learned | fixed | random | topk (baselines)"},
     {"fixed_level", SEC_MODEL, K_INT, F(fixed_level), 0, 0, GA_MAX_LEVELS - 1, "gpn = fixed: the level every pair gets"},
     {"fixed_tau", SEC_MODEL, K_FLOAT, F(fixed_tau), 0, -1, 0.999999, "gpn = fixed: explicit tau (-1: tau[fixed_level])"},
     {"random_probs", SEC_MODEL, K_FLIST, F(random_probs), F(n_random_probs), 0, 1, "gpn = random: probability of each level (L values, sum 1)"},
+    {"topk_k", SEC_MODEL, K_INT, F(topk_k), 0, 0, 65535, "gpn = topk: keys kept per (query, head) row (0: use topk_frac)"},
+    {"topk_frac", SEC_MODEL, K_FLOAT, F(topk_frac), 0, 0, 1, "gpn = topk: fraction of the row's source keys kept, round(frac * N) >= 1 (0: use topk_k)"},
     /* [train] */
     {"seed", SEC_TRAIN, K_U64, T(seed), 0, 0, 0, "seed for parameters, data order, dropout"},
     {"batch_tokens", SEC_TRAIN, K_INT, T(batch_tokens), 0, 1, 1 << 24, "padded tokens per batch, B * max(S, T)"},
@@ -334,8 +337,10 @@ static int set_value(gcf_file *f, const keydef *k, char *v)
             *(gcf_gpn *)p = GCF_GPN_FIXED;
         else if (!strcasecmp(v, "random"))
             *(gcf_gpn *)p = GCF_GPN_RANDOM;
+        else if (!strcasecmp(v, "topk"))
+            *(gcf_gpn *)p = GCF_GPN_TOPK;
         else
-            return gu_fail("%s = '%s': expected learned, fixed or random", k->name, v);
+            return gu_fail("%s = '%s': expected learned, fixed, random or topk", k->name, v);
         return 0;
     case K_SCHED:
         if (go_sched_from_name(v, (go_sched *)p))
@@ -571,6 +576,11 @@ int gcf_check(const gcf_file *f)
         if (fabs(s - 1.0) > 1e-3)
             return gu_fail("config: random_probs sum to %g, not 1", s);
     }
+    if (f->gpn == GCF_GPN_TOPK && (f->topk_k > 0) == (f->topk_frac > 0.0f))
+        return gu_fail("config: gpn = topk needs exactly one of topk_k > 0 (keys per row) or "
+                       "topk_frac > 0 (fraction of the row's keys); got topk_k = %d, "
+                       "topk_frac = %g",
+                       f->topk_k, f->topk_frac);
     if (f->gpn != GCF_GPN_LEARNED && m->dense)
         return gu_fail("config: gpn = %s contradicts dense = true", gcf_gpn_name(f->gpn));
     const gcf_train *t = &f->train;
@@ -612,6 +622,13 @@ int gcf_model_config(const gcf_file *f, gm_config *out)
         for (int l = 0; l < GA_MAX_LEVELS; l++)
             out->level_probs[l] =
                 l < f->model.L && sum > 0.0 ? (float)(f->random_probs[l] / sum) : 0.0f;
+        out->lambda = 0.0f;
+    } else if (f->gpn == GCF_GPN_TOPK) {
+        /* no levels: each (query, head) row keeps its k largest weights
+         * (model/topk.c); the GPN is bypassed, lambda unused */
+        out->level_source = GM_LEVELS_TOPK;
+        out->topk_k = f->topk_k;
+        out->topk_frac = f->topk_frac;
         out->lambda = 0.0f;
     }
     return 0;

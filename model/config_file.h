@@ -44,7 +44,8 @@
 typedef enum gcf_gpn {
     GCF_GPN_LEARNED = 0, /* the GPN (default) */
     GCF_GPN_FIXED = 1,   /* every pair at one level: fixed_tau, or tau[fixed_level] */
-    GCF_GPN_RANDOM = 2   /* level drawn per pair with random_probs */
+    GCF_GPN_RANDOM = 2,  /* level drawn per pair with random_probs */
+    GCF_GPN_TOPK = 3     /* no levels: the topk_k / topk_frac largest weights per (query, head) */
 } gcf_gpn;
 
 const char *gcf_gpn_name(gcf_gpn g);
@@ -74,6 +75,8 @@ typedef struct gcf_file {
     int fixed_level;        /* gpn = fixed: level whose tau applies */
     float fixed_tau;        /* gpn = fixed: explicit tau (< 0: use tau[fixed_level]) */
     float random_probs[GA_MAX_LEVELS]; /* gpn = random: level probabilities */
+    int topk_k;             /* gpn = topk: keys kept per row (0: use topk_frac) */
+    float topk_frac;        /* gpn = topk: fraction of the row's keys kept (0: use topk_k) */
     int n_tau, n_random_probs; /* how many values the lists hold */
     gcf_train train;
 } gcf_file;
@@ -101,7 +104,8 @@ void gcf_write(FILE *out, const gcf_file *f);
 char *gcf_to_string(const gcf_file *f);
 
 /* The gm_config the model is built with (the baselines map onto it: gpn =
- * fixed becomes L = 1 with the chosen tau, so every pair gets that level). */
+ * fixed becomes L = 1 with the chosen tau, so every pair gets that level;
+ * gpn = topk becomes level_source GM_LEVELS_TOPK with topk_k / topk_frac). */
 int gcf_model_config(const gcf_file *f, gm_config *out);
 
 /* Prints the list of keys with their meaning (for --help). */

@@ -43,6 +43,10 @@ gm_xattn_cfg gm_xattn_cfg_of(const gm_model *m, int layer, int train, uint64_t s
     x.forced_levels = forced;
     x.level_probs = c->level_source == GM_LEVELS_RANDOM ? c->level_probs : NULL;
     x.layer = layer;
+    if (c->level_source == GM_LEVELS_TOPK) {
+        x.topk_k = c->topk_k;
+        x.topk_frac = c->topk_frac;
+    }
     return x;
 }
 

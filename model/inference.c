@@ -371,6 +371,8 @@ struct gm_step_ws {
     int *kept;
     uint8_t *lev;
     int32_t *pos;
+    int32_t *tidx; /* top-k baseline: kept indices of one row [max_len] */
+    float *tscr;   /* top-k baseline: selection scratch [max_len] */
 };
 
 /* Packs op(B) = W^T of W [N][K] at *at (64-byte aligned; *at advances), or
@@ -430,7 +432,7 @@ gm_step_ws *gm_step_ws_create(const gm_model *m, int max_rows)
     }
     size_t nd = (size_t)max_rows * c->d, n = (size_t)max_rows, ml = (size_t)c->max_len;
     size_t words = 8 * nd + n * c->ff + 2 * n + 2 * ml + n * c->g + (size_t)c->vocab +
-                   (size_t)GM_XBLOCK * c->H + (GM_XBLOCK * ml + 3) / 4 + n;
+                   (size_t)GM_XBLOCK * c->H + (GM_XBLOCK * ml + 3) / 4 + n + 2 * ml;
     gm_step_ws *w = calloc(1, sizeof *w);
     float *b = malloc(sizeof(float) * words);
     if (w) /* pack_w rounds every matrix to 16 floats: a multiple of 64 bytes */
@@ -462,6 +464,8 @@ gm_step_ws *gm_step_ws_create(const gm_model *m, int max_rows)
     w->kept = (int *)(w->prob + c->vocab);
     w->lev = (uint8_t *)(w->kept + (size_t)GM_XBLOCK * c->H);
     w->pos = (int32_t *)((float *)w->lev + (GM_XBLOCK * ml + 3) / 4);
+    w->tidx = w->pos + n;
+    w->tscr = (float *)(w->tidx + ml);
     return w;
 }
 
@@ -564,8 +568,32 @@ ga_status gm_decode_step(const gm_model *m, gm_step_ws *ws, int n,
             const float *q = qkv + (size_t)h0 * d; /* [nb][d] */
             float *cb = co + (size_t)h0 * d;       /* [nb][d] */
             const int rnd = c->level_source == GM_LEVELS_RANDOM;
+            const int topk = c->level_source == GM_LEVELS_TOPK;
             ga_prep_stats ps;
-            if (rnd) {
+            memset(&ps, 0, sizeof ps);
+            if (topk) {
+                /* top-k baseline (topk.c), per hypothesis and head: scores
+                 * over K, the k largest, the sparse context of their V rows
+                 * (no prepared keys: the selection needs every exact score) */
+                for (int b = 0; b < nb; b++)
+                    for (int hd = 0; hd < H; hd++) {
+                        const float *qh = q + (size_t)b * d + hd * dh;
+                        float *o = cb + (size_t)b * d + hd * dh;
+                        float mx, Z;
+                        kt->scores(kh + (size_t)hd * S * dh, S, dh, qh, 1, dh, scale, NULL, s, S,
+                                   &mx);
+                        int cnt = gm_topk_row(s, S, c->topk_k, c->topk_frac, c->mode, &mx, &Z,
+                                              ws->tidx, att, ws->tscr);
+                        kept[b * H + hd] = cnt;
+                        if (Z != Z)
+                            for (int j = 0; j < dh; j++)
+                                o[j] = NAN;
+                        else
+                            kt->sparse_context(vh + (size_t)hd * S * dh, dh, ws->tidx, att, cnt,
+                                               Z > 0.0f ? 1.0f / Z : 0.0f, o);
+                    }
+                pk = NULL; /* no prepared-key statistics */
+            } else if (rnd) {
                 /* random baseline: levels from (layer, target position, key) */
                 for (int b = 0; b < nb; b++)
                     gm_random_levels(c->level_probs, c->L, l, cache[h0 + b]->len, S,
@@ -595,7 +623,7 @@ ga_status gm_decode_step(const gm_model *m, gm_step_ws *ws, int n,
                     for (int hd = 0; hd < H; hd++)
                         stats->density_sum += (double)kept[b * H + hd] / S;
                     stats->density_count += H;
-                    if (!c->dense)
+                    if (!c->dense && c->level_source != GM_LEVELS_TOPK)
                         for (int i = 0; i < S; i++)
                             stats->level_count[lev[(size_t)b * S + i]] += 1.0;
                 }

@@ -425,6 +425,44 @@ void gm_xattn_forward(const ga_kernels *kt, const gm_xattn_cfg *c, int T, int N,
         return;
     }
 
+    if (c->topk_k > 0 || c->topk_frac > 0.0f) {
+        /* top-k baseline (topk.c): per head the scores of all T queries
+         * (S[h] [T][N], m[h] [T]), then per row the k largest and the
+         * sparse context of the kept V rows.  sv->P ([g][N], g >= 1; the
+         * GPN is unused here) is the selection's scratch [N]. */
+        memset(sv->lev, 0, (size_t)T * N);
+        for (int h = 0; h < H; h++) {
+            const float *vh = sv->vh + (size_t)h * N * dh;
+            kt->scores(sv->kh + (size_t)h * N * dh, N, dh, q + h * dh, T, d, scale, NULL,
+                       sv->S + (size_t)h * T * N, N, sv->m + (size_t)h * T);
+            for (int t = 0; t < T; t++) {
+                size_t ht = (size_t)h * T + t;
+                float *o = out + (size_t)t * d + h * dh;
+                int cnt = gm_topk_row(sv->S + ht * N, N, c->topk_k, c->topk_frac, c->mode,
+                                      &sv->m[ht], &sv->Z[ht], sv->idx + ht * np,
+                                      sv->p + ht * np, sv->P);
+                sv->count[ht] = cnt;
+                float Z = sv->Z[ht];
+                if (Z != Z)
+                    for (int j = 0; j < dh; j++)
+                        o[j] = NAN;
+                else
+                    kt->sparse_context(vh, dh, sv->idx + ht * np, sv->p + ht * np, cnt,
+                                       Z > 0.0f ? 1.0f / Z : 0.0f, o);
+            }
+        }
+        if (stats) {
+            /* no levels; the "expected" density is the density itself */
+            for (size_t ht = 0; ht < (size_t)H * T; ht++) {
+                stats->density_sum += N > 0 ? (double)sv->count[ht] / N : 0.0;
+                stats->exp_density_sum += sv->count[ht];
+            }
+            stats->density_count += (long)H * T;
+            stats->exp_density_count += (double)H * T * N;
+        }
+        return;
+    }
+
     const int rnd = c->level_probs != NULL;
     if (rnd) {
         /* random baseline: levels from (layer, t, i) only, GPN bypassed */
@@ -515,7 +553,8 @@ void gm_xattn_backward(const ga_kernels *kt, const gm_xattn_cfg *c, int T, int N
     const size_t np = (size_t)N + GA_KEEP_PAD, n = (size_t)N;
     const float scale = 1.0f / sqrtf((float)dh);
     /* the GPN gets a gradient only when it chose the levels */
-    const int gpn = !c->dense && !c->level_probs;
+    const int topk = !c->dense && (c->topk_k > 0 || c->topk_frac > 0.0f);
+    const int gpn = !c->dense && !c->level_probs && !topk;
 
     float *w = scratch;
     float *dkh = w; w += words_aligned(n * d);
@@ -545,6 +584,22 @@ void gm_xattn_backward(const ga_kernels *kt, const gm_xattn_cfg *c, int T, int N
                 /* dV += a dc;  gv = V dc;  ds = softmax backward */
                 kt->dense_context_backward(vh, N, dh, a, dc, dvh_h, gv);
                 kt->softmax_backward(a, gv, N, ds);
+            } else if (topk) {
+                /* top-k baseline: the kept set is fixed, the weights are
+                 * differentiated as in the threshold modes (gm_topk_row_backward) */
+                float Z = sv->Z[ht];
+                const float *cc = out + (size_t)t * d + h * dh;
+                const int32_t *idx = sv->idx + ht * np;
+                const float *p = sv->p + ht * np;
+                int cnt = sv->count[ht];
+                kt->sparse_context_backward(vh, dh, idx, p, cnt, Z > 0.0f ? 1.0f / Z : 0.0f, dc,
+                                            dvh_h, NULL);
+                kt->dense_context_backward(vh, N, dh, p, dc, NULL, gv);
+                double cdc = 0.0;
+                for (int j = 0; j < dh; j++)
+                    cdc += (double)cc[j] * dc[j];
+                gm_topk_row_backward(sv->S + ht * N, N, sv->m[ht], Z, c->mode, idx, p, cnt, gv,
+                                     (float)cdc, ds);
             } else {
                 float Z = sv->Z[ht];
                 const float *cc = out + (size_t)t * d + h * dh;

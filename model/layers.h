@@ -113,6 +113,13 @@ typedef struct gm_xattn_cfg {
      * pi_l = level_probs[l].  forced_levels still wins (test hook). */
     const float *level_probs;     /* [L] or NULL */
     int layer;                    /* decoder layer (random levels) */
+    /* Top-k baseline (GM_LEVELS_TOPK) when topk_k > 0 or topk_frac > 0:
+     * each (query, head) row keeps its k largest scores (gm_topk_row), no
+     * levels, the GPN is bypassed as for the random baseline (sv->P, R, pi,
+     * lev unused; no GPN gradient, no regulariser).  Wins over
+     * level_probs; ignored when dense. */
+    int topk_k;
+    float topk_frac;
 } gm_xattn_cfg;
 
 typedef struct gm_gpn_params {
@@ -171,6 +178,25 @@ void gm_xattn_backward(const ga_kernels *kt, const gm_xattn_cfg *c, int T, int N
                        const float *x, const float *mem, const gm_gpn_params *gp,
                        gm_gpn_grads *gg, const gm_xattn_saved *sv, float reg,
                        float *scratch);
+
+/* ------------------------------------------- top-k baseline (topk.c) */
+/* k of a row with n unpadded keys: topk_k if > 0, else round(topk_frac * n)
+ * (half away from zero); at least 1, at most n; 0 when n <= 0. */
+int gm_topk_count(int n, int topk_k, float topk_frac);
+/* One (query, head) row: s [N] scores (-inf = padded) -> the kept indices
+ * idx [count] (increasing), their p = exp(s - m) [count], m, and Z of the
+ * mode (seed: over every unpadded key; renorm: over the kept ones); returns
+ * count.  Ties at the k-th value: lower index kept.  N = 0 / all padded:
+ * 0 with Z = 0; a NaN score or m = +inf: 0 with Z = NaN.  scratch [N].
+ * Context: sparse_context(V, dh, idx, p, count, 1/Z) (topk.c has the math). */
+int gm_topk_row(const float *s, int N, int topk_k, float topk_frac, ga_norm mode,
+                float *m, float *Z, int32_t *idx, float *p, float *scratch);
+/* Its backward: g [N] = V_i . dc (every key), cdc = c . dc -> ds [N]
+ * (overwritten).  m, Z, idx, p, count: what gm_topk_row returned.
+ * m NaN / +inf or Z NaN -> ds = NaN; m = -inf or Z = 0 -> ds = 0. */
+void gm_topk_row_backward(const float *s, int N, float m, float Z, ga_norm mode,
+                          const int32_t *idx, const float *p, int count, const float *g,
+                          float cdc, float *ds);
 
 /* ---------------------------------- tied output projection + smoothed CE */
 /* For rows r < R with target y[r] (y == GM_PAD: row ignored):

@@ -19,8 +19,9 @@
  *   training backward: straight-through GPN gradient + the expected-density
  *   regulariser R = lambda * mean_{layers, pairs, heads} sum_l pi_l kappa_l
  *   (docs/SPEC.md §4).  cfg.dense = 1: plain softmax cross-attention, GPN unused.
- *   cfg.level_source = GM_LEVELS_RANDOM: random level per pair, GPN unused
- *   (see gm_level_source).
+ *   cfg.level_source = GM_LEVELS_RANDOM: random level per pair, GPN unused;
+ *   GM_LEVELS_TOPK: the k largest weights of each (query, head) row, GPN
+ *   unused (see gm_level_source).
  *
  * Parameters: ONE contiguous float buffer (gm_params) with a gradient buffer of
  * the same layout (gm_grads); gm_tensor() lists the named views (name,
@@ -124,7 +125,16 @@ typedef enum gm_act { GM_ACT_RELU = 0, GM_ACT_GELU = 1 } gm_act;
  * parameters get exactly zero gradient) and lambda is ignored (no
  * regulariser); density and level statistics are still reported, with the
  * expected density taken under level_probs. */
-typedef enum { GM_LEVELS_GPN = 0, GM_LEVELS_RANDOM = 1 } gm_level_source;
+/* GM_LEVELS_TOPK is the per-query top-k baseline: no levels at all; each
+ * (decoder layer, target position, head) row keeps the k keys of largest
+ * attention weight, k = topk_k, or round(topk_frac * N) (at least 1) of the
+ * row's N source keys, ties at the k-th value to the lower index, then
+ * normalised as `mode` says (seed: Z over all keys; renorm: over the kept
+ * ones) — in training (forward and backward: the gradient flows through
+ * the kept weights exactly as for the level masks) and in decoding.  The
+ * GPN is not evaluated (zero gradient), lambda is ignored; the density is
+ * reported as for the other modes (kept / N per row).  model/topk.c. */
+typedef enum { GM_LEVELS_GPN = 0, GM_LEVELS_RANDOM = 1, GM_LEVELS_TOPK = 2 } gm_level_source;
 
 typedef struct gm_config {
     int vocab;            /* 8000 */
@@ -146,6 +156,8 @@ typedef struct gm_config {
     int max_len;          /* longest sequence (positions), 256 */
     gm_level_source level_source; /* GM_LEVELS_GPN */
     float level_probs[GA_MAX_LEVELS]; /* RANDOM: P(level l), l < L: >= 0, sum 1 (+-1e-4); all 0 */
+    int topk_k;           /* TOPK: keys kept per row (> 0), or 0 and topk_frac; 0 */
+    float topk_frac;      /* TOPK: fraction of the row's keys, in (0, 1] (topk_k = 0); 0 */
 } gm_config;
 
 /* ---------------------------------------------------------------- errors */

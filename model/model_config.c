@@ -38,6 +38,8 @@ void gm_config_default(gm_config *c)
     c->level_source = GM_LEVELS_GPN;
     for (int l = 0; l < GA_MAX_LEVELS; l++)
         c->level_probs[l] = 0.0f;
+    c->topk_k = 0;
+    c->topk_frac = 0.0f;
 }
 
 int gm_uses_gpn(const gm_config *c)
@@ -86,8 +88,25 @@ ga_status gm_config_check(const gm_config *c)
                             c->gumbel_temp);
     if (c->max_len < 1 || c->max_len > 65535)
         return gm_set_error(GA_EINVAL, "gm config: max_len %d outside [1, 65535]", c->max_len);
-    if (c->level_source != GM_LEVELS_GPN && c->level_source != GM_LEVELS_RANDOM)
+    if (c->level_source != GM_LEVELS_GPN && c->level_source != GM_LEVELS_RANDOM &&
+        c->level_source != GM_LEVELS_TOPK)
         return gm_set_error(GA_EINVAL, "gm config: unknown level_source %d", (int)c->level_source);
+    if (c->level_source == GM_LEVELS_TOPK) {
+        if (c->dense)
+            return gm_set_error(GA_EINVAL, "gm config: level_source = topk contradicts dense");
+        if (c->topk_k < 0 || !(c->topk_frac >= 0.0f && c->topk_frac <= 1.0f))
+            return gm_set_error(GA_EINVAL,
+                                "gm config: topk_k %d must be >= 0 and topk_frac %g in [0, 1]",
+                                c->topk_k, c->topk_frac);
+        if ((c->topk_k > 0) == (c->topk_frac > 0.0f))
+            return gm_set_error(GA_EINVAL,
+                                "gm config: top-k needs exactly one of topk_k > 0 (keys per row) "
+                                "or topk_frac > 0 (fraction of the row's keys); got %d and %g",
+                                c->topk_k, c->topk_frac);
+    } else if (c->topk_k != 0 || c->topk_frac != 0.0f) {
+        return gm_set_error(GA_EINVAL,
+                            "gm config: topk_k / topk_frac set but level_source is not topk");
+    }
     if (c->level_source == GM_LEVELS_RANDOM) {
         if (c->dense)
             return gm_set_error(GA_EINVAL, "gm config: level_source = random contradicts dense");

@@ -15,6 +15,7 @@
  *                   gm_decode_step
  *   decode.c        greedy / beam search over batches of sentences (decode.h)
  *   layers.c        the layers (forward / backward pairs), layers.h
+ *   topk.c          the per-query top-k baseline (gpn = topk): one row and its backward
  *   error.c         gm_set_error / gm_last_error (the model's message)
  * Shapes: Rs / Rt = packed source / target rows of a chunk, d = model width.
  */

@@ -79,6 +79,10 @@ int gt_run_hook(gm_model *m, const int32_t *src, int S, const int32_t *tgt_in,
     xc.dense = c->dense;
     /* random-level baseline: the model's levels (xc.layer set per layer) */
     xc.level_probs = c->level_source == GM_LEVELS_RANDOM ? c->level_probs : NULL;
+    if (c->level_source == GM_LEVELS_TOPK) { /* top-k baseline: no levels (all 0) */
+        xc.topk_k = c->topk_k;
+        xc.topk_frac = c->topk_frac;
+    }
     ga_config ac;
     gm_config_attn(c, &ac);
     ga_theta_from_tau(&ac, xc.theta8);

@@ -178,7 +178,33 @@ typedef struct dxc {
     int dense;
     float theta8[GA_MAX_LEVELS];
     int random;  /* random-level baseline: lev given, no GPN, no surrogate/regulariser */
+    /* top-k baseline (topk_k > 0 or topk_frac > 0): no GPN, no levels; the
+     * kept sets keep [T][H][N] are chosen here from the double scores
+     * (k largest, ties to the lower index) when choose_keep, else read
+     * (frozen, like the levels) */
+    int topk_k;
+    float topk_frac;
+    uint8_t *keep;
+    int choose_keep;
 } dxc;
+
+static int dxc_topk(const dxc *c) { return !c->dense && (c->topk_k > 0 || c->topk_frac > 0); }
+
+/* The top-k keep mask of one row of double scores s [N] (naive: rank by
+ * sorting, independent of model/topk.c): keep the k largest, ties to the
+ * lower index; k from the row's N keys as gm_topk_count documents it. */
+static void d_topk_keep(const double *s, int N, int topk_k, float topk_frac, uint8_t *keep)
+{
+    int k = topk_k > 0 ? topk_k : (int)lround((double)topk_frac * N);
+    k = k < 1 ? 1 : (k > N ? N : k);
+    for (int i = 0; i < N; i++) {
+        /* rank of i: keys strictly larger, or equal with a lower index */
+        int rank = 0;
+        for (int j = 0; j < N; j++)
+            rank += s[j] > s[i] || (s[j] == s[i] && j < i);
+        keep[i] = rank < k;
+    }
+}
 
 /* GPN cross-attention in double with the STE surrogate (see the top).
  * lev [T][N]: used as given, or chosen (argmax of double z) when choose;
@@ -193,7 +219,8 @@ static void d_xattn(const dxc *c, int T, int N, double *out, const double *q, co
     double *s = malloc(sizeof(double) * (size_t)(N + 1));
     double *pi = malloc(sizeof(double) * (size_t)(T * L * N + 1));
     double *P = malloc(sizeof(double) * (size_t)(g * N + 1));
-    if (!c->dense && !c->random) {
+    const int topk = dxc_topk(c);
+    if (!c->dense && !c->random && !topk) {
         for (int i = 0; i < N; i++)
             for (int j = 0; j < g; j++) {
                 double acc = b1[j];
@@ -245,13 +272,18 @@ static void d_xattn(const dxc *c, int T, int N, double *out, const double *q, co
                 s[i] = acc / sqrt((double)dh);
                 m = s[i] > m ? s[i] : m;
             }
+            uint8_t *keep = topk ? c->keep + ((size_t)t * H + h) * N : NULL;
+            if (topk && c->choose_keep)
+                d_topk_keep(s, N, c->topk_k, c->topk_frac, keep);
             double Z = 0.0, *o = out + (size_t)t * d + h * dh;
             for (int j = 0; j < dh; j++)
                 o[j] = 0.0;
             for (int pass = 0; pass < 2; pass++) /* pass 0: Z; pass 1: context */
                 for (int i = 0; i < N; i++) {
                     double p = exp(s[i] - m), k = 1.0;
-                    if (!c->dense) {
+                    if (topk) {
+                        k = keep[i];
+                    } else if (!c->dense) {
                         int hard = s[i] - m >= (double)c->theta8[lev[(size_t)t * N + i]];
                         k = hard;
                         for (int l = 0; l < L && !c->random; l++)
@@ -602,6 +634,7 @@ static void xattn_case(tcheck *tc, const ga_kernels *kt, int dense, ga_norm mode
     gm_xattn_forward(kt, &xc, T, N, out, q, kv, x, mem, &gp, &sv, &st);
 
     xa_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
     ctx.c.d = d;
     ctx.c.H = H;
     ctx.c.g = g;
@@ -703,6 +736,322 @@ Test(model_grad, gpn_cross_attention, .timeout = TEST_TIMEOUT)
     tc_finish(&c);
 }
 
+/* ----------------------------------------------- top-k baseline rows */
+
+/* The kept set of a row of float scores by the naive rule (d_topk_keep on
+ * the unpadded keys, k from their count), as a mask [N]. */
+static int ref_topk_mask(const float *s, int N, int topk_k, float frac, uint8_t *mask)
+{
+    double *v = malloc(sizeof(double) * (size_t)(N + 1));
+    int *at = malloc(sizeof(int) * (size_t)(N + 1));
+    uint8_t *kv = malloc((size_t)N + 1);
+    int n = 0, cnt = 0;
+    for (int i = 0; i < N; i++) {
+        mask[i] = 0;
+        if (s[i] > -INFINITY) {
+            v[n] = s[i];
+            at[n++] = i;
+        }
+    }
+    if (n > 0)
+        d_topk_keep(v, n, topk_k, frac, kv);
+    for (int j = 0; j < n; j++) {
+        mask[at[j]] = kv[j];
+        cnt += kv[j];
+    }
+    free(v);
+    free(at);
+    free(kv);
+    return cnt;
+}
+
+/* One row through gm_topk_row against the naive rule: the kept indices
+ * (exactly, in increasing order), p = exp(s - m) bitwise as documented
+ * (float subtraction, exp in double), Z of the mode within 1e-6 of the
+ * double sum of those p (the function sums in double and rounds once). */
+static void topk_row_check(tcheck *tc, const float *s, int N, int k, float frac, ga_norm mode)
+{
+    int32_t *idx = malloc(sizeof(int32_t) * (size_t)(N + 1));
+    float *p = malloc(sizeof(float) * (size_t)(N + 1)), *scr = malloc(sizeof(float) * (size_t)(N + 1));
+    uint8_t *mask = malloc((size_t)N + 1);
+    float m, Z;
+    int cnt = gm_topk_row(s, N, k, frac, mode, &m, &Z, idx, p, scr);
+    int rc = ref_topk_mask(s, N, k, frac, mask);
+    tc_eq_long(tc, "kept count", cnt, rc);
+    int j = 0, ok = 1;
+    for (int i = 0; i < N && ok; i++)
+        if (mask[i])
+            ok = j < cnt && idx[j++] == i;
+    tc_true(tc, ok && j == cnt, "kept indices differ from the naive rule (N %d, k %d, frac %g)", N,
+            k, frac);
+    float mx = -INFINITY;
+    for (int i = 0; i < N; i++)
+        mx = s[i] > mx ? s[i] : mx;
+    tc_true(tc, m == mx || N == 0, "row max %g vs %g", m, mx);
+    double zs = 0.0;
+    int pok = 1;
+    for (int i = 0, kk = 0; i < N; i++) {
+        if (!(s[i] > -INFINITY))
+            continue;
+        float pi = (float)exp((double)(s[i] - mx));
+        if (mask[i] && kk < cnt)
+            pok &= p[kk++] == pi;
+        if (mode == GA_NORM_SEED || mask[i])
+            zs += pi;
+    }
+    tc_true(tc, pok, "p differs from exp(s - m)");
+    tc_true(tc, fabs(Z - zs) <= 1e-6 * zs, "Z %.9g vs %.9g", Z, zs);
+    free(idx);
+    free(p);
+    free(scr);
+    free(mask);
+}
+
+Test(model_grad, topk_rows, .timeout = TEST_TIMEOUT)
+{
+    tcheck c;
+    tc_init(&c, "model_grad.topk_rows");
+    trng r;
+    rng_init(&r, 4242);
+    /* k of a row: topk_k, or round(frac * n) half away from zero, in [1, n] */
+    tc_eq_long(&c, "count(10, k 3)", gm_topk_count(10, 3, 0), 3);
+    tc_eq_long(&c, "count(5, k 7)", gm_topk_count(5, 7, 0), 5);
+    tc_eq_long(&c, "count(10, frac 0.25)", gm_topk_count(10, 0, 0.25f), 3);
+    tc_eq_long(&c, "count(10, frac 0.2f)", gm_topk_count(10, 0, 0.2f), 2);
+    tc_eq_long(&c, "count(3, frac 0.01)", gm_topk_count(3, 0, 0.01f), 1);
+    tc_eq_long(&c, "count(7, frac 1)", gm_topk_count(7, 0, 1.0f), 7);
+    tc_eq_long(&c, "count(0, k 3)", gm_topk_count(0, 3, 0), 0);
+    static const int Ns[] = {1, 2, 3, 7, 16, 17, 33, 64, 257};
+    static const int Ks[] = {1, 2, 5, 300};
+    static const float Fs[] = {0.05f, 0.2f, 0.5f, 1.0f};
+    float *s = malloc(sizeof(float) * 300);
+    for (int mode = 0; mode < 2; mode++)
+        for (size_t ni = 0; ni < sizeof Ns / sizeof Ns[0]; ni++)
+            for (int kind = 0; kind < 5; kind++)
+                for (int ki = 0; ki < 8; ki++) {
+                    int N = Ns[ni];
+                    for (int i = 0; i < N; i++) {
+                        double x = rng_range(&r, -4, 4);
+                        /* 0 spread, 1 integers (many ties), 2 all equal,
+                         * 3 spread with ~30 % padded, 4 ties + padding */
+                        s[i] = kind == 1 || kind == 4 ? (float)floor(x) : kind == 2 ? 0.5f : (float)x;
+                        if ((kind == 3 || kind == 4) && rng_range(&r, 0, 1) < 0.3)
+                            s[i] = -INFINITY;
+                    }
+                    int k = ki < 4 ? Ks[ki] : 0;
+                    float f = ki < 4 ? 0.0f : Fs[ki - 4];
+                    tc_case(&c, "%s N %d kind %d k %d frac %g", mode ? "renorm" : "seed", N,
+                            kind, k, f);
+                    topk_row_check(&c, s, N, k, f, (ga_norm)mode);
+                }
+    /* ties at the k-th value go to the lower index */
+    {
+        int32_t idx[8];
+        float p[8], scr[8], m, Z;
+        const float t1[] = {1, 1, 1, 1};
+        tc_case(&c, "ties: four equal, k 2");
+        tc_eq_long(&c, "count", gm_topk_row(t1, 4, 2, 0, GA_NORM_SEED, &m, &Z, idx, p, scr), 2);
+        tc_true(&c, idx[0] == 0 && idx[1] == 1, "kept %d %d, expected 0 1", idx[0], idx[1]);
+        const float t2[] = {0, 2, 2, 1, 2};
+        tc_case(&c, "ties: 0 2 2 1 2, k 2");
+        tc_eq_long(&c, "count", gm_topk_row(t2, 5, 2, 0, GA_NORM_SEED, &m, &Z, idx, p, scr), 2);
+        tc_true(&c, idx[0] == 1 && idx[1] == 2, "kept %d %d, expected 1 2", idx[0], idx[1]);
+        const float t3[] = {3, 1, 2, 2, 0};
+        tc_case(&c, "ties: 3 1 2 2 0, k 2");
+        tc_eq_long(&c, "count", gm_topk_row(t3, 5, 2, 0, GA_NORM_RENORM, &m, &Z, idx, p, scr), 2);
+        tc_true(&c, idx[0] == 0 && idx[1] == 2, "kept %d %d, expected 0 2", idx[0], idx[1]);
+        /* padding is never kept and does not count for the fraction:
+         * 4 unpadded keys, frac 0.5 -> k 2 */
+        const float t4[] = {-INFINITY, 2, -INFINITY, 5, 1, -INFINITY, 3, -INFINITY};
+        tc_case(&c, "padding: 4 of 8 keys, frac 0.5");
+        tc_eq_long(&c, "count", gm_topk_row(t4, 8, 0, 0.5f, GA_NORM_SEED, &m, &Z, idx, p, scr), 2);
+        tc_true(&c, idx[0] == 3 && idx[1] == 6, "kept %d %d, expected 3 6", idx[0], idx[1]);
+        tc_case(&c, "padding: k larger than the unpadded keys");
+        tc_eq_long(&c, "count", gm_topk_row(t4, 8, 6, 0, GA_NORM_SEED, &m, &Z, idx, p, scr), 4);
+        /* special rows */
+        const float pad[] = {-INFINITY, -INFINITY, -INFINITY};
+        tc_case(&c, "all padded");
+        tc_eq_long(&c, "count", gm_topk_row(pad, 3, 1, 0, GA_NORM_SEED, &m, &Z, idx, p, scr), 0);
+        tc_true(&c, Z == 0.0f && m == -INFINITY, "Z %g m %g (expected 0, -inf)", Z, m);
+        tc_case(&c, "N = 0");
+        tc_eq_long(&c, "count", gm_topk_row(pad, 0, 1, 0, GA_NORM_SEED, &m, &Z, idx, p, scr), 0);
+        tc_true(&c, Z == 0.0f, "Z %g", Z);
+        const float nan_row[] = {1, NAN, 2};
+        tc_case(&c, "NaN score");
+        tc_eq_long(&c, "count", gm_topk_row(nan_row, 3, 1, 0, GA_NORM_SEED, &m, &Z, idx, p, scr), 0);
+        tc_true(&c, Z != Z, "Z %g (expected NaN)", Z);
+        const float inf_row[] = {1, INFINITY, 2};
+        tc_case(&c, "+inf score");
+        tc_eq_long(&c, "count", gm_topk_row(inf_row, 3, 1, 0, GA_NORM_RENORM, &m, &Z, idx, p, scr), 0);
+        tc_true(&c, Z != Z, "Z %g (expected NaN)", Z);
+    }
+    /* backward: padded keys and renorm's dropped keys get exactly 0 even
+     * with a NaN g; seed's dropped keys -a c.dc; special rows */
+    {
+        const float sb[] = {0.5f, -INFINITY, 2.0f, 1.0f};
+        int32_t idx[4];
+        float p[4], scr[4], m, Z, ds[4];
+        const float g[] = {NAN, NAN, -0.7f, 0.3f};
+        for (int mode = 0; mode < 2; mode++) {
+            tc_case(&c, "backward %s: padding and dropped keys", mode ? "renorm" : "seed");
+            int cnt = gm_topk_row(sb, 4, 2, 0, (ga_norm)mode, &m, &Z, idx, p, scr);
+            tc_true(&c, cnt == 2 && idx[0] == 2 && idx[1] == 3, "kept set");
+            /* key 0 is dropped and key 1 padded, both with a NaN g: no leak */
+            gm_topk_row_backward(sb, 4, m, Z, (ga_norm)mode, idx, p, cnt, g, 0.25f, ds);
+            tc_true(&c, ds[1] == 0.0f, "padded key ds %g", ds[1]);
+            double a0 = exp(0.5 - 2.0) / Z;
+            tc_true(&c, mode ? ds[0] == 0.0f : fabs(ds[0] + a0 * 0.25) < 1e-6,
+                    "dropped key ds %g", ds[0]);
+            double a3 = exp(1.0 - 2.0) / Z;
+            tc_true(&c, fabs(ds[3] - a3 * (0.3 - 0.25)) < 1e-6, "kept key ds %g", ds[3]);
+        }
+        tc_case(&c, "backward special rows");
+        gm_topk_row_backward(sb, 4, NAN, NAN, GA_NORM_SEED, idx, p, 0, g, 0.1f, ds);
+        tc_true(&c, ds[0] != ds[0] && ds[3] != ds[3], "NaN row: ds must be NaN");
+        gm_topk_row_backward(sb, 4, -INFINITY, 0.0f, GA_NORM_SEED, idx, p, 0, g, 0.1f, ds);
+        tc_true(&c, ds[0] == 0.0f && ds[2] == 0.0f, "all-padded row: ds must be 0");
+    }
+    free(s);
+    tc_finish(&c);
+}
+
+/* The top-k cross-attention layer (gm_xattn_forward / _backward with
+ * topk set) against the double forward of d_xattn with the kept sets
+ * chosen in double (they must equal the float ones), and its dq, dkv
+ * against central differences with those sets frozen; the GPN gets
+ * exactly zero gradient. */
+static void topk_xattn_case(tcheck *tc, const ga_kernels *kt, ga_norm mode, int k, float frac,
+                            uint64_t seed)
+{
+    trng r;
+    rng_init(&r, seed);
+    int T = 5, N = 9, d = 8, H = 2, g = 3, L = 3;
+    gm_xattn_cfg xc;
+    memset(&xc, 0, sizeof xc);
+    xc.d = d;
+    xc.H = H;
+    xc.g = g;
+    xc.L = L;
+    xc.mode = mode;
+    ga_config acfg;
+    test_theta(L, xc.theta8, &acfg);
+    xc.topk_k = k;
+    xc.topk_frac = frac;
+    float *q = frand(&r, (size_t)T * d, -2, 2), *kv = frand(&r, (size_t)N * 2 * d, -2, 2);
+    float *x = frand(&r, (size_t)T * d, -1, 1), *mem = frand(&r, (size_t)N * d, -1, 1);
+    float *U = frand(&r, (size_t)g * d, -1, 1), *b1 = frand(&r, g, -0.3, 0.3);
+    float *W = frand(&r, (size_t)g * d, -1, 1), *W2 = frand(&r, (size_t)L * g, -2, 2);
+    float *b2 = frand(&r, L, -0.5, 0.5), *G = frand(&r, (size_t)T * d, -1, 1);
+    gm_gpn_params gp = {U, b1, W, W2, b2};
+    float *sbuf = fzeros(gm_xattn_saved_words(&xc, T, N));
+    float *scr = fzeros(gm_xattn_scratch_words(&xc, T, N));
+    gm_xattn_saved sv;
+    gm_xattn_saved_carve(&sv, &xc, T, N, sbuf);
+    float *out = fzeros((size_t)T * d);
+    gm_stats st;
+    gm_stats_zero(&st);
+    gm_xattn_forward(kt, &xc, T, N, out, q, kv, x, mem, &gp, &sv, &st);
+
+    xa_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.c.d = d;
+    ctx.c.H = H;
+    ctx.c.g = g;
+    ctx.c.L = L;
+    ctx.c.mode = mode;
+    ctx.c.topk_k = k;
+    ctx.c.topk_frac = frac;
+    ctx.c.keep = calloc((size_t)T * H * N, 1);
+    memcpy(ctx.c.theta8, xc.theta8, sizeof xc.theta8);
+    ctx.T = T;
+    ctx.N = N;
+    ctx.q = dcopy(q, (size_t)T * d);
+    ctx.kv = dcopy(kv, (size_t)N * 2 * d);
+    ctx.x = dcopy(x, (size_t)T * d);
+    ctx.mem = dcopy(mem, (size_t)N * d);
+    ctx.U = dcopy(U, (size_t)g * d);
+    ctx.b1 = dcopy(b1, g);
+    ctx.W = dcopy(W, (size_t)g * d);
+    ctx.W2 = dcopy(W2, (size_t)L * g);
+    ctx.b2 = dcopy(b2, L);
+    ctx.G = dcopy(G, (size_t)T * d);
+    ctx.out = malloc(sizeof(double) * (size_t)T * d);
+    ctx.pi0 = calloc((size_t)(T * L * N + 1), sizeof(double));
+    ctx.lev = calloc((size_t)T * N, 1);
+    ctx.reg = 0.0;
+    /* the double forward chooses the kept sets; they must be the float ones */
+    ctx.c.choose_keep = 1;
+    double expd = 0.0;
+    d_xattn(&ctx.c, T, N, ctx.out, ctx.q, ctx.kv, ctx.x, ctx.mem, ctx.U, ctx.b1, ctx.W, ctx.W2,
+            ctx.b2, ctx.lev, 0, ctx.pi0, 0, &expd);
+    ctx.c.choose_keep = 0;
+    uint8_t *fk = calloc((size_t)T * H * N, 1);
+    size_t np = (size_t)N + GA_KEEP_PAD;
+    long kept = 0;
+    for (int h = 0; h < H; h++)
+        for (int t = 0; t < T; t++) {
+            size_t ht = (size_t)h * T + t;
+            for (int j = 0; j < sv.count[ht]; j++)
+                fk[((size_t)t * H + h) * N + sv.idx[ht * np + j]] = 1;
+            kept += sv.count[ht];
+        }
+    tc_eq_u8(tc, "kept sets (float vs double)", fk, ctx.c.keep, T * H * N);
+    int kr = gm_topk_count(N, k, frac);
+    tc_eq_long(tc, "kept keys", kept, (long)kr * H * T);
+    tc_true(tc, kr < N, "vacuous case: k %d of %d keys", kr, N);
+    tc_true(tc, fabs(st.density_sum / st.density_count - (double)kr / N) < 1e-12,
+            "density %.6f, expected %d/%d", st.density_sum / st.density_count, kr, N);
+    tc_close_d(tc, "forward", out, ctx.out, T * d, 1e-5, 1.0);
+
+    float *dq = frand(&r, (size_t)T * d, 9, 9), *dkv = frand(&r, (size_t)N * 2 * d, 9, 9);
+    float *dx = fzeros((size_t)T * d), *dmem = fzeros((size_t)N * d);
+    float *dU = fzeros((size_t)g * d), *db1 = fzeros(g), *dW = fzeros((size_t)g * d);
+    float *dW2 = fzeros((size_t)L * g), *db2 = fzeros(L);
+    gm_gpn_grads gg = {dU, db1, dW, dW2, db2};
+    gm_xattn_backward(kt, &xc, T, N, dq, dkv, dx, dmem, G, out, q, x, mem, &gp, &gg, &sv, 0.0f,
+                      scr);
+    fd_check(tc, "dq", ctx.q, (size_t)T * d, dq, xa_loss, &ctx, LAYER_RTOL, 1);
+    fd_check(tc, "dkv", ctx.kv, (size_t)N * 2 * d, dkv, xa_loss, &ctx, LAYER_RTOL, 1);
+    double gz = 0.0;
+    for (int i = 0; i < T * d; i++)
+        gz += fabs(dx[i]);
+    for (int i = 0; i < N * d; i++)
+        gz += fabs(dmem[i]);
+    for (int i = 0; i < g * d; i++)
+        gz += fabs(dU[i]) + fabs(dW[i]);
+    for (int i = 0; i < L * g; i++)
+        gz += fabs(dW2[i]);
+    for (int i = 0; i < L; i++)
+        gz += fabs(db2[i]);
+    for (int i = 0; i < g; i++)
+        gz += fabs(db1[i]);
+    tc_true(tc, gz == 0.0, "top-k: the GPN and its inputs got gradient %.3g (must be 0)", gz);
+    free(q); free(kv); free(x); free(mem); free(U); free(b1); free(W); free(W2); free(b2);
+    free(G); free(sbuf); free(scr); free(out); free(dq); free(dkv); free(dx); free(dmem);
+    free(dU); free(db1); free(dW); free(dW2); free(db2); free(fk);
+    free(ctx.q); free(ctx.kv); free(ctx.x); free(ctx.mem); free(ctx.U); free(ctx.b1);
+    free(ctx.W); free(ctx.W2); free(ctx.b2); free(ctx.G); free(ctx.out); free(ctx.pi0);
+    free(ctx.lev); free(ctx.c.keep);
+}
+
+Test(model_grad, topk_cross_attention, .timeout = TEST_TIMEOUT)
+{
+    tvariants v;
+    tcheck c;
+    variants_get(&v, "model_grad.topk_cross_attention");
+    tc_init(&c, "model_grad.topk_cross_attention");
+    for (int vi = 0; vi < v.n; vi++) {
+        c.isa = v.k[vi]->name;
+        for (int mode = 0; mode < 2; mode++) {
+            tc_case(&c, "%s k 3", mode ? "renorm" : "seed");
+            topk_xattn_case(&c, v.k[vi], (ga_norm)mode, 3, 0.0f, 2201 + mode);
+            tc_case(&c, "%s frac 0.5", mode ? "renorm" : "seed");
+            topk_xattn_case(&c, v.k[vi], (ga_norm)mode, 0, 0.5f, 2211 + mode);
+        }
+    }
+    tc_finish(&c);
+}
+
 typedef struct ce_ctx {
     int R, d, V;
     const int32_t *y;
@@ -760,6 +1109,7 @@ typedef struct dmodel {
     float theta8[GA_MAX_LEVELS];
     const gm_batch *b;
     uint8_t *lev;         /* [n_dec][pairs] */
+    uint8_t *keep;        /* top-k: [n_dec][pairs][H] kept sets (each sentence [T][H][S]) */
     double *pi0;          /* [n_dec][sum T L S] */
     size_t pairs, piw;
     int base;             /* 1: choose levels and store pi0 */
@@ -831,8 +1181,13 @@ static double dmodel_loss(void *ctx)
     double *t3 = malloc(sizeof(double) * big), *t4 = malloc(sizeof(double) * big);
     double *kv = malloc(sizeof(double) * big);
     int rnd = c->level_source == GM_LEVELS_RANDOM;
-    dxc xc = {d, c->H, c->g, c->L, c->mode, c->dense, {0}, rnd};
+    dxc xc = {d, c->H, c->g, c->L, c->mode, c->dense, {0}, rnd, 0, 0.0f, NULL, 0};
     memcpy(xc.theta8, dm->theta8, sizeof xc.theta8);
+    if (c->level_source == GM_LEVELS_TOPK) {
+        xc.topk_k = c->topk_k;
+        xc.topk_frac = c->topk_frac;
+        xc.choose_keep = dm->base;
+    }
     const double *E = dpar(dm, "emb", 0);
     double sq = sqrt((double)(float)d);
     for (int bi = 0; bi < b->B; bi++) {
@@ -868,6 +1223,8 @@ static double dmodel_loss(void *ctx)
             d_linear(t2, t1, dpar(dm, "dec%d.cross.wq", l), dpar(dm, "dec%d.cross.bq", l), T, d, d);
             d_linear(kv, mem, dpar(dm, "dec%d.cross.wkv", l), dpar(dm, "dec%d.cross.bkv", l), S,
                      d, 2 * d);
+            if (dm->keep)
+                xc.keep = dm->keep + ((size_t)l * dm->pairs + pair_off) * c->H;
             d_xattn(&xc, T, S, t3, t2, kv, t1, mem, dpar(dm, "dec%d.gpn.U", l),
                     dpar(dm, "dec%d.gpn.b1", l), dpar(dm, "dec%d.gpn.W", l),
                     dpar(dm, "dec%d.gpn.W2", l), dpar(dm, "dec%d.gpn.b2", l),
@@ -964,6 +1321,9 @@ static void model_fd_case(tcheck *tc, const ga_kernels *kt, gm_config cfg, uint6
     gm_posenc_table(pe, cfg.max_len, cfg.d);
     dm.pe = dcopy(pe, (size_t)cfg.max_len * cfg.d);
     int rnd = cfg.level_source == GM_LEVELS_RANDOM;
+    int topk = cfg.level_source == GM_LEVELS_TOPK;
+    if (topk)
+        dm.keep = calloc(dm.pairs * cfg.n_dec * cfg.H + 1, 1);
     if (rnd) {
         /* the random baseline's levels, [n_dec][pairs] with the sentences
          * (T_b > 0) in batch order, each [T_b][S_b]; NOT forced into the
@@ -986,7 +1346,7 @@ static void model_fd_case(tcheck *tc, const ga_kernels *kt, gm_config cfg, uint6
     double base_loss = dmodel_loss(&dm);
     dm.base = 0;
 
-    gm_debug_force_levels(m, rnd ? NULL : dm.lev);
+    gm_debug_force_levels(m, rnd || topk ? NULL : dm.lev);
     gm_zero_grads(m);
     gm_stats st;
     gm_stats_zero(&st);
@@ -1007,7 +1367,17 @@ static void model_fd_case(tcheck *tc, const ga_kernels *kt, gm_config cfg, uint6
     int all_fine = 1;
     for (int l = 0; l < cfg.L; l++)
         all_fine &= cfg.tau[l] == 0.0f;
-    if (!cfg.dense && !all_fine) {
+    if (topk) {
+        /* the model's density is that of the kept sets chosen in double */
+        double kept = 0.0;
+        for (size_t k = 0; k < dm.pairs * cfg.n_dec * cfg.H; k++)
+            kept += dm.keep[k];
+        double dens = st.density_sum / (double)st.density_count;
+        tc_true(tc, dens < 0.95, "vacuous case: density %.3f", dens);
+        tc_true(tc, fabs(st.exp_density_sum - kept) < 1e-9,
+                "top-k: model kept %.0f keys, the double reference %.0f", st.exp_density_sum,
+                kept);
+    } else if (!cfg.dense && !all_fine) {
         double dens = st.density_sum / (double)st.density_count;
         int used = 0;
         for (int l = 0; l < cfg.L; l++)
@@ -1026,22 +1396,22 @@ static void model_fd_case(tcheck *tc, const ga_kernels *kt, gm_config cfg, uint6
         /* GPN tensors get no gradient in the dense, all-fine and random
          * modes (and b1 may legitimately be ~0 when the relu units are all
          * active) */
-        int nz = !(gpn && (cfg.dense || all_fine || rnd)) && !strstr(t->name, "gpn.b1") &&
+        int nz = !(gpn && (cfg.dense || all_fine || rnd || topk)) && !strstr(t->name, "gpn.b1") &&
                  !strstr(t->name, "self.bqkv") && !strstr(t->name, "attn.bqkv") &&
                  !strstr(t->name, "cross.bkv");
         fd_check2(tc, t->name, dm.p + t->offset, t->size, g + t->offset, dmodel_loss, &dm,
                   MODEL_RTOL, nz, 1e-2 * gmax);
-        if (gpn && (cfg.dense || all_fine || rnd)) {
+        if (gpn && (cfg.dense || all_fine || rnd || topk)) {
             double mx = 0.0;
             for (size_t k = 0; k < t->size; k++)
                 mx = fmax(mx, fabs(g[t->offset + k]));
-            /* random baseline: the GPN is never evaluated, so exactly 0 */
-            tc_true(tc, rnd ? mx == 0.0 : mx < 1e-6, "%s: gradient %.3g in %s mode", t->name,
-                    mx, rnd ? "random" : "dense/all-fine");
+            /* random and top-k baselines: the GPN is never evaluated, so exactly 0 */
+            tc_true(tc, rnd || topk ? mx == 0.0 : mx < 1e-6, "%s: gradient %.3g in %s mode",
+                    t->name, mx, rnd ? "random" : topk ? "top-k" : "dense/all-fine");
         }
     }
     gm_debug_force_levels(m, NULL);
-    free(dm.p); free(dm.lev); free(dm.pi0); free(pe); free(dm.pe);
+    free(dm.p); free(dm.lev); free(dm.keep); free(dm.pi0); free(pe); free(dm.pe);
     gm_free(m);
 }
 
@@ -1080,6 +1450,37 @@ Test(model_grad, whole_model_frozen_levels, .timeout = TEST_TIMEOUT)
     cfg = tiny_config();
     tc_case(&c, "seed relu, scalar kernels");
     model_fd_case(&c, ga_kernels_ref(), cfg, 15);
+    tc_finish(&c);
+}
+
+/* The top-k baseline (model/topk.c): the model's gradient against the
+ * double forward with the kept sets chosen there from the double scores
+ * (frozen for the finite differences, like the levels above); the GPN is
+ * never evaluated, so its gradient is exactly 0. */
+static gm_config topk_config(gm_config c, int k, float frac)
+{
+    c.level_source = GM_LEVELS_TOPK;
+    c.topk_k = k;
+    c.topk_frac = frac;
+    c.lambda = 0.0f;
+    return c;
+}
+
+Test(model_grad, whole_model_topk, .timeout = TEST_TIMEOUT)
+{
+    tcheck c;
+    tc_init(&c, "model_grad.whole_model_topk");
+    c.isa = ga_kernels_default()->name;
+    gm_config cfg = topk_config(tiny_config(), 0, 0.4f);
+    tc_case(&c, "frac 0.4 seed");
+    model_fd_case(&c, ga_kernels_default(), cfg, 16);
+    cfg.mode = GA_NORM_RENORM;
+    tc_case(&c, "frac 0.4 renorm");
+    model_fd_case(&c, ga_kernels_default(), cfg, 17);
+    cfg = topk_config(tiny_config(), 2, 0.0f);
+    tc_case(&c, "k 2 seed, scalar kernels");
+    c.isa = "scalar";
+    model_fd_case(&c, ga_kernels_ref(), cfg, 18);
     tc_finish(&c);
 }
 
@@ -1307,6 +1708,13 @@ Test(model_grad, incremental_decoding, .timeout = TEST_TIMEOUT)
     decode_case(&c, cfg);
     cfg.dense = 1;
     tc_case(&c, "dense");
+    decode_case(&c, cfg);
+    cfg = topk_config(small_config(), 0, 0.3f);
+    tc_case(&c, "top-k frac 0.3, seed");
+    decode_case(&c, cfg);
+    cfg = topk_config(small_config(), 2, 0.0f);
+    cfg.mode = GA_NORM_RENORM;
+    tc_case(&c, "top-k k 2, renorm");
     decode_case(&c, cfg);
     tc_finish(&c);
 }

@@ -15,7 +15,10 @@ Usage:
         --extra decode.json --json result.json --hyp-out hyp.txt
 
 --hyp-ids decodes lines of SentencePiece ids (data/spm/spm.model) first; it is
-what `granattn eval` calls.  --extra merges a JSON object (decode statistics)
+what `granattn eval` calls.  With --spm none the ids are not decoded: each
+hypothesis is its id sequence as text ("110 121 3" -> "110 121", eos ends it,
+pad/bos dropped) and the reference file holds id lines too (the toy task of
+the shell tests, which have no SentencePiece model).  --extra merges a JSON object (decode statistics)
 into the result.  Exit status: 0 on success, 1 on any error (message on
 stderr), 2 on bad usage.
 """
@@ -95,8 +98,24 @@ def read_lines(path, limit=None):
     return lines
 
 
+def ids_as_text(lines):
+    """Lines of ids as space-separated id text (stops at eos, drops pad/bos)."""
+    out = []
+    for n, line in enumerate(lines, 1):
+        try:
+            ids = [int(t) for t in line.split()]
+        except ValueError:
+            fail("hypothesis line %d is not a list of ids: %r" % (n, line[:60]))
+        if EOS in ids:
+            ids = ids[:ids.index(EOS)]
+        out.append(" ".join(str(i) for i in ids if i not in (PAD, BOS)))
+    return out
+
+
 def decode_ids(lines, spm_model):
     """SentencePiece-decode lines of ids (stops at eos, drops pad/bos)."""
+    if spm_model == "none":
+        return ids_as_text(lines)
     try:
         import sentencepiece as spm
     except ImportError:
@@ -154,7 +173,8 @@ def main():
     p.add_argument("--spm", default=os.path.join(ROOT, "data", "spm",
                                                  "spm.model"),
                    help="SentencePiece model for --hyp-ids "
-                        "(default: data/spm/spm.model)")
+                        "(default: data/spm/spm.model; none: score the ids "
+                        "as tokens against id-line references)")
     p.add_argument("--extra", help="JSON object merged into the result")
     p.add_argument("--json", help="write the result here")
     p.add_argument("--hyp-out", help="write the (decoded) hypothesis text here")

@@ -19,6 +19,8 @@
 #      tests/test_no_outside_refs.sh (no tracked file cites a path outside the repository),
 #      tests/test_windows.sh (passage windows of tools/corpus/windows.py),
 #      tests/test_models.sh (models/default.ckpt loads and translates; tools/release-model.py),
+#      tests/test_frontier.sh (tools/frontier.py --quick on toy data: killed and
+#      resumed, its TSV columns, bad options; the gpn = topk baseline via the CLI),
 #      tests/test_mpi.sh (mpirun -np 2 granattn train: the loss curve of one
 #      process, --resume across rank counts, a killed rank; the build finds
 #      OpenMPI with the default -Dmpi=auto)
@@ -152,6 +154,13 @@ run_counted models tests/test_models.sh build/model/granattn
 
 # ---- 1e. passage-level data (tools/corpus/windows.py) on a synthetic corpus ----
 run_counted windows tests/test_windows.sh
+
+# ---- 1f. the quality-density frontier (tools/frontier.py --quick, toy data) and gpn = topk ----
+if [[ -x build/model/granattn ]]; then
+    run_counted frontier tests/test_frontier.sh build/model/granattn
+else
+    stage_fail frontier "build/model/granattn was not built"
+fi
 
 # ---- 2. clang + ASan + UBSan ----
 if ((want_asan)); then

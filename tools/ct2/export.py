@@ -35,7 +35,7 @@ inference.c; see README.md "CTranslate2 side by side"):
                                                               (max_len rows)
   decoder starts from bos (2) at position 0                 decoder_start_token "2"
 
-A sparse checkpoint (dense = false: learned GPN, gpn = fixed or random)
+A sparse checkpoint (dense = false: learned GPN, gpn = fixed, random or topk)
 exports as its DENSE model: the same weights with full softmax
 cross-attention — CTranslate2 has no GPN, so the GPN tensors are dropped and
 its translations are those of the dense computation, not of the sparse
