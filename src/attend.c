@@ -20,6 +20,8 @@
  * block (bitwise); a dense result may differ within rounding, since a block
  * of >= 2 queries takes the SGEMM path and a single query dense_context.
  * Padded keys (bias -inf): see gpn_nan_unpadded() and dense_block().
+ * A T = 1 step may instead split its keys over the pool, and small steps run
+ * on the calling thread: src/attend_split.c (the hook is in plan_run).
  *
  * The plan (XNNPACK's create / run split): create validates the
  * configuration and the size products once, computes theta8 once and

@@ -67,8 +67,14 @@ enum { DENSE_MIN_KEYS = 1024, DENSE_TASKS = 8 };
 /* Sparse: ranges of at least this many keys, at most MAX_RANGES of them. */
 enum { SPARSE_MIN_KEYS = 256, MAX_RANGES = 64 };
 
-/* Small-work threshold in T*H*N*dh multiply-adds (see ga_step_min_work). */
-#define GA_STEP_MIN_WORK_DEFAULT 262144LL
+/* Small-work threshold in T*H*N*dh multiply-adds (see ga_step_min_work).
+ * Measured on the 2-core Xeon (results/xeon-2c/two-threads/, fastest step of
+ * 25 repetitions, hot cache, avx512): 2 threads beat 1 from ~32-64 Ki
+ * (H 4, N 128-256: 1.1-1.6x) and lose below (H 4, N 64: 0.94x; H 1 sparse,
+ * N 512: 0.83x); 128 Ki leaves a margin (every measured shape at or above it:
+ * >= 1.1x).  No other microarchitecture was available to measure: one value,
+ * GRANATTN_STEP_MIN_WORK to override. */
+#define GA_STEP_MIN_WORK_DEFAULT 131072LL
 
 static int g_force_dense, g_force_sparse;
 static long long g_min_work = -1;
