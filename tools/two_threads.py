@@ -13,7 +13,11 @@ mean real_time), "median" the median over the repetitions of their mean
 real_time.  Min: the least disturbed step on a shared machine; median: what
 the shared machine gave.  Prints a markdown table.
 
-usage: tools/two_threads.py [--help] LABEL=FILE.json [LABEL=FILE.json ...]
+With --frac: instead, the 1-thread rows' median time per step (cpu_time, what
+granattn-bench reports for 1 thread) and median frac_limit (runs made with
+--limits) per shape and label: the fraction of the bandwidth / FMA bound.
+
+usage: tools/two_threads.py [--help] [--frac] LABEL=FILE.json [LABEL=FILE.json ...]
 """
 import json
 import re
@@ -36,18 +40,21 @@ def load(path):
         key = re.sub(r"/threads:\d+", "", name)
         key = re.sub(r"/(place:none|real_time|dist:gauss2|dh:64|path:full)", "", key)
         scale = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}[b.get("time_unit", "ns")]
-        e = out.setdefault(key, {}).setdefault(thr, {"real": [], "min": []})
+        e = out.setdefault(key, {}).setdefault(thr, {"real": [], "min": [], "cpu": [], "frac": []})
         e["real"].append(b["real_time"] * scale)
         e["min"].append(b.get("step_min_us", b["real_time"] * scale))
+        e["cpu"].append(b["cpu_time"] * scale)
+        if "frac_limit" in b:
+            e["frac"].append(b["frac_limit"])
     return out
 
 
 def merge(dst, src):
     for k, per in src.items():
         for thr, e in per.items():
-            d = dst.setdefault(k, {}).setdefault(thr, {"real": [], "min": []})
-            d["real"] += e["real"]
-            d["min"] += e["min"]
+            d = dst.setdefault(k, {}).setdefault(thr, {"real": [], "min": [], "cpu": [], "frac": []})
+            for f in d:
+                d[f] += e[f]
 
 
 def sort_key(k):
@@ -61,6 +68,9 @@ def main(argv):
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__.strip())
         return 0 if argv else 2
+    frac = argv[0] == "--frac"
+    if frac:
+        argv = argv[1:]
     runs, by_label = [], {}
     for a in argv:
         if "=" not in a:
@@ -72,6 +82,18 @@ def main(argv):
             runs.append((label, by_label[label]))
         merge(by_label[label], load(path))
     keys = sorted({k for _, r in runs for k in r}, key=sort_key)
+    if frac:
+        print("| shape | build | 1 thr median µs (CPU) | frac_limit (median) | reps |")
+        print("|---|---|---:|---:|---:|")
+        for k in keys:
+            for label, r in runs:
+                e = r.get(k, {}).get(1)
+                if not e:
+                    continue
+                fr = f"{statistics.median(e['frac']):.2f}" if e["frac"] else "-"
+                print(f"| {k} | {label} | {statistics.median(e['cpu']):.1f} | {fr} | "
+                      f"{len(e['cpu'])} |")
+        return 0
     print("| shape | build | 1 thr min µs | 2 thr min µs | ratio (min) | 1 thr median µs "
           "| 2 thr median µs | ratio (median) | reps |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
