@@ -40,7 +40,8 @@ size_t ga_split_bytes(const ga_config *cfg, int max_N, int max_T, int threads);
 
 /* Runs the T = 1 step split over keys when that is the plan's choice:
  *   dense, ga_split_dense_ranges(N, H) > 1: always (any pool, or none);
- *   sparse: with a pool of >= 2 threads (`threads`), when `small` is 0.
+ *   sparse: with a pool of >= 2 threads (`threads`), when `small` is 0 and
+ *   the heads do not balance the threads or N >= 4096 (scheduling only).
  * buf: the plan's ga_split_bytes() block of buf_bytes (64-byte aligned; a
  * block too small for this run, after a knob changed, runs unsplit).  Returns 1 when
  * it computed the step (c, kept, lev written), 0 when the caller runs the
