@@ -2,8 +2,9 @@
 # run.sh — the measurements of this directory (issue 14 items 2 and 4), from the
 # repository root after `meson setup build -Dbuildtype=release && ninja -C build`:
 #   results/xeon-2c/two-threads/run.sh OUTDIR [BASE_BENCH]
-# BASE_BENCH: granattn-bench of the commit before the key split (optional; its
-# rows are labelled "base", interleaved round by round with this build's "new").
+# BASE_BENCH: granattn-bench of the commit before the key split (0df37a1) built
+# with this branch's bench/ files, for --step-min (optional; its rows are
+# labelled "base", interleaved round by round with this build's "new").
 # Writes OUTDIR/{limits.json, cross-*.json, big-*.json, lim-*.json}; the tables
 # of README.md come from tools/two_threads.py (commands at the end).
 set -euo pipefail
@@ -26,14 +27,26 @@ done
 builds=(new)
 [ -n "$base" ] && builds=(base new)
 bin_of() { if [ "$1" = base ]; then echo "$base"; else echo "$new"; fi; }
-stepmin_of() { if [ "$1" = base ]; then echo ""; else echo "--step-min"; fi; }
+stepmin_of() { echo "--step-min"; }
+
+echo "2b/4 the same with the rule on (default), and the sparse split on / off" >&2
+for r in 1 2; do
+  $new --family=attend "${common[@]}" --N=64,256,1024 --H=1,4,8 --mix=dense,70-20-10 \
+    --threads=1,2 --cache=hot --step-min --benchmark_min_time=0.01 --benchmark_repetitions=5 \
+    --benchmark_out="$out/ruleon-r$r.json" > /dev/null
+  for v in split nosplit; do
+    GRANATTN_STEP_SPLIT=$([ $v = split ] && echo 1 || echo 0) $new --family=attend "${common[@]}" \
+      --N=1024,4096,16384 --H=1,3,4,8 --mix=70-20-10 --threads=1,2 --cache=hot --step-min \
+      --benchmark_min_time=0.01 --benchmark_repetitions=5 --benchmark_out="$out/sparse-$v-r$r.json" > /dev/null
+  done
+done
 
 echo "3/4 large N, 1 vs 2 threads" >&2
 for r in 1 2; do
   for b in "${builds[@]}"; do
     $(bin_of $b) --family=attend "${common[@]}" --N=4096,16384,65536 --H=1,4,8 \
       --mix=dense,70-20-10 --threads=1,2 --cache=hot $(stepmin_of $b) --benchmark_min_time=0.02 \
-      --benchmark_repetitions=4 --benchmark_out="$out/big-$b-hot-r$r.json" > /dev/null
+      --benchmark_repetitions=4 --benchmark_out="$out/big2-$b-hot-r$r.json" > /dev/null
   done
 done
 for b in "${builds[@]}"; do
@@ -58,5 +71,7 @@ lab() { case $(basename "$1") in *-base-*) echo base ;; *) echo new ;; esac; }
 args() { for f in "$@"; do printf '%s=%s ' "$(lab "$f")" "$f"; done; }
 echo "tables:" >&2
 echo "  tools/two_threads.py $(for f in "$out"/cross-r*.json; do printf 'rule-off=%s ' "$f"; done)" >&2
-echo "  tools/two_threads.py $(args "$out"/big-*.json)" >&2
+echo "  tools/two_threads.py rule-on=$out/ruleon-r1.json rule-on=$out/ruleon-r2.json" >&2
+echo "  tools/two_threads.py $(for f in "$out"/sparse-*.json; do case $f in *nosplit*) l=nosplit ;; *) l=split ;; esac; printf '%s=%s ' $l "$f"; done)" >&2
+echo "  tools/two_threads.py $(args "$out"/big*.json)" >&2
 echo "  tools/two_threads.py --frac $(args "$out"/lim-*.json)" >&2
