@@ -74,11 +74,12 @@ enum { DENSE_MIN_KEYS = 1024, DENSE_TASKS = 8 };
 enum { SPARSE_MIN_KEYS = 256, MAX_RANGES = 64, SPARSE_BALANCED_MIN_N = 4096 };
 
 /* Small-work threshold in T*H*N*dh multiply-adds (see ga_step_min_work).
- * Measured on the 2-core Xeon (results/xeon-2c/two-threads/, fastest step of
- * 25 repetitions, hot cache, avx512): 2 threads beat 1 from ~32-64 Ki
- * (H 4, N 128-256: 1.1-1.6x) and lose below (H 4, N 64: 0.94x; H 1 sparse,
- * N 512: 0.83x); 128 Ki leaves a margin (every measured shape at or above it:
- * >= 1.1x).  No other microarchitecture was available to measure: one value,
+ * Measured on the 2-core Xeon (results/xeon-2c/two-threads/, hot cache,
+ * avx512, 1 vs 2 threads): head-balanced steps pay from ~32 Ki (idle box,
+ * median 1.07-1.20x) and not at 16 Ki (H 4, N 64: median 0.85-0.97x); the
+ * two-range sparse split of one head (H 1) only from 128 Ki (median 0.78x at
+ * 32 Ki, 0.94x at 64 Ki).  128 Ki: no measured shape slower on 2 threads.
+ * No other microarchitecture was available to measure: one value,
  * GRANATTN_STEP_MIN_WORK to override. */
 #define GA_STEP_MIN_WORK_DEFAULT 131072LL
 
