@@ -199,6 +199,9 @@ struct Limits {
                       double flops) const;
 };
 extern Limits g_limits;
+// --step-min: attend and attend_block also time every step with a steady
+// clock and report the fastest as the counter step_min_us.
+extern bool g_step_min;
 // Loads FILE (written by --machine); false + message on error.
 bool load_limits(const std::string &path, std::string *err);
 // Measures the machine and writes FILE; returns a process exit code.

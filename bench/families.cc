@@ -503,10 +503,19 @@ static void run_attend(benchmark::State &st, const Case &c)
     StepTotals tot;
     long long kept_sum = 0;
     int64_t it = 0;
+    double step_min = HUGE_VAL; // --step-min: fastest step, seconds
     for (auto _ : st) {
         const int t0 = T == 1 ? (int)(it % kQueries) : 0;
         const int s = (int)(it % nsets);
-        if (step(t0, s) != GA_OK) {
+        std::chrono::steady_clock::time_point c0;
+        if (g_step_min)
+            c0 = std::chrono::steady_clock::now();
+        const ga_status sst = step(t0, s);
+        if (g_step_min)
+            step_min = std::min(
+                step_min,
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count());
+        if (sst != GA_OK) {
             std::string msg = std::string("step: ") + ga_last_error();
             st.SkipWithError(msg.c_str());
             break;
@@ -542,6 +551,8 @@ static void run_attend(benchmark::State &st, const Case &c)
     const double dense_ws = CS ? (double)CS->total_bytes : set_bytes;
     set_step_counters(st, c.isa, c.threads, c.path, dense, N, H, dh, T, tot, gpn_flops,
                       p_bytes * T * iters, ws, dense_ws);
+    if (g_step_min && step_min < HUGE_VAL)
+        st.counters["step_min_us"] = step_min * 1e6;
 
     if (prepared) {
         st.counters["prep_us"] = pc->prep_us;

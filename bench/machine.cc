@@ -47,6 +47,7 @@
 namespace gab {
 
 Limits g_limits;
+bool g_step_min = false;
 
 static double thread_cpu_seconds()
 {

@@ -105,12 +105,17 @@ void usage(FILE *f)
 "                      dense: the packed-K dense step), prepared-bounded\n"
 "                      (seed with GA_PREP_Z_BOUNDED; for renorm and dense it\n"
 "                      is path:prepared).  attend, attend_block, trace\n"
-"  --threads=LIST      pool threads (attend: the pool splits heads;\n"
+"  --threads=LIST      pool threads (attend: the pool splits heads, and the\n"
+"                      keys of the T = 1 step, src/attend_split.c;\n"
 "                      attend_block: T = 32 queries split over the pool)\n"
 "  --place=LIST        none, compact, scatter (hwloc placement of the pool)\n"
 "  --cache=LIST        hot (one K/V set, cache-resident when small) or cold\n"
 "                      (rotates K/V sets totalling > 2.5x the LLC, so every\n"
 "                      iteration reads DRAM; attend and attend_block only)\n"
+"  --step-min          attend, attend_block: also time each step (steady\n"
+"                      clock, ~50 ns per step) and report the fastest one as\n"
+"                      step_min_us: on a shared machine the least disturbed\n"
+"                      step (tools/two_threads.py reads it)\n"
 "\n"
 "Real traces (the trace family, trace.cc):\n"
 "  --traces=LIST       .gatrace / .gatrace.gz files or directories holding\n"
@@ -516,6 +521,8 @@ int main(int argc, char **argv)
             if (starts_with(a, "--benchmark_list_tests") && a != "--benchmark_list_tests=false")
                 list = true;
             gb_args.push_back(argv[i]);
+        } else if (a == "--step-min") {
+            g_step_min = true;
         } else if (a == "--machine") {
             machine = true;
             machine_path = "results/machine-limits.json";

@@ -207,7 +207,12 @@ const char *ga_pool_describe(const ga_pool *pool);
  * read; dense: a zero weight excludes its row).  C is finite whenever its
  * exact value is (no float overflow of intermediate sums).
  * pool NULL: runs on the calling thread with temporary buffers.
- * Results are bitwise identical for every thread count.
+ * Results are bitwise identical for every thread count.  A T = 1 step
+ * splits its keys over the pool (docs/SPEC.md §2, src/attend_split.c):
+ * sparse results are bitwise those of the unsplit step; a dense T = 1
+ * result is merged from key ranges whose number depends on N and H only
+ * (never on the pool), within the dense tolerance below.  Steps below a
+ * measured size run on the calling thread (scheduling only).
  * Errors: GA_EINVAL for a NULL kt, an invalid cfg (ga_config_check), N or T
  *   < 0, a NULL pointer that is required (see above), ldp < N, or a size
  *   product that does not fit in an int: H*dh, N*dh, H*N*dh, T*H, T*H*dh,

@@ -23,6 +23,8 @@
  * a dense result may differ within rounding, since a block of >= 2 queries
  * takes the GEMM path and a single query scores + dense_context.
  * Padded keys (bias -inf): see gpn_nan_unpadded() and dense_block().
+ * A T = 1 step may instead split its keys over the pool, and small steps run
+ * on the calling thread: src/attend_split.c (the hook is in plan_run).
  *
  * The plan (XNNPACK's create / run split): create validates the
  * configuration and the size products once, computes theta8 once and
@@ -41,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attend_split.h"
 #include "internal.h"
 #include "keys.h"
 
@@ -56,6 +59,10 @@ struct ga_attend_plan {
     void *serial_ws;      /* workspace when pool == NULL */
     int *gpn_nan;         /* [max_T], sparse only */
     uint8_t *lev;         /* [max_T][max_N], or NULL (sparse only, see plan_init) */
+    void *split;          /* T = 1 key-split buffers (attend_split.c), or NULL */
+    size_t split_bytes;
+    void *inline_ws;      /* workspace of small runs on the calling thread, or NULL */
+    size_t inline_bytes;
 };
 
 typedef struct job {
@@ -750,7 +757,20 @@ static ga_attend_plan *plan_init(const char *fn, const ga_kernels *kt, ga_pool *
     size_t serial_bytes = pool ? 0 : pl->ws_bytes;
     size_t nan_bytes = cfg->dense ? 0 : sizeof(int) * (size_t)max_T;
     size_t lev_bytes = cfg->dense || !need_lev ? 0 : (size_t)max_T * (size_t)max_N;
-    size_t total = serial_bytes + nan_bytes + lev_bytes;
+    /* 64-byte aligned after those: the key-split buffers and, with a pool,
+     * the workspace of small runs kept on the calling thread (sized for the
+     * largest run the small-work rule can keep there). */
+    const int threads = pool ? ga_pool_threads(pool) : 1;
+    size_t split_at = (serial_bytes + nan_bytes + lev_bytes + 63) / 64 * 64;
+    pl->split_bytes = (ga_split_bytes(cfg, max_N, max_T, threads) + 63) / 64 * 64;
+    if (threads > 1) {
+        long long lim = ga_step_min_work() / ((long long)cfg->H * cfg->dh) + 1;
+        int n_in = lim < max_N ? (int)lim : max_N, r_in = max_T < QB ? max_T : QB;
+        if (lim < r_in)
+            r_in = (int)lim;
+        pl->inline_bytes = max_T > 0 && max_N > 0 ? workspace_bytes(n_in, r_in, cfg->dh) : 0;
+    }
+    size_t total = split_at + pl->split_bytes + pl->inline_bytes;
     if (total) {
         pl->owned = aligned_alloc(64, (total + 63) / 64 * 64);
         if (!pl->owned) {
@@ -762,6 +782,8 @@ static ga_attend_plan *plan_init(const char *fn, const ga_kernels *kt, ga_pool *
     pl->serial_ws = serial_bytes ? cur : NULL;
     pl->gpn_nan = nan_bytes ? (int *)(cur + serial_bytes) : NULL;
     pl->lev = lev_bytes ? (uint8_t *)(cur + serial_bytes + nan_bytes) : NULL;
+    pl->split = pl->split_bytes ? cur + split_at : NULL;
+    pl->inline_ws = pl->inline_bytes ? cur + split_at + pl->split_bytes : NULL;
 
     if (pool)
         for (int w = 0; w < ga_pool_threads(pool); w++)
@@ -890,6 +912,26 @@ static ga_status plan_run(const char *fn, ga_attend_plan *pl, int N, int T, cons
     if (bias)
         for (int i = 0; i < N; i++)
             jb.unpadded -= bias[i] == -INFINITY;
+    /* Small work stays on the calling thread; a T = 1 step may split its
+     * keys over the pool (attend_split.c: scheduling only, except the dense
+     * ranges, which depend on N and H alone). */
+    const int threads = pl->pool ? ga_pool_threads(pl->pool) : 1;
+    const int small = threads > 1 && ga_step_small(N, T, jb.H, jb.dh);
+    if (small && pl->inline_ws && workspace_bytes(N, T < QB ? T : QB, jb.dh) <= pl->inline_bytes) {
+        jb.pool = NULL;
+        jb.serial_ws = pl->inline_ws;
+    }
+    if (T == 1 && !tr && !keys) {
+        ga_split_step ss = {
+            .kt = jb.kt, .cfg = cfg, .theta8 = jb.theta8, .scale = jb.scale, .N = N,
+            .unpadded = jb.unpadded, .q = Q, .K = K, .V = V, .bias = bias, .P = P, .r = R,
+            .W2 = W2, .b2 = b2, .ldp = ldp, .lev_given = given,
+            .lev = levels_out ? levels_out : pl->lev, .c = C, .kept = kept, .pool = jb.pool,
+            .serial_ws = jb.serial_ws, .ws_bytes = jb.ws_bytes,
+        };
+        if (ga_split_run(&ss, pl->split, pl->split_bytes, jb.pool ? threads : 1, small))
+            return GA_OK;
+    }
     if (!cfg->dense && given) {
         jb.lev = given;
     } else if (!cfg->dense) {

@@ -3,7 +3,10 @@
  * 2, 5, 17 and 33 (crossing the 32-query block), H = 1 and 4, with and
  * without -inf bias padding; the dense block step (GEMM-shaped) for every
  * T = 1 ... 33 and its rows that take the T = 1 path; empty / all-padded
- * inputs, NaN behaviour and invalid arguments.
+ * inputs, NaN behaviour and invalid arguments; the T = 1 key split
+ * (src/attend_split.c) at forced range sizes down to one key, against the
+ * reference, bitwise across thread counts and, for sparse, bitwise the
+ * unsplit step.
  *
  * Decisions.  ga_attend computes the scores with float kernels, the reference
  * in double (rounded once), so a score within the float error of a threshold
@@ -20,6 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "attend_split.h"
 #include "util.h"
 
 typedef struct at_case {
@@ -780,4 +784,302 @@ Test(attend, invalid_arguments, .timeout = TEST_TIMEOUT)
                              NULL, NULL, o.C, o.kept, NULL);
     cr_expect_eq(st, GA_OK, "dense with P, R, W2, b2 = NULL: %s", ga_last_error());
     ar_free(&a);
+}
+
+/* ---- T = 1 key split (src/attend_split.c) ----
+ * The knobs of attend_split.h force ranges of k keys (Criterion runs each
+ * test in its own process, so they do not leak into other tests).  For every
+ * variant, mode, padding pattern (NULL, random, a padded block that covers
+ * whole ranges) and range size k (1 = ranges of one key):
+ *   - the split step against the reference under the model of at_analyse
+ *     (dense: the merge adds a few roundings per weight, far inside the
+ *     model's 2 rtol_sum(N) + 4 U; sparse: the same bits as unsplit);
+ *   - bitwise the same C, kept and levels with no pool and pools of 1 to 4
+ *     threads (the ranges never follow the thread count);
+ *   - sparse: bitwise the unsplit step (knob off). */
+static ga_pool *split_pool(int p)
+{
+    static ga_pool *pools[5];
+    if (p && !pools[p]) {
+        pools[p] = ga_pool_create(p, GA_PLACE_NONE, NULL, 0);
+        cr_assert(pools[p], "ga_pool_create(%d): %s", p, ga_last_error());
+    }
+    return pools[p];
+}
+
+static void split_force(int mode, int k)
+{
+    ga_split_force_dense(mode == 2 ? k : 0);
+    ga_split_force_sparse(mode == 2 ? 0 : k);
+}
+
+static void split_padding(at_case *k, int kind)
+{
+    if (kind == 2) /* a block of padded keys: whole ranges with every key padded */
+        for (int i = k->N / 3; i < 2 * k->N / 3; i++)
+            k->bias[i] = -INFINITY;
+}
+
+Test(attend, split_vs_ref, .timeout = TEST_TIMEOUT)
+{
+    static const int NS[] = {1, 2, 17, 33, 100, 1001};
+    static const int KS[] = {1, 3, 16, 400};
+    tvariants v;
+    tcheck c;
+    variants_get(&v, "attend split");
+    tc_init(&c, "ga_attend key split");
+    ga_step_set_min_work(0); /* pools run every step (no small-work rule) */
+    trng rng;
+    rng_init(&rng, 705);
+    long rows = 0, nonrobust = 0;
+    for (int mode = 0; mode < 3; mode++)
+        for (int H = 1; H <= 3; H += 2)
+            for (size_t in = 0; in < sizeof NS / sizeof NS[0]; in++)
+                for (int pad = 0; pad < 3; pad++)
+                    for (size_t ik = 0; ik < sizeof KS / sizeof KS[0]; ik++) {
+                        const int N = NS[in], kk = KS[ik], T = 1, dh = (in + ik) % 2 ? 64 : 3;
+                        if (kk >= N && kk != 1)
+                            continue; /* one range: the unsplit step */
+                        ga_config cfg;
+                        make_cfg(&cfg, mode, H, dh, 3);
+                        tarena a = {0};
+                        at_case k;
+                        at_make(&a, &rng, &k, &cfg, N, T, pad > 0);
+                        split_padding(&k, pad);
+                        at_model md;
+                        at_analyse(&a, &k, &md);
+                        at_out ref, un;
+                        at_alloc_out(&a, &k, &ref);
+                        cr_assert(at_run_ref(&k, &ref) == GA_OK, "%s", ga_last_error());
+                        for (int vi = 0; vi < v.n; vi++) {
+                            c.isa = v.k[vi]->name;
+                            at_alloc_out(&a, &k, &un);
+                            split_force(mode, 0);
+                            ga_status st = at_run(v.k[vi], NULL, &k, &un);
+                            tc_true(&c, st == GA_OK, "unsplit: %s", ga_last_error());
+                            split_force(mode, kk);
+                            at_out o0 = {0};
+                            for (int p = 0; p <= 4; p++) {
+                                tc_case(&c, "%s N=%d H=%d dh=%d pad=%d ranges of %d keys, "
+                                        "pool %d", MODE_NAME[mode], N, H, dh, pad, kk, p);
+                                at_out o;
+                                at_alloc_out(&a, &k, &o);
+                                st = at_run(v.k[vi], split_pool(p), &k, &o);
+                                if (!tc_true(&c, st == GA_OK, "status %s: %s",
+                                             ga_status_name(st), ga_last_error()))
+                                    continue;
+                                size_t nc = sizeof(float) * H * dh;
+                                if (p == 0) {
+                                    o0 = o;
+                                    long nr = at_compare(&c, &k, &md, o.C, o.kept,
+                                                         mode == 2 ? NULL : o.lev, ref.C,
+                                                         ref.kept, ref.lev);
+                                    if (vi == 0) {
+                                        nonrobust += nr;
+                                        rows += H;
+                                    }
+                                    if (mode != 2) {
+                                        tc_bits(&c, "C vs unsplit", o.C, un.C, nc);
+                                        tc_bits(&c, "kept vs unsplit", o.kept, un.kept,
+                                                sizeof(int) * H);
+                                        tc_bits(&c, "levels vs unsplit", o.lev, un.lev, N);
+                                    }
+                                    continue;
+                                }
+                                tc_bits(&c, "C vs no pool", o.C, o0.C, nc);
+                                tc_bits(&c, "kept vs no pool", o.kept, o0.kept, sizeof(int) * H);
+                                if (mode != 2)
+                                    tc_bits(&c, "levels vs no pool", o.lev, o0.lev, N);
+                            }
+                        }
+                        split_force(mode, 0);
+                        ar_check(&a, &c);
+                        ar_free(&a);
+                    }
+    cr_expect(nonrobust * 4 <= rows, "split: %ld of %ld rows within the decision band",
+              nonrobust, rows);
+    tc_finish(&c);
+}
+
+/* Split ranges under the rule (no knob): shapes where heads do not balance
+ * the threads (H = 1, 3, 5) and where they do (H = 4), an odd N: bitwise the
+ * same for no pool and pools of 1 to 4 threads, with and without the
+ * small-work rule (it only moves the step onto the calling thread). */
+Test(attend, split_rule_thread_counts, .timeout = TEST_TIMEOUT)
+{
+    tvariants v;
+    tcheck c;
+    variants_get(&v, "attend split rule");
+    tc_init(&c, "ga_attend split rule");
+    trng rng;
+    rng_init(&rng, 706);
+    const int N = t_quick() ? 2053 : 8195;
+    for (int mode = 0; mode < 3; mode++)
+        for (int H = 1; H <= 5; H += 2 - (H == 3)) { /* 1, 3, 4, 5 */
+            const int dh = 64;
+            ga_config cfg;
+            make_cfg(&cfg, mode, H, dh, 3);
+            tarena a = {0};
+            at_case k;
+            at_make(&a, &rng, &k, &cfg, N, 1, 1);
+            tc_true(&c, mode != 2 || H > 4 || ga_split_dense_ranges(N, H) > 1,
+                    "dense H = %d N = %d: expected a split", H, N);
+            at_model md;
+            at_analyse(&a, &k, &md);
+            at_out ref;
+            at_alloc_out(&a, &k, &ref);
+            cr_assert(at_run_ref(&k, &ref) == GA_OK, "%s", ga_last_error());
+            for (int vi = 0; vi < v.n; vi++) {
+                c.isa = v.k[vi]->name;
+                at_out o0 = {0};
+                for (int small = 0; small < 2; small++)
+                    for (int p = 0; p <= 4; p++) {
+                        ga_step_set_min_work(small ? (long long)1 << 40 : 0);
+                        tc_case(&c, "%s N=%d H=%d pool %d small-work rule %s", MODE_NAME[mode],
+                                N, H, p, small ? "on (every step inline)" : "off");
+                        at_out o;
+                        at_alloc_out(&a, &k, &o);
+                        ga_status st = at_run(v.k[vi], split_pool(p), &k, &o);
+                        if (!tc_true(&c, st == GA_OK, "%s", ga_last_error()))
+                            continue;
+                        if (!small && p == 0) {
+                            o0 = o;
+                            at_compare(&c, &k, &md, o.C, o.kept, mode == 2 ? NULL : o.lev,
+                                       ref.C, ref.kept, ref.lev);
+                            continue;
+                        }
+                        tc_bits(&c, "C", o.C, o0.C, sizeof(float) * H * dh);
+                        tc_bits(&c, "kept", o.kept, o0.kept, sizeof(int) * H);
+                        if (mode != 2)
+                            tc_bits(&c, "levels", o.lev, o0.lev, N);
+                    }
+            }
+            ga_step_set_min_work(-1);
+            ar_check(&a, &c);
+            ar_free(&a);
+        }
+    tc_finish(&c);
+}
+
+/* NaN in one range only, ranges of 16 keys (N = 100: 7 ranges), T = 1,
+ * H = 3: the NaN rules of the unsplit step (granattn.h), checked against the
+ * reference's NaN pattern and kept counts:
+ *   K row of one key (head 1) -> head 1 NaN;  bias NaN -> every head;
+ *   P column of an unpadded key -> every head (sparse);
+ *   P column of a padded key -> no NaN (sparse);
+ *   V row of head 0's max key -> head 0 NaN;
+ *   V row of a padded key (weight 0) -> no NaN (dense and sparse);
+ *   V row in a range whose scores are all ~200 below the row max (weights
+ *   exp(-200) = 0 in float: no NaN unsplit) -> no NaN (the merge skips a
+ *   range whose float weight is 0; the double reference differs there, so
+ *   this case is compared with the unsplit step only). */
+Test(attend, split_nan_one_range, .timeout = TEST_TIMEOUT)
+{
+    enum { K_ROW, BIAS, P_UNPADDED, P_PADDED, V_MAX, V_PADDED, V_FAR, KINDS };
+    static const char *const NAME[] = {"K row", "bias", "P of an unpadded key",
+                                       "P of a padded key", "V row of the max key",
+                                       "V row of a padded key", "V row of a far range"};
+    tvariants v;
+    tcheck c;
+    variants_get(&v, "attend split nan");
+    tc_init(&c, "ga_attend split NaN");
+    ga_step_set_min_work(0);
+    trng rng;
+    rng_init(&rng, 707);
+    const int N = 100, T = 1, H = 3, dh = 8;
+    for (int kind = 0; kind < KINDS; kind++)
+        for (int mode = 0; mode < 3; mode++) {
+            if (mode == 2 && (kind == P_UNPADDED || kind == P_PADDED))
+                continue; /* dense: no GPN */
+            ga_config cfg;
+            make_cfg(&cfg, mode, H, dh, 3);
+            tarena a = {0};
+            at_case k;
+            at_make(&a, &rng, &k, &cfg, N, T, 1);
+            const int ip = 37, iu = 53; /* a padded and an unpadded key, ranges 2 and 3 */
+            k.bias[ip] = -INFINITY;
+            k.bias[iu] = 0.0f;
+            int expect[3] = {0, 0, 0};
+            switch (kind) {
+            case K_ROW:
+                k.K[((size_t)1 * N + iu) * dh + 2] = NAN;
+                expect[1] = 1;
+                break;
+            case BIAS:
+                k.bias[iu] = NAN;
+                expect[0] = expect[1] = expect[2] = 1;
+                break;
+            case P_UNPADDED:
+                k.P[(size_t)2 * k.ldp + iu] = NAN;
+                expect[0] = expect[1] = expect[2] = 1;
+                break;
+            case P_PADDED:
+                k.P[(size_t)2 * k.ldp + ip] = NAN;
+                break;
+            case V_MAX: {
+                int arg = -1;
+                for (int i = 0; i < N; i++)
+                    if (k.bias[i] == 0.0f && (arg < 0 || score_d(&k, 0, 0, i) > score_d(&k, 0, 0, arg)))
+                        arg = i;
+                for (int j = 0; j < dh; j++)
+                    k.V[(size_t)arg * dh + j] = NAN;
+                expect[0] = 1;
+                break;
+            }
+            case V_PADDED:
+                for (int h = 0; h < H; h++)
+                    for (int j = 0; j < dh; j++)
+                        k.V[((size_t)h * N + ip) * dh + j] = NAN;
+                break;
+            case V_FAR:
+                for (int i = 0; i < 16; i++) /* range 0 */
+                    k.bias[i] = -200.0f;
+                for (int h = 0; h < H; h++)
+                    for (int j = 0; j < dh; j++)
+                        k.V[((size_t)h * N + 3) * dh + j] = NAN;
+                break;
+            }
+            at_out ref;
+            at_alloc_out(&a, &k, &ref);
+            cr_assert(at_run_ref(&k, &ref) == GA_OK, "%s", ga_last_error());
+            for (int vi = 0; vi < v.n; vi++) {
+                c.isa = v.k[vi]->name;
+                if (kind == V_FAR) { /* the unsplit step is the reference here */
+                    split_force(mode, 0);
+                    cr_assert(at_run(v.k[vi], NULL, &k, &ref) == GA_OK, "%s", ga_last_error());
+                }
+                split_force(mode, 16);
+                for (int p = 0; p <= 2; p += 2) {
+                    tc_case(&c, "NaN in %s (%s), pool %d", NAME[kind], MODE_NAME[mode], p);
+                    at_out o;
+                    at_alloc_out(&a, &k, &o);
+                    ga_status st = at_run(v.k[vi], split_pool(p), &k, &o);
+                    if (!tc_true(&c, st == GA_OK, "%s", ga_last_error()))
+                        continue;
+                    for (int h = 0; h < H; h++) {
+                        int nn = 0, rn = 0;
+                        for (int j = 0; j < dh; j++) {
+                            nn += isnan(o.C[h * dh + j]) != 0;
+                            rn += isnan(ref.C[h * dh + j]) != 0;
+                        }
+                        tc_true(&c, nn == (expect[h] ? dh : 0),
+                                "head %d: %d of %d NaN, expected %s", h, nn, dh,
+                                expect[h] ? "all" : "none");
+                        tc_true(&c, rn == (expect[h] ? dh : 0),
+                                "reference head %d: %d of %d NaN, expected %s", h, rn, dh,
+                                expect[h] ? "all" : "none");
+                        tc_true(&c, o.kept[h] == ref.kept[h] || (!expect[h] && mode != 2),
+                                "head %d: kept %d, reference %d", h, o.kept[h], ref.kept[h]);
+                        if (expect[h] && kind != V_MAX) /* a NaN score or logit: kept 0 */
+                            tc_true(&c, o.kept[h] == 0, "head %d: NaN row with kept %d", h,
+                                    o.kept[h]);
+                    }
+                }
+            }
+            split_force(mode, 0);
+            ar_check(&a, &c);
+            ar_free(&a);
+        }
+    ga_step_set_min_work(-1);
+    tc_finish(&c);
 }
