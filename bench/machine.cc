@@ -417,14 +417,13 @@ int measure_machine(const std::string &path)
         }
     js << "\n  ],\n";
 
-    // Working sets: 16 KiB .. 1 GiB, 15 sizes, doubling up to 64 MiB (the
-    // L1, L2 and most L3 boundaries), then x4.
+    // Working sets: 16 KiB .. 1 GiB, 17 sizes, doubling (L3s of 32 MiB to
+    // 260+ MiB are all seen on our boxes: a x4 step above 64 MiB put a
+    // 128 MiB step between two points that bracket the L3 boundary).
     const size_t KiB = 1024, MiB = 1024 * KiB;
     std::vector<size_t> sizes;
-    for (size_t s = 16 * KiB; s <= 64 * MiB; s *= 2)
+    for (size_t s = 16 * KiB; s <= 1024 * MiB; s *= 2)
         sizes.push_back(s);
-    sizes.push_back(256 * MiB);
-    sizes.push_back(1024 * MiB);
     const SumFn sum = best_sum();
     FloatBuf buf;
     try {

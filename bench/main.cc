@@ -81,7 +81,7 @@ void usage(FILE *f)
 "                      built with it; set OPENBLAS_CORETYPE (e.g. SkylakeX) so\n"
 "                      OpenBLAS uses this CPU's widest kernels\n"
 "  --machine[=FILE]    measure the machine's limits (peak fp32 FMA per ISA and\n"
-"                      read bandwidth at 15 working-set sizes from 16 KiB to\n"
+"                      read bandwidth at 17 working-set sizes from 16 KiB to\n"
 "                      1 GiB, 1 and all threads; per-thread CPU time, so\n"
 "                      other load on a shared machine does not lower them),\n"
 "                      write them as JSON to FILE (default\n"
