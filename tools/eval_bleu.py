@@ -98,9 +98,8 @@ def read_lines(path, limit=None):
     return lines
 
 
-def ids_as_text(lines):
-    """Lines of ids as space-separated id text (stops at eos, drops pad/bos)."""
-    out = []
+def hyp_ids(lines):
+    """Each line's ids up to eos, without pad/bos, with its 1-based line number."""
     for n, line in enumerate(lines, 1):
         try:
             ids = [int(t) for t in line.split()]
@@ -108,8 +107,12 @@ def ids_as_text(lines):
             fail("hypothesis line %d is not a list of ids: %r" % (n, line[:60]))
         if EOS in ids:
             ids = ids[:ids.index(EOS)]
-        out.append(" ".join(str(i) for i in ids if i not in (PAD, BOS)))
-    return out
+        yield n, [i for i in ids if i not in (PAD, BOS)]
+
+
+def ids_as_text(lines):
+    """Lines of ids as space-separated id text (stops at eos, drops pad/bos)."""
+    return [" ".join(str(i) for i in ids) for _, ids in hyp_ids(lines)]
 
 
 def decode_ids(lines, spm_model):
@@ -125,17 +128,11 @@ def decode_ids(lines, spm_model):
         fail("%s: no such file (run tools/prepare-data.sh)" % spm_model)
     sp = spm.SentencePieceProcessor(model_file=spm_model)
     out = []
-    for n, line in enumerate(lines, 1):
-        try:
-            ids = [int(t) for t in line.split()]
-        except ValueError:
-            fail("hypothesis line %d is not a list of ids: %r" % (n, line[:60]))
-        if EOS in ids:
-            ids = ids[:ids.index(EOS)]
+    for n, ids in hyp_ids(lines):
         bad = [i for i in ids if i < 0 or i >= sp.get_piece_size()]
         if bad:
             fail("hypothesis line %d: id %d outside the vocabulary" % (n, bad[0]))
-        out.append(sp.decode([i for i in ids if i not in (PAD, BOS)]))
+        out.append(sp.decode(ids))
     return out
 
 
