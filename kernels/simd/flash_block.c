@@ -29,14 +29,17 @@
 #include "simd.h"
 
 /* QV vectors hold the 32 queries; KB keys (St) and JB columns (Ct) per
- * register tile: KB * QV + QV + 1 registers (AVX-512 6 x 2 + 3 of 32 zmm,
- * AVX2 2 x 4 + 5 of 16 ymm, NEON 2 x 8 + 9 of 32 q).  NC keys per chunk:
+ * register tile: KB * QV + QV + 1 registers (AVX-512 8 x 2 + 3 of 32 zmm,
+ * AVX2 2 x 4 + 5 of 16 ymm, NEON 2 x 8 + 9 of 32 q); then tiles of KB/2
+ * (JB/2) and 1.  A tile of 1 is latency-bound (QV chains), so the sizes
+ * divide the usual dh and NC (64, 128): with 6, dh 64's last 4 columns took
+ * a quarter of the time.  NC keys per chunk:
  * the St tile NC x 128 B and the K, V chunks NC x dh x 4 B stay in L1/L2. */
 enum {
     QB = GA_FLASH_QB,
     QV = QB / GAV_W,
-    KB = GAV_W == 16 ? 6 : 2,
-    JB = GAV_W == 16 ? 6 : 2,
+    KB = GAV_W == 16 ? 8 : 2,
+    JB = GAV_W == 16 ? 8 : 2,
 #ifdef GA_FLASH_NC_OVERRIDE /* measurement builds only */
     NC = GA_FLASH_NC_OVERRIDE,
 #else
@@ -56,6 +59,12 @@ _Static_assert(NC >= 1 && NC <= 256, "GA_FLASH_WS holds a tile of at most 256 ke
             for (int v = 0; v < QV; v++)                                       \
                 acc[b][v] = gav_zero();                                        \
         const float *kr = K + (size_t)key * dh;                                \
+        /* the tile's V rows for the PV pass, the next chunk's K rows */       \
+        for (int o = 0; o < NB * dh; o += 16) {                                \
+            gav_prefetch(V + (size_t)key * dh + o);                            \
+            if (key + NC + NB <= N)                                            \
+                gav_prefetch(kr + (size_t)NC * dh + o);                        \
+        }                                                                      \
         for (int d = 0; d < dh; d++) {                                         \
             gav_t q[QV];                                                       \
             for (int v = 0; v < QV; v++)                                       \
@@ -139,6 +148,10 @@ uint32_t GA_FN(flash_block)(const float *Q, int ldq, int T, const float *K, cons
             const int key = key0 + r;
             FLASH_SCORE_TILE(KB);
         }
+        for (; r + KB / 2 <= nc; r += KB / 2) {
+            const int key = key0 + r;
+            FLASH_SCORE_TILE(KB / 2);
+        }
         for (; r < nc; r++) {
             const int key = key0 + r;
             FLASH_SCORE_TILE(1);
@@ -164,6 +177,8 @@ uint32_t GA_FN(flash_block)(const float *Q, int ldq, int T, const float *K, cons
         int j = 0;
         for (; j + JB <= dh; j += JB)
             FLASH_CONTEXT_TILE(JB);
+        for (; j + JB / 2 <= dh; j += JB / 2)
+            FLASH_CONTEXT_TILE(JB / 2);
         for (; j < dh; j++)
             FLASH_CONTEXT_TILE(1);
     }
