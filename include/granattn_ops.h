@@ -244,6 +244,7 @@
  * [dh][32], one score tile of up to 256 keys [256][32], 4 x 32 row stats,
  * 16 floats of alignment slack). */
 #define GA_FLASH_QB 32
+#define GA_FLASH_NC 64 /* keys per chunk (every variant): at most N/64 rescales */
 #define GA_FLASH_WS(dh) (64 * (size_t)(dh) + 256 * 32 + 4 * 32 + 16)
 
 /* Dense linear algebra for the model: filled per ISA by kernels/gemm/

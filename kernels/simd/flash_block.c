@@ -43,7 +43,7 @@ enum {
 #ifdef GA_FLASH_NC_OVERRIDE /* measurement builds only */
     NC = GA_FLASH_NC_OVERRIDE,
 #else
-    NC = 64,
+    NC = GA_FLASH_NC,
 #endif
 };
 _Static_assert(QB % GAV_W == 0, "32 queries fill whole vectors");
