@@ -115,7 +115,8 @@ _Static_assert(QB == GA_FLASH_QB, "a dense block is one flash_block call");
  * rows; idx, p: one row of threshold output), then, 64-byte aligned, the
  * prepared step's row buffers (prep_ws):
  *   dot, shat, ub [N] | cand [N + GA_KEEP_PAD] | levc [N + GA_KEEP_PAD] | qc [dh4]
- * then flash_block's workspace fw [GA_FLASH_WS(dh)].
+ * then flash_block's workspace fw [GA_FLASH_WS(dh)] (dense blocks of >= 2
+ * queries only).
  * Monotonic in N and rows, so the plan's size for (max_N, min(max_T, QB))
  * serves every run. */
 static size_t prep_bytes(int N, int dh)
@@ -124,11 +125,12 @@ static size_t prep_bytes(int N, int dh)
     return sizeof(float) * 3 * n + sizeof(int32_t) * pad + pad + ((size_t)dh + 3) / 4 * 4 + 256;
 }
 
-static size_t workspace_bytes(int N, int rows, int dh)
+static size_t workspace_bytes(int N, int rows, int dh, int dense)
 {
+    const size_t fw = dense && rows > 1 ? sizeof(float) * GA_FLASH_WS(dh) : 0;
     size_t n = (size_t)N, pad = n + GA_KEEP_PAD;
     size_t b = sizeof(float) * (n * (size_t)rows + QB) + sizeof(int32_t) * pad +
-               sizeof(float) * pad + 64 + prep_bytes(N, dh) + sizeof(float) * GA_FLASH_WS(dh);
+               sizeof(float) * pad + 64 + prep_bytes(N, dh) + fw;
     return (b + 63) / 64 * 64; /* what follows it in the plan's block stays aligned */
 }
 
@@ -680,7 +682,7 @@ static ga_attend_plan *plan_init(const char *fn, const ga_kernels *kt, ga_pool *
     pl->scale = 1.0f / sqrtf((float)cfg->dh);
     if (!cfg->dense)
         ga_theta_from_tau(cfg, pl->theta8);
-    pl->ws_bytes = workspace_bytes(max_N, max_T < QB ? max_T : QB, cfg->dh);
+    pl->ws_bytes = workspace_bytes(max_N, max_T < QB ? max_T : QB, cfg->dh, cfg->dense);
 
     size_t serial_bytes = pool ? 0 : pl->ws_bytes;
     size_t nan_bytes = cfg->dense ? 0 : sizeof(int) * (size_t)max_T;
@@ -696,7 +698,7 @@ static ga_attend_plan *plan_init(const char *fn, const ga_kernels *kt, ga_pool *
         int n_in = lim < max_N ? (int)lim : max_N, r_in = max_T < QB ? max_T : QB;
         if (lim < r_in)
             r_in = (int)lim;
-        pl->inline_bytes = max_T > 0 && max_N > 0 ? workspace_bytes(n_in, r_in, cfg->dh) : 0;
+        pl->inline_bytes = max_T > 0 && max_N > 0 ? workspace_bytes(n_in, r_in, cfg->dh, cfg->dense) : 0;
     }
     size_t total = split_at + pl->split_bytes + pl->inline_bytes;
     if (total) {
@@ -845,7 +847,7 @@ static ga_status plan_run(const char *fn, ga_attend_plan *pl, int N, int T, cons
      * ranges, which depend on N and H alone). */
     const int threads = pl->pool ? ga_pool_threads(pl->pool) : 1;
     const int small = threads > 1 && ga_step_small(N, T, jb.H, jb.dh);
-    if (small && pl->inline_ws && workspace_bytes(N, T < QB ? T : QB, jb.dh) <= pl->inline_bytes) {
+    if (small && pl->inline_ws && workspace_bytes(N, T < QB ? T : QB, jb.dh, pl->cfg.dense) <= pl->inline_bytes) {
         jb.pool = NULL;
         jb.serial_ws = pl->inline_ws;
     }
