@@ -66,6 +66,7 @@ constexpr FamInfo kFams[] = {
     KFAM(scores_gather, F_N | F_DH | F_MIX | F_DIST | F_CACHE),
     KFAM(scores_packed, F_N | F_DH | F_CACHE),
     KFAM(quantize_rows, F_N | F_DH | F_CACHE),
+    KFAM(flash_block, F_N | F_DH | F_CACHE),
 };
 #undef KFAM
 static_assert(sizeof kFams / sizeof kFams[0] == (size_t)Fam::Count, "one entry per family");
@@ -1103,6 +1104,25 @@ static void run_kernel_loop(benchmark::State &st, const Case &c, const ga_kernel
         w.items = N;
         w.bytes = (double)N * dh * f4 + (double)N * dh4 + 16.0 * N;
         w.flops = 8.0 * N * dh;
+        w.ws = w.bytes;
+        break;
+    }
+    case Fam::flash_block: {
+        // A block of 32 queries (the case's q, row t scaled by 1 + t/64) over
+        // the case's K, V: one head of the dense attend_block step.
+        const int T = GA_FLASH_QB;
+        std::vector<float> Q((size_t)T * dh), C((size_t)T * dh), ws(GA_FLASH_WS(dh));
+        for (int t = 0; t < T; t++)
+            for (int d = 0; d < dh; d++)
+                Q[(size_t)t * dh + d] = in.q[d] * (1.0f + t / 64.0f);
+        timed(st, [&] {
+            uint32_t ok = kt->flash_block(Q.data(), dh, T, in.K, in.V, N, dh, in.scale, nullptr,
+                                          C.data(), dh, ws.data());
+            benchmark::DoNotOptimize(ok);
+        });
+        w.items = (double)N * T;
+        w.bytes = (2.0 * N * dh + 2.0 * T * dh) * f4;
+        w.flops = 4.0 * N * dh * T;
         w.ws = w.bytes;
         break;
     }

@@ -225,16 +225,18 @@ const char *ga_pool_describe(const ga_pool *pool);
  * Block rule: queries are processed in blocks of 32.  Sparse (seed,
  * renorm): a query's C, kept and levels are bitwise identical whichever
  * other queries share its block (T = 1 calls give the same bits).  Dense:
- * a block of >= 2 queries computes its scores S = scale Q K^T and
- * C = A V as two SGEMMs (K and V read once per block), a lone query uses
- * scores + dense_context, so a query's C may differ in the last bits with
- * the other queries of its block; each is within the float rounding of the
- * step, |C_tj - exact| <= (2E + (2.02 N + 27) * 2^-24) * sum_i a_i |V_ij|
- * per element, where E = 1.01 (dh + 4) 2^-24 scale max_i sum_j |q_j K_ij|
- * bounds the float error of a score (any summation order); kept is
- * identical.  A block row whose scores are not all finite or padded, or
- * whose SGEMM context is not finite, is computed as a lone query (same bits
- * as T = 1). */
+ * a block of >= 2 queries is one flash_block call per head (online softmax
+ * over chunks of GA_FLASH_NC = 64 keys, K and V read once per block, no
+ * score matrix), a lone query uses scores + dense_context, so a query's C
+ * may differ in the last bits with the other queries of its block; each is
+ * within the float rounding of the step, |C_tj - exact| <=
+ * (2E + (2.02 N + 6 ceil(N / 64) + 27) * 2^-24) * sum_i a_i |V_ij| per
+ * element, where E = 1.01 (dh + 4) 2^-24 scale max_i sum_j |q_j K_ij|
+ * bounds the float error of a score (any summation order) and the
+ * 6 ceil(N / 64) term the chunks' rescales (exp and two products each);
+ * kept is identical.  A block row whose scores are not all finite or
+ * padded, or whose block context is not finite, is computed as a lone
+ * query (same bits as T = 1). */
 ga_status ga_attend(const ga_kernels *kt, ga_pool *pool, const ga_config *cfg,
                     int N, int T, const float *Q, const float *K, const float *V,
                     const float *bias, const float *P, int ldp, const float *R,
@@ -249,10 +251,8 @@ ga_status ga_attend(const ga_kernels *kt, ga_pool *pool, const ga_config *cfg,
  * pool is NULL; the GPN NaN flags; a levels buffer [max_T][max_N]).  A run
  * checks only its sizes against the plan and its pointers (and, for given
  * levels, their values), then computes; it allocates and frees nothing
- * itself.  Below the plan, the dense baseline with T >= 2 calls the table's
- * sgemm, whose blocked SIMD variants allocate one packing buffer per thread
- * on the thread's first call and reuse it (sparse runs and dense runs of one
- * query call no sgemm).
+ * itself.  (The dense baseline with T >= 2 calls the table's flash_block
+ * with the worker's workspace; no run calls sgemm.)
  *
  * Levels come from one of two sources, through the same threshold ->
  * Z -> context composition:

@@ -20,7 +20,7 @@
 #ifndef GRANATTN_OPS_H
 #define GRANATTN_OPS_H
 
-/* The 23 attention kernels (docs/SPEC.md §5, §7).  Every ISA variant implements all of
+/* The 24 attention kernels (docs/SPEC.md §2, §5, §7).  Every ISA variant implements all of
  * them (hand-written in kernels/<isa>/ or generic in kernels/simd/). */
 #define GA_KERNEL_LIST(X)                                                      \
     /* ---- GPN (docs/SPEC.md §3) ---- */                                      \
@@ -219,7 +219,33 @@
      * or 16 -> codes (the rows' slots only), scale, norm, err [n], csum [n]. */ \
     X(void, quantize_rows, (const float *X, int n, int ldx, int dh, int dh4,   \
       int lanes, int8_t *codes, float *scale, int32_t *csum, float *norm,      \
-      float *err))
+      float *err))                                                             \
+    /* ---- dense query block, flash style (docs/SPEC.md §2) ---- */          \
+    /* Dense attention of T queries over one head, K and V read once, with no  \
+     * packing of K or V and no [T][N] score matrix: per row t < T            \
+     *   s_i = scale * sum_d Q[t][d] K[i][d] + (bias ? bias[i] : 0),           \
+     *   -inf exactly for a padded key (bias -inf, whatever its K or V row),   \
+     *   C[t][j] = sum_i exp(s_i - m) V[i][j] / sum_i exp(s_i - m), m = max s, \
+     * by an online softmax over key chunks (running max, rescaled sums).      \
+     * Returns a mask: bit t set when row t has an unpadded key and every      \
+     * unpadded score came out finite in float; the other rows of C are NaN   \
+     * (the caller recomputes them: an overflowing float dot, NaN/inf in q,    \
+     * K or bias, every key padded).  C of a flagged row may still be         \
+     * non-finite (NaN/inf V row of a zero-weight key, an overflowing sum):    \
+     * the caller checks it.  Error: docs/SPEC.md §2 (dense block rule).       \
+     * Q [T][ldq] (dh used), K, V [N][dh], bias [N] or NULL -> C [T][ldc];     \
+     * 1 <= T <= GA_FLASH_QB, N >= 0, dh >= 1; ws: GA_FLASH_WS(dh) floats,    \
+     * any alignment, contents overwritten. */                                 \
+    X(uint32_t, flash_block, (const float *Q, int ldq, int T, const float *K,  \
+      const float *V, int N, int dh, float scale, const float *bias,          \
+      float *C, int ldc, float *ws))
+
+/* flash_block: queries per call and its workspace in floats (Q^T and C^T
+ * [dh][32], one score tile of up to 256 keys [256][32], 4 x 32 row stats,
+ * 16 floats of alignment slack). */
+#define GA_FLASH_QB 32
+#define GA_FLASH_NC 64 /* keys per chunk (every variant): at most N/64 rescales */
+#define GA_FLASH_WS(dh) (64 * (size_t)(dh) + 256 * 32 + 4 * 32 + 16)
 
 /* Dense linear algebra for the model: filled per ISA by kernels/gemm/
  * (ga_fill_gemm_<isa>), not by the attention-kernel libraries. */

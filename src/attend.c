@@ -13,15 +13,15 @@
  *         sparse:   count, idx, p, Z = threshold(s, m, levels[t], theta)
  *                   C[t][h] = sparse_context(V_h, idx, p, 1/Z)
  *         dense:    a, Z = softmax(s, m);  C[t][h] = dense_context(V_h, a)
- *     dense block of >= 2 queries (GEMM-shaped, dense_block):
- *       S = scale Q_block,h K_h^T (sgemm), bias + row max, A = softmax(S) in
- *       place, C_block,h = A V_h (sgemm): K_h and V_h read once per block
+ *     dense block of >= 2 queries (flash style, dense_block):
+ *       C_block,h = flash_block(Q_block,h, K_h, V_h): online softmax over key
+ *       chunks, K_h and V_h read once per block, no packing, no S matrix
  * Every (t, h) output is computed by exactly one task with a fixed operation
  * order, so results are bitwise identical for any number of threads.
  * Block rule: a sparse result does not depend on which queries share its
  * block (bitwise: its scores come from `scores`, whose rows are independent);
  * a dense result may differ within rounding, since a block of >= 2 queries
- * takes the GEMM path and a single query scores + dense_context.
+ * takes flash_block and a single query scores + dense_context.
  * Padded keys (bias -inf): see gpn_nan_unpadded() and dense_block().
  * A T = 1 step may instead split its keys over the pool, and small steps run
  * on the calling thread: src/attend_split.c (the hook is in plan_run).
@@ -96,22 +96,27 @@ struct prep_acc {
 };
 
 /* Queries per block: a task computes the scores of up to QB queries of one
- * head at once (the sparse step in one `scores` call, the dense step as one
- * sgemm), so each K row is read once per block.  Fixed (never derived from
+ * head at once (the sparse step in one `scores` call, the dense step in one
+ * flash_block call, GA_FLASH_QB = QB), so each K row is read once per block.  Fixed (never derived from
  * the thread count) so results do not depend on it.  32, measured
  * (avx512, 1 thread, dense, T = 64, N 256..16384, H 4, thread CPU time):
  * 85-94 GFLOP/s at 32 vs 56-68 at 16 (the old block), 76-87 at 24, 85-94 at
  * 48 and 92-105 at 64; the sgemm's 12-row register tile wastes a third of
  * its rows at 16, and 32 is the issue's block (a beam of 4 x 8 sentences)
- * while keeping the workspace S [32][N] of a worker at 4 MiB for N = 32768. */
+ * while keeping the workspace S [32][N] of a worker at 4 MiB for N = 32768.
+ * (Measured with the sgemm block; the flash block keeps 32 queries in the
+ * lanes: 2 zmm, 4 ymm or 8 q registers per key.) */
 enum { QB = 32 };
+_Static_assert(QB == GA_FLASH_QB, "a dense block is one flash_block call");
 
 /* Workspace of one worker for blocks of `rows` queries (rows <= QB):
  *   S [rows][N] | m [QB] | idx [N + GA_KEEP_PAD] | p [N + GA_KEEP_PAD]
- * (S: the block's scores; the dense block step turns them into softmax
- * weights in place for its second sgemm; idx, p: one row of threshold
- * output), then, 64-byte aligned, the prepared step's row buffers (prep_ws):
+ * (S: the block's scores, or a row of scratch for the dense block's lone
+ * rows; idx, p: one row of threshold output), then, 64-byte aligned, the
+ * prepared step's row buffers (prep_ws):
  *   dot, shat, ub [N] | cand [N + GA_KEEP_PAD] | levc [N + GA_KEEP_PAD] | qc [dh4]
+ * then flash_block's workspace fw [GA_FLASH_WS(dh)] (dense blocks of >= 2
+ * queries only).
  * Monotonic in N and rows, so the plan's size for (max_N, min(max_T, QB))
  * serves every run. */
 static size_t prep_bytes(int N, int dh)
@@ -120,11 +125,12 @@ static size_t prep_bytes(int N, int dh)
     return sizeof(float) * 3 * n + sizeof(int32_t) * pad + pad + ((size_t)dh + 3) / 4 * 4 + 256;
 }
 
-static size_t workspace_bytes(int N, int rows, int dh)
+static size_t workspace_bytes(int N, int rows, int dh, int dense)
 {
+    const size_t fw = dense && rows > 1 ? sizeof(float) * GA_FLASH_WS(dh) : 0;
     size_t n = (size_t)N, pad = n + GA_KEEP_PAD;
     size_t b = sizeof(float) * (n * (size_t)rows + QB) + sizeof(int32_t) * pad +
-               sizeof(float) * pad + 64 + prep_bytes(N, dh);
+               sizeof(float) * pad + 64 + prep_bytes(N, dh) + fw;
     return (b + 63) / 64 * 64; /* what follows it in the plan's block stays aligned */
 }
 
@@ -133,9 +139,10 @@ typedef struct wsv {
     float *S, *m, *p;
     int32_t *idx;
     char *pw; /* prepared step's row buffers */
+    float *fw; /* flash_block's workspace, GA_FLASH_WS(dh) floats */
 } wsv;
 
-static wsv ws_carve(char *ws, int N, int rows)
+static wsv ws_carve(char *ws, int N, int rows, int dh)
 {
     wsv w;
     w.S = (float *)ws;
@@ -143,6 +150,7 @@ static wsv ws_carve(char *ws, int N, int rows)
     w.idx = (int32_t *)(w.m + QB);
     w.p = (float *)(w.idx + N + GA_KEEP_PAD);
     w.pw = (char *)(((uintptr_t)(w.p + N + GA_KEEP_PAD) + 63) & ~(uintptr_t)63);
+    w.fw = (float *)(w.pw + prep_bytes(N, dh));
     return w;
 }
 
@@ -252,106 +260,27 @@ static void dense_alone(job *jb, int t, int h, float *s)
     query_head(jb, t, h, s, m, NULL, s);
 }
 
-/* One row of the block's GEMM scores, s [N] = scale * q . K_i: adds the bias
- * (exactly -inf for a padded key, whatever its dot product) and writes the
- * row max to *m.  Returns 0 when the row must take the T = 1 path: an
- * unpadded score that is not finite (NaN or inf from q, K or bias, or a float
- * dot product that overflowed where `scores` recomputes it exactly), or every
- * key padded.  Written with GCC/Clang generic vectors (SSE2 on baseline
- * x86-64, NEON on AArch64; attend.c is compiled once for every ISA): only
- * elementwise IEEE operations, so every ISA gives the same bits.  The NaN
- * check accumulates v * 0, which is NaN iff v is inf or NaN. */
-typedef float gv4 __attribute__((vector_size(16)));
-typedef int32_t gi4 __attribute__((vector_size(16)));
-enum { GV = 4 };
-
-static inline gv4 gv_load(const float *p)
+/* Dense step for a block of rows >= 2 queries of head h, flash style (the
+ * table's flash_block: K_h and V_h read once per block, no packing, no score
+ * matrix; docs/SPEC.md §2):
+ *   C_block,h = softmax(scale Q_block,h K_h^T + bias) V_h   online softmax
+ * (Q_block,h: rows of stride H*dh; C rows of stride H*dh; fw: the worker's
+ * GA_FLASH_WS(dh) floats.)  A row that flash_block does not flag (a score not
+ * finite: NaN, inf, an overflowing float dot; every key padded) or whose C
+ * comes out non-finite (a NaN/inf V row of a zero-weight key, an overflowing
+ * float sum) is recomputed alone by the T = 1 path (dense_alone, with
+ * s [N] = S + r*lds as scratch), which carries the exact-recompute and
+ * exclusion rules; such rows give the T = 1 bits. */
+static void dense_block(job *jb, int t0, int rows, int h, float *S, int lds, float *fw)
 {
-    gv4 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline gv4 gv_sel(gi4 k, gv4 a, gv4 b) /* k ? a : b, k lanes all-ones or 0 */
-{
-    return (gv4)(((gi4)a & k) | ((gi4)b & ~k));
-}
-
-static int dense_row_scores(float *restrict s, const float *restrict bias, int N, float *m)
-{
-    const gv4 ninf = {-INFINITY, -INFINITY, -INFINITY, -INFINITY}, zero = {0, 0, 0, 0};
-    gv4 mx0 = ninf, mx1 = ninf, chk0 = zero, chk1 = zero;
-    int i = 0;
-    if (bias) {
-        for (; i + 2 * GV <= N; i += 2 * GV) {
-            const gv4 b0 = gv_load(bias + i), b1 = gv_load(bias + i + GV);
-            const gi4 p0 = b0 == ninf, p1 = b1 == ninf;
-            const gv4 v0 = gv_sel(p0, ninf, gv_load(s + i) + b0);
-            const gv4 v1 = gv_sel(p1, ninf, gv_load(s + i + GV) + b1);
-            chk0 += gv_sel(p0, zero, v0 * zero);
-            chk1 += gv_sel(p1, zero, v1 * zero);
-            mx0 = gv_sel(v0 > mx0, v0, mx0);
-            mx1 = gv_sel(v1 > mx1, v1, mx1);
-            memcpy(s + i, &v0, sizeof v0);
-            memcpy(s + i + GV, &v1, sizeof v1);
-        }
-    } else {
-        for (; i + 2 * GV <= N; i += 2 * GV) {
-            const gv4 v0 = gv_load(s + i), v1 = gv_load(s + i + GV);
-            chk0 += v0 * zero;
-            chk1 += v1 * zero;
-            mx0 = gv_sel(v0 > mx0, v0, mx0);
-            mx1 = gv_sel(v1 > mx1, v1, mx1);
-        }
-    }
-    float c = 0.0f, x = -INFINITY;
-    for (int k = 0; k < GV; k++) {
-        c += chk0[k] + chk1[k];
-        x = mx0[k] > x ? mx0[k] : x;
-        x = mx1[k] > x ? mx1[k] : x;
-    }
-    for (; i < N; i++) { /* tail, scalar */
-        const int pad = bias && bias[i] == -INFINITY;
-        const float v = pad ? -INFINITY : s[i] + (bias ? bias[i] : 0.0f);
-        c += pad ? 0.0f : v * 0.0f;
-        s[i] = v;
-        x = v > x ? v : x;
-    }
-    *m = x;
-    return c == 0.0f && x != -INFINITY;
-}
-
-/* Dense step for a block of rows >= 2 queries of head h, GEMM-shaped:
- *   S [rows][lds] = scale * Q_block,h K_h^T    one sgemm: K_h read once per block
- *   per row: bias, row max m [rows], A = softmax(S) in place
- *   C_block,h     = A V_h                      one sgemm: V_h read once per block
- * (Q_block,h: rows of stride H*dh; C rows of stride H*dh.)  A row whose
- * scores are not all finite (NaN, overflow, every key padded; see
- * dense_row_scores) or whose C comes out non-finite (a NaN/inf V row of a
- * zero-weight key, an overflowing float sum) is recomputed alone by the T = 1
- * path (dense_alone), which carries the exact-recompute and exclusion rules;
- * such rows give the T = 1 bits. */
-static void dense_block(job *jb, int t0, int rows, int h, float *S, int lds, float *m)
-{
-    const ga_kernels *kt = jb->kt;
     const int N = jb->N, dh = jb->dh, ldc = jb->H * dh;
-    const float *Vh = jb->V + (size_t)h * N * dh;
     float *C0 = jb->C + (size_t)t0 * ldc + (size_t)h * dh;
-    kt->sgemm(0, 1, rows, N, dh, jb->scale, jb->Q + (size_t)t0 * ldc + (size_t)h * dh, ldc,
-              jb->K + (size_t)h * N * dh, dh, 0.0f, S, lds);
-    int ok[QB];
-    for (int r = 0; r < rows; r++) {
-        float *s = S + (size_t)r * lds;
-        ok[r] = dense_row_scores(s, jb->bias, N, &m[r]);
-        if (ok[r]) /* Z >= 1: m is the max of finite scores */
-            kt->softmax(s, N, m[r], s);
-        else /* rows are independent in the sgemm: zeros keep this one quiet */
-            memset(s, 0, sizeof(float) * (size_t)N);
-    }
-    kt->sgemm(0, 0, rows, dh, N, 1.0f, S, lds, Vh, dh, 0.0f, C0, ldc);
+    const uint32_t ok = jb->kt->flash_block(jb->Q + (size_t)t0 * ldc + (size_t)h * dh, ldc, rows,
+                                            jb->K + (size_t)h * N * dh, jb->V + (size_t)h * N * dh,
+                                            N, dh, jb->scale, jb->bias, C0, ldc, fw);
     for (int r = 0; r < rows; r++) {
         float *c = C0 + (size_t)r * ldc;
-        if (!ok[r] || !row_finite(c, dh)) {
+        if (!(ok >> r & 1) || !row_finite(c, dh)) {
             dense_alone(jb, t0 + r, h, S + (size_t)r * lds);
             continue;
         }
@@ -371,7 +300,7 @@ static void block_task(void *arg, int task, int worker)
     int t0 = b * QB, rows = jb->T - t0 < QB ? jb->T - t0 : QB;
 
     const ga_attend_trace *tr = jb->tr;
-    float *S, *m, *p = NULL;
+    float *S, *m, *p = NULL, *fw = NULL;
     int32_t *idx = NULL;
     if (tr) { /* traced (sparse): S [H][T][N], m [H][T] rows of this block */
         S = tr->S + ((size_t)h * jb->T + t0) * N;
@@ -379,15 +308,16 @@ static void block_task(void *arg, int task, int worker)
     } else {
         /* the plan grew every worker's scratch to ws_bytes: no allocation here */
         const wsv w = ws_carve(jb->pool ? ga_pool_scratch(jb->pool, worker, jb->ws_bytes)
-                                        : jb->serial_ws, N, rows);
+                                        : jb->serial_ws, N, rows, dh);
         S = w.S;
         m = w.m;
         idx = w.idx;
         p = w.p;
+        fw = w.fw;
     }
 
-    if (jb->cfg->dense && rows > 1) {
-        dense_block(jb, t0, rows, h, S, N, m);
+    if (jb->cfg->dense && rows > 1 && fw) {
+        dense_block(jb, t0, rows, h, S, N, fw);
         return;
     }
     jb->kt->scores(jb->K + (size_t)h * N * dh, N, dh,
@@ -632,7 +562,7 @@ static void prep_block_task(void *arg, int task, int worker)
     int N = jb->N;
     int t0 = b * QB, rows = jb->T - t0 < QB ? jb->T - t0 : QB;
     const wsv w = ws_carve(jb->pool ? ga_pool_scratch(jb->pool, worker, jb->ws_bytes)
-                                    : jb->serial_ws, N, rows);
+                                    : jb->serial_ws, N, rows, jb->dh);
     for (int r = 0; r < rows; r++)
         prep_row(jb, t0 + r, h, w.S, w.idx, w.p, w.pw);
 }
@@ -752,7 +682,7 @@ static ga_attend_plan *plan_init(const char *fn, const ga_kernels *kt, ga_pool *
     pl->scale = 1.0f / sqrtf((float)cfg->dh);
     if (!cfg->dense)
         ga_theta_from_tau(cfg, pl->theta8);
-    pl->ws_bytes = workspace_bytes(max_N, max_T < QB ? max_T : QB, cfg->dh);
+    pl->ws_bytes = workspace_bytes(max_N, max_T < QB ? max_T : QB, cfg->dh, cfg->dense);
 
     size_t serial_bytes = pool ? 0 : pl->ws_bytes;
     size_t nan_bytes = cfg->dense ? 0 : sizeof(int) * (size_t)max_T;
@@ -768,7 +698,7 @@ static ga_attend_plan *plan_init(const char *fn, const ga_kernels *kt, ga_pool *
         int n_in = lim < max_N ? (int)lim : max_N, r_in = max_T < QB ? max_T : QB;
         if (lim < r_in)
             r_in = (int)lim;
-        pl->inline_bytes = max_T > 0 && max_N > 0 ? workspace_bytes(n_in, r_in, cfg->dh) : 0;
+        pl->inline_bytes = max_T > 0 && max_N > 0 ? workspace_bytes(n_in, r_in, cfg->dh, cfg->dense) : 0;
     }
     size_t total = split_at + pl->split_bytes + pl->inline_bytes;
     if (total) {
@@ -917,7 +847,7 @@ static ga_status plan_run(const char *fn, ga_attend_plan *pl, int N, int T, cons
      * ranges, which depend on N and H alone). */
     const int threads = pl->pool ? ga_pool_threads(pl->pool) : 1;
     const int small = threads > 1 && ga_step_small(N, T, jb.H, jb.dh);
-    if (small && pl->inline_ws && workspace_bytes(N, T < QB ? T : QB, jb.dh) <= pl->inline_bytes) {
+    if (small && pl->inline_ws && workspace_bytes(N, T < QB ? T : QB, jb.dh, pl->cfg.dense) <= pl->inline_bytes) {
         jb.pool = NULL;
         jb.serial_ws = pl->inline_ws;
     }

@@ -532,6 +532,30 @@ static void b_quantize_rows(const ga_kernels *kt, gctx *x)
             }
 }
 
+static void b_flash_block(const ga_kernels *kt, gctx *x)
+{
+    static const int TS[] = {1, 2, 17, 32};
+    for (int in = 0; in < NN; in++)
+        for (int id = 0; id < 4; id++)
+            for (int it = 0; it < 4; it++)
+                for (int wb = 0; wb < 2; wb++) {
+                    int N = NS[in], dh = DH[id], T = TS[it];
+                    set_case("N=%d dh=%d T=%d bias=%d", N, dh, T, wb);
+                    float *bias = NULL;
+                    if (wb) {
+                        bias = gbuf(x, sizeof(float) * (N > 0 ? N : 1));
+                        for (int i = 0; i < N; i++)
+                            bias[i] = i % 4 == 1 ? -INFINITY : 0.0f;
+                    }
+                    float *Q = gin(x, (size_t)T * dh);
+                    float *K = N > 0 ? gin(x, (size_t)N * dh) : NULL;
+                    float *V = N > 0 ? gin(x, (size_t)N * dh) : NULL;
+                    kt->flash_block(Q, dh, T, K, V, N, dh, 0.125f, bias, gout(x, (size_t)T * dh),
+                                    dh, gout(x, GA_FLASH_WS(dh)));
+                    gfree(x);
+                }
+}
+
 #define BOUNDS_TEST(k)                                                         \
     Test(bounds, k, .timeout = TEST_TIMEOUT) { run_bounds(#k, b_##k); }
 #define BOUNDS_TEST_ENTRY(ret, k, params) BOUNDS_TEST(k)

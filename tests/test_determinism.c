@@ -396,6 +396,20 @@ static size_t det_quantize_rows(const ga_kernels *kt, int N, unsigned char *out)
     return d_end(&x);
 }
 
+static size_t det_flash_block(const ga_kernels *kt, int N, unsigned char *out)
+{
+    dctx x;
+    d_begin(&x, out);
+    const int T = 29;
+    float *Q = d_in(&x, (size_t)T * DH), *K = d_in(&x, (size_t)N * DH);
+    float *V = d_in(&x, (size_t)N * DH), *C = d_in(&x, (size_t)T * DH);
+    float *ws = d_in(&x, GA_FLASH_WS(DH));
+    uint32_t ok = kt->flash_block(Q, DH, T, K, V, N, DH, 0.125f, NULL, C, DH, ws);
+    d_put(&x, C, sizeof(float) * T * DH);
+    d_put(&x, &ok, sizeof ok);
+    return d_end(&x);
+}
+
 static size_t det_sgemm(const ga_kernels *kt, int N, unsigned char *out)
 {
     dctx x;
