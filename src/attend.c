@@ -115,8 +115,8 @@ _Static_assert(QB == GA_FLASH_QB, "a dense block is one flash_block call");
  * rows; idx, p: one row of threshold output), then, 64-byte aligned, the
  * prepared step's row buffers (prep_ws):
  *   dot, shat, ub [N] | cand [N + GA_KEEP_PAD] | levc [N + GA_KEEP_PAD] | qc [dh4]
- * then flash_block's workspace fw [GA_FLASH_WS(dh)] (dense blocks of >= 2
- * queries only).
+ * then, 64-byte aligned (prep_bytes ends on a byte array), flash_block's
+ * workspace fw [GA_FLASH_WS(dh)] (dense blocks of >= 2 queries only).
  * Monotonic in N and rows, so the plan's size for (max_N, min(max_T, QB))
  * serves every run. */
 static size_t prep_bytes(int N, int dh)
@@ -127,7 +127,7 @@ static size_t prep_bytes(int N, int dh)
 
 static size_t workspace_bytes(int N, int rows, int dh, int dense)
 {
-    const size_t fw = dense && rows > 1 ? sizeof(float) * GA_FLASH_WS(dh) : 0;
+    const size_t fw = dense && rows > 1 ? sizeof(float) * GA_FLASH_WS(dh) + 64 : 0;
     size_t n = (size_t)N, pad = n + GA_KEEP_PAD;
     size_t b = sizeof(float) * (n * (size_t)rows + QB) + sizeof(int32_t) * pad +
                sizeof(float) * pad + 64 + prep_bytes(N, dh) + fw;
@@ -150,7 +150,7 @@ static wsv ws_carve(char *ws, int N, int rows, int dh)
     w.idx = (int32_t *)(w.m + QB);
     w.p = (float *)(w.idx + N + GA_KEEP_PAD);
     w.pw = (char *)(((uintptr_t)(w.p + N + GA_KEEP_PAD) + 63) & ~(uintptr_t)63);
-    w.fw = (float *)(w.pw + prep_bytes(N, dh));
+    w.fw = (float *)(((uintptr_t)(w.pw + prep_bytes(N, dh)) + 63) & ~(uintptr_t)63);
     return w;
 }
 
