@@ -214,12 +214,12 @@ EOF
     ); rc=$?
     if ((rc == 0)); then ok "outputs: $chk"; else bad "outputs" "$chk"; fi
     # --budget-hours: the runs in progress finish, no new ones start, exit 3, partial report
-    out=$("$PY" $F --quick --out "$T/budget" --sets sentence --seeds 1 --budget-hours 0.002 \
+    out=$("$PY" $F --quick --out "$T/budget" --sets sentence --seeds 1 --budget-hours 0.0001 \
         --sentence-trunk "$R/trunk-sentence/best.ckpt" 2>&1); rc=$?
     nb=$(find "$T/budget" -name done | wc -l)
-    if ((rc == 3)) && ((nb >= 1 && nb < 8)) && grep -q "budget of 0.002 h reached" <<<"$out" &&
+    if ((rc == 3)) && ((nb >= 1 && nb < 8)) && grep -q "budget of 0.0001 h reached" <<<"$out" &&
         [[ -s $T/budget/results/points.tsv ]]; then
-        ok "--budget-hours 0.002: exit 3 after $nb of 8 runs, report of what is done"
+        ok "--budget-hours 0.0001: exit 3 after $nb of 8 runs, report of what is done"
     else
         bad "--budget-hours (exit $rc, $nb runs done)" "$(tail -5 <<<"$out")"
     fi
