@@ -389,20 +389,21 @@ static float preview(const ga_kernels *kt, const ga_keys *ks, int h, const int8_
     return kt->preview_bounds(dot, ga_keys_meta(ks, h), ks->ldm, ks->N, qk, shat, ub);
 }
 
-/* C and kept of one row from the threshold's (count, Z) and kept (idx, p),
- * as query_head: NaN Z -> NaN, Z == 0 or nothing kept -> 0. */
-static int finish_sparse(const job *jb, const float *Vh, float *c, const int32_t *idx,
-                         const float *p, int count, float Z)
+/* C and kept of one sparse row from the threshold's (count, Z) and kept
+ * (idx, p), as query_head: NaN Z -> NaN, Z == 0 or nothing kept -> 0.
+ * Shared with the key split (attend_split.h). */
+int ga_sparse_finish(const ga_kernels *kt, const float *Vh, int dh, const int32_t *idx,
+                     const float *p, int count, float Z, float *c)
 {
     if (isnan(Z)) {
-        fill(c, jb->dh, NAN);
+        fill(c, dh, NAN);
         return 0;
     }
     if (Z == 0.0f || count == 0) {
-        fill(c, jb->dh, 0.0f);
+        fill(c, dh, 0.0f);
         return 0;
     }
-    jb->kt->sparse_context(Vh, jb->dh, idx, p, count, 1.0f / Z, c);
+    kt->sparse_context(Vh, dh, idx, p, count, 1.0f / Z, c);
     return count;
 }
 
@@ -464,7 +465,7 @@ static void prep_row(job *jb, int t, int h, float *S, int32_t *idx, float *p, ch
         float m;
         kt->scores(Kh, N, dh, q, 1, dh, jb->scale, ks->bias, S, N, &m);
         int n = kt->threshold(S, N, m, lev, jb->theta8, mode, idx, p, &Z);
-        count = finish_sparse(jb, Vh, c, idx, p, n, Z);
+        count = ga_sparse_finish(kt, Vh, dh, idx, p, n, Z, c);
         fallback = !exact_z;
         ncand = N;
         bytes = N * row_bytes + N + (double)count * row_bytes;
@@ -515,7 +516,7 @@ static void prep_row(job *jb, int t, int h, float *S, int32_t *idx, float *p, ch
         zb = (float)(expm1((double)emax * (1.0 + 0x1p-20)) * znc / zsum);
         Z = (float)zsum;
     }
-    count = finish_sparse(jb, Vh, c, idx, p, n, Z);
+    count = ga_sparse_finish(kt, Vh, dh, idx, p, n, Z, c);
     bytes += (double)count * row_bytes;
 done:
     if (jb->kept)

@@ -359,15 +359,7 @@ static void sparse_head_task(void *arg, int h, int worker)
         count = kt->threshold(sj->S + (size_t)h * N, N, m, sj->lev, st->theta8, st->cfg->mode,
                               idx, p, &Z);
     }
-    if (isnan(Z)) {
-        fill(c, dh, NAN);
-        count = 0;
-    } else if (Z == 0.0f || count == 0) {
-        fill(c, dh, 0.0f);
-        count = 0;
-    } else {
-        kt->sparse_context(st->V + (size_t)h * N * dh, dh, idx, p, count, 1.0f / Z, c);
-    }
+    count = ga_sparse_finish(kt, st->V + (size_t)h * N * dh, dh, idx, p, count, Z, c);
     if (st->kept)
         st->kept[h] = count;
 }

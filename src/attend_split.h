@@ -48,6 +48,13 @@ size_t ga_split_bytes(const ga_config *cfg, int max_N, int max_T, int threads);
  * unsplit step. */
 int ga_split_run(const ga_split_step *st, void *buf, size_t buf_bytes, int threads, int small);
 
+/* One sparse row's C from the threshold's (count, Z) and kept (idx, p):
+ * NaN Z -> C NaN, Z == 0 or nothing kept -> C 0 (returns 0), else
+ * C = sparse_context(Vh [N][dh], idx, p, count, 1/Z) (returns count).
+ * Defined in attend.c; the unsplit, prepared and split steps all use it. */
+int ga_sparse_finish(const ga_kernels *kt, const float *Vh, int dh, const int32_t *idx,
+                     const float *p, int count, float Z, float *c);
+
 /* Small-work rule: 1 when a step of T queries x H heads x N keys x dh is
  * below the measured size where a second thread starts to pay off, so the
  * plan runs it on the calling thread.  Only scheduling depends on it, never

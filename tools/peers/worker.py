@@ -106,6 +106,22 @@ def median(values):
 
 # ---------------------------------------------------------------- PyTorch
 
+def failure(e):
+    """A variant's failure reason: exception type and its first line."""
+    return f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300]}"
+
+
+class GraphPeer:
+    """Peers whose variants are built per shape into self.runs[variant] =
+    (call, ...) (ONNX Runtime, OpenVINO)."""
+
+    def call(self, variant):
+        return self.runs[variant][0]
+
+    def drop(self):
+        self.runs = {}
+
+
 class TorchPeer:
     name = "torch"
 
@@ -168,7 +184,7 @@ class TorchPeer:
 
 # ---------------------------------------------------------------- ONNX Runtime
 
-class OrtPeer:
+class OrtPeer(GraphPeer):
     name = "ort"
 
     def __init__(self, threads):
@@ -273,19 +289,14 @@ class OrtPeer:
                     return c.reshape(H, T, dh)
                 outs[variant] = output
             except Exception as e:  # noqa: BLE001 — the reason is reported
-                fails[variant] = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300]}"
+                fails[variant] = failure(e)
         return outs, fails
 
-    def call(self, variant):
-        return self.runs[variant][0]
-
-    def drop(self):
-        self.runs = {}
 
 
 # ---------------------------------------------------------------- OpenVINO
 
-class OpenvinoPeer:
+class OpenvinoPeer(GraphPeer):
     name = "openvino"
 
     def __init__(self, threads):
@@ -364,14 +375,9 @@ class OpenvinoPeer:
                     return req.get_output_tensor(0).data.copy().reshape(H, T, dh)
                 outs[variant] = output
             except Exception as e:  # noqa: BLE001
-                fails[variant] = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300]}"
+                fails[variant] = failure(e)
         return outs, fails
 
-    def call(self, variant):
-        return self.runs[variant][0]
-
-    def drop(self):
-        self.runs = {}
 
 
 # ---------------------------------------------------------------- ggml (C driver)
