@@ -190,10 +190,16 @@ static int gpn_nan_unpadded(const job *jb, int t)
 /* 1 if c[0..n) are all finite (the check of the dense block's fallback). */
 static int row_finite(const float *c, int n)
 {
-    float acc = 0.0f;
-    for (int j = 0; j < n; j++)
-        acc += c[j] * 0.0f; /* NaN iff some c[j] is inf or NaN */
-    return acc == 0.0f;
+    /* exponent bits all ones <=> inf or NaN; independent lanes, so the
+     * compiler vectorises it (a float sum of c[j] * 0 was one serial add
+     * chain: 11 % of a 32-query block at N = 64) */
+    uint32_t bad = 0;
+    for (int j = 0; j < n; j++) {
+        uint32_t u;
+        memcpy(&u, c + j, sizeof u);
+        bad |= (uint32_t)((u & 0x7f800000u) == 0x7f800000u);
+    }
+    return bad == 0;
 }
 
 static void levels_task(void *arg, int t, int worker)

@@ -118,6 +118,52 @@ _Static_assert(NC >= 1 && NC <= 256, "GA_FLASH_WS holds a tile of at most 256 ke
             }                                                                  \
     } while (0)
 
+/* Qt [dh][QB] = scale * Q^T of the block's T rows (Q [T][ldq]); lanes
+ * t >= T are 0.  Whole GAV_W x GAV_W blocks by gav_transpose, the last
+ * dh % GAV_W columns one by one (the same single product per element). */
+static void pack_qt(const float *Q, int ldq, int T, int dh, float scale, float *Qt)
+{
+    const gav_t vs = gav_set1(scale);
+    int d0 = 0;
+    for (; d0 + GAV_W <= dh; d0 += GAV_W)
+        for (int v = 0; v < QV; v++) {
+            gav_t r[GAV_W];
+            for (int i = 0; i < GAV_W; i++) {
+                const int t = v * GAV_W + i;
+                r[i] = t < T ? gav_mul(gav_load(Q + (size_t)t * ldq + d0), vs) : gav_zero();
+            }
+            gav_transpose(r);
+            for (int k = 0; k < GAV_W; k++)
+                gav_store(Qt + (size_t)(d0 + k) * QB + v * GAV_W, r[k]);
+        }
+    for (int d = d0; d < dh; d++)
+        for (int t = 0; t < QB; t++)
+            Qt[(size_t)d * QB + t] = t < T ? scale * Q[(size_t)t * ldq + d] : 0.0f;
+}
+
+/* C[t][d] = Ct[d][t] * (1 / l[t]) for t < T (C [T][ldc]), by the same
+ * blocks as pack_qt; never writes past C's T rows of dh. */
+static void unpack_c(const float *Ct, const float *l, int T, int dh, float *C, int ldc)
+{
+    float rl[QB];
+    for (int t = 0; t < QB; t++)
+        rl[t] = 1.0f / l[t];
+    int d0 = 0;
+    for (; d0 + GAV_W <= dh; d0 += GAV_W)
+        for (int v = 0; v < QV && v * GAV_W < T; v++) {
+            const gav_t vr = gav_load(rl + v * GAV_W);
+            gav_t r[GAV_W];
+            for (int k = 0; k < GAV_W; k++)
+                r[k] = gav_mul(gav_load(Ct + (size_t)(d0 + k) * QB + v * GAV_W), vr);
+            gav_transpose(r);
+            for (int i = 0; i < GAV_W && v * GAV_W + i < T; i++)
+                gav_store(C + (size_t)(v * GAV_W + i) * ldc + d0, r[i]);
+        }
+    for (int t = 0; t < T; t++)
+        for (int d = d0; d < dh; d++)
+            C[(size_t)t * ldc + d] = Ct[(size_t)d * QB + t] * rl[t];
+}
+
 uint32_t GA_FN(flash_block)(const float *Q, int ldq, int T, const float *K, const float *V,
                             int N, int dh, float scale, const float *bias, float *C, int ldc,
                             float *ws)
@@ -125,9 +171,7 @@ uint32_t GA_FN(flash_block)(const float *Q, int ldq, int T, const float *K, cons
     /* ws: Qt [dh][32] | Ct [dh][32] | St [NC][32] | stats [4][32] */
     float *Qt = ws, *Ct = Qt + (size_t)dh * QB, *St = Ct + (size_t)dh * QB;
     float *stat = St + (size_t)NC * QB;
-    for (int d = 0; d < dh; d++)
-        for (int t = 0; t < QB; t++)
-            Qt[(size_t)d * QB + t] = t < T ? scale * Q[(size_t)t * ldq + d] : 0.0f;
+    pack_qt(Q, ldq, T, dh, scale, Qt);
     memset(Ct, 0, sizeof(float) * (size_t)dh * QB);
 
     const gav_t ninf = gav_set1(-INFINITY), zero = gav_zero();
@@ -190,17 +234,13 @@ uint32_t GA_FN(flash_block)(const float *Q, int ldq, int T, const float *K, cons
         gav_store(cs + v * GAV_W, chk[v]);
     }
     uint32_t ok = 0;
-    for (int t = 0; t < T; t++) {
-        float *c = C + (size_t)t * ldc;
-        if (cs[t] == 0.0f && ms[t] != -INFINITY) {
+    for (int t = 0; t < T; t++)
+        if (cs[t] == 0.0f && ms[t] != -INFINITY)
             ok |= (uint32_t)1 << t;
-            const float rl = 1.0f / ls[t];
+    unpack_c(Ct, ls, T, dh, C, ldc);
+    for (int t = 0; t < T; t++)
+        if (!(ok >> t & 1))
             for (int d = 0; d < dh; d++)
-                c[d] = Ct[(size_t)d * QB + t] * rl;
-        } else {
-            for (int d = 0; d < dh; d++)
-                c[d] = NAN;
-        }
-    }
+                C[(size_t)t * ldc + d] = NAN;
     return ok;
 }

@@ -29,6 +29,7 @@
  *   gav_dot_rows_ptr, gav_dot_rows      row dot: GAV_W rows . x -> one vector
  *   gav_dot, gav_sum, gav_axpy          one row: dot, sum, y += a x
  *   gav_dot_axpy                        one pass: x . y and acc += a y
+ *   gav_transpose(r[GAV_W])             GAV_W x GAV_W block transpose (bits only)
  *   gav_wsum                            weighted row sum (gathered or strided)
  *   gav_all_finite, gav_select_eq       finiteness test, lane select
  * Tuning (per ISA): GAV_WSUM_NV vectors per gav_wsum column block, GAV_NACC
@@ -118,6 +119,22 @@ GAV_INLINE gav_t gav_dot_rows_ptr(const float *const rows[GAV_W], const float *x
             acc[0][r] = gav_add(acc[0][r], acc[s][r]);
     return gav_reduce_rows(acc[0]);
 }
+
+#ifndef GAV_HAVE_TRANSPOSE
+/* Transpose of the GAV_W x GAV_W block r (r[i] lane j -> r[j] lane i),
+ * through memory (ISAs without an in-register version). */
+GAV_INLINE void gav_transpose(gav_t r[GAV_W])
+{
+    float m[GAV_W][GAV_W], t[GAV_W][GAV_W];
+    for (int i = 0; i < GAV_W; i++)
+        gav_store(m[i], r[i]);
+    for (int i = 0; i < GAV_W; i++)
+        for (int j = 0; j < GAV_W; j++)
+            t[j][i] = m[i][j];
+    for (int i = 0; i < GAV_W; i++)
+        r[i] = gav_load(t[i]);
+}
+#endif
 
 #ifndef GAV_HAVE_DOT_ROWS
 /* Row dot over strided rows: lane r = A[r] . x, rows A + r * lda,

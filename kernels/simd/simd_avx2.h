@@ -13,6 +13,7 @@
 #include <sleef.h>
 
 #define GAV_W 8            /* lanes */
+#define GAV_HAVE_TRANSPOSE 1 /* gav_transpose is defined here (24 shuffles) */
 #define GAV_WSUM_NV 8      /* vectors per column block of gav_wsum (64 columns) */
 #define GAV_NACC 8         /* accumulator budget of gav_wsum (of 16 ymm) */
 #define GAV_WSUM_PREFETCH 8 /* gathered rows prefetched this many rows ahead */
@@ -92,6 +93,28 @@ GAV_INLINE gav_flags_t gav_flags_nan(gav_flags_t f, gav_t v)
 GAV_INLINE int gav_flags_any(gav_flags_t f) { return _mm256_movemask_ps(f) != 0; }
 
 GAV_INLINE void gav_prefetch(const void *p) { _mm_prefetch((const char *)p, _MM_HINT_T0); }
+
+/* In-register transpose of the 8 x 8 block r (r[i] lane j -> r[j] lane i):
+ * unpack ps, shuffle ps (pairs of pairs), then permute2f128 of the 128-bit
+ * halves.  Moves bits only. */
+GAV_INLINE void gav_transpose(gav_t r[8])
+{
+    __m256 a[8], b[8];
+    for (int i = 0; i < 4; i++) {
+        a[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        a[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; i++) {
+        b[4 * i] = _mm256_shuffle_ps(a[4 * i], a[4 * i + 2], 0x44);
+        b[4 * i + 1] = _mm256_shuffle_ps(a[4 * i], a[4 * i + 2], 0xee);
+        b[4 * i + 2] = _mm256_shuffle_ps(a[4 * i + 1], a[4 * i + 3], 0x44);
+        b[4 * i + 3] = _mm256_shuffle_ps(a[4 * i + 1], a[4 * i + 3], 0xee);
+    }
+    for (int k = 0; k < 4; k++) {
+        r[k] = _mm256_permute2f128_ps(b[k], b[4 + k], 0x20);
+        r[4 + k] = _mm256_permute2f128_ps(b[k], b[4 + k], 0x31);
+    }
+}
 
 /* Lane r of the result = sum of the lanes of a[r], r < 8: a hadd tree
  * (6 hadds + 2 cross-lane permutes + 1 add) instead of eight reductions. */

@@ -21,6 +21,7 @@
 #define GAV_CTX_BWD_FUSED 0 /* context backward: one pass per row (1) or axpy + row dot (0) */
 #define GAV_DOT_SPLIT 1    /* accumulators per row in gav_dot_rows */
 #define GAV_HAVE_DOT_ROWS 1 /* gav_dot_rows is defined here (4-base addressing) */
+#define GAV_HAVE_TRANSPOSE 1 /* gav_transpose is defined here (64 shuffles) */
 
 typedef __m512 gav_t;
 typedef __mmask16 gav_mask_t;
@@ -74,6 +75,40 @@ GAV_INLINE gav_flags_t gav_flags_nan(gav_flags_t f, gav_t v)
 GAV_INLINE int gav_flags_any(gav_flags_t f) { return f != 0; }
 
 GAV_INLINE void gav_prefetch(const void *p) { _mm_prefetch((const char *)p, _MM_HINT_T0); }
+
+/* In-register transpose of the 16 x 16 block r (r[i] lane j -> r[j] lane i):
+ * pairs of rows interleaved (unpack ps), pairs of pairs (unpack pd), then
+ * 128-bit lanes regrouped twice (shuffle_f32x4 0x88: lanes 0,2 | 0,2 and
+ * 0xdd: 1,3 | 1,3).  Moves bits only. */
+GAV_INLINE void gav_transpose(gav_t r[16])
+{
+    __m512 a[16], b[16], c[16];
+    for (int i = 0; i < 8; i++) {
+        a[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        a[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    /* b[4i + k]: per 128-bit lane j, column 4j + k of rows 4i .. 4i+3 */
+    for (int i = 0; i < 4; i++) {
+        const __m512d a0 = _mm512_castps_pd(a[4 * i]), a1 = _mm512_castps_pd(a[4 * i + 1]);
+        const __m512d a2 = _mm512_castps_pd(a[4 * i + 2]), a3 = _mm512_castps_pd(a[4 * i + 3]);
+        b[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, a2));
+        b[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, a2));
+        b[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, a3));
+        b[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, a3));
+    }
+    for (int k = 0; k < 4; k++) {
+        c[4 * k] = _mm512_shuffle_f32x4(b[k], b[4 + k], 0x88);
+        c[4 * k + 1] = _mm512_shuffle_f32x4(b[k], b[4 + k], 0xdd);
+        c[4 * k + 2] = _mm512_shuffle_f32x4(b[8 + k], b[12 + k], 0x88);
+        c[4 * k + 3] = _mm512_shuffle_f32x4(b[8 + k], b[12 + k], 0xdd);
+    }
+    for (int k = 0; k < 4; k++) {
+        r[k] = _mm512_shuffle_f32x4(c[4 * k], c[4 * k + 2], 0x88);
+        r[8 + k] = _mm512_shuffle_f32x4(c[4 * k], c[4 * k + 2], 0xdd);
+        r[4 + k] = _mm512_shuffle_f32x4(c[4 * k + 1], c[4 * k + 3], 0x88);
+        r[12 + k] = _mm512_shuffle_f32x4(c[4 * k + 1], c[4 * k + 3], 0xdd);
+    }
+}
 
 /* ---- row reductions: a transpose-and-add tree ---- */
 
