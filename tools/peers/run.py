@@ -30,7 +30,10 @@ placement, which binds one worker per PU); peers get intra-op threads = T,
 OMP_NUM_THREADS = MKL_NUM_THREADS = T, OMP_WAIT_POLICY=PASSIVE and OMP_PLACES
 = those PUs with OMP_PROC_BIND=close (PyTorch, ggml); OpenVINO
 INFERENCE_NUM_THREADS = T with CPU pinning, ONNX Runtime intra_op_num_threads =
-T. Cold cache: K/V sets totalling > 2.5x the LLC rotate per call, exactly the
+T. While granattn-bench runs, the peers' worker processes are stopped
+(SIGSTOP of their process groups, SIGCONT before their own timing): idle
+runtime threads (ONNX Runtime's spinning pool) would otherwise take a core
+from granattn's 2-thread rounds. Cold cache: K/V sets totalling > 2.5x the LLC rotate per call, exactly the
 sets granattn-bench --cache=cold builds (their count is its cold_sets counter).
 
 Outputs in --out DIR: peers.json (raw: every round of every side, the order
@@ -354,7 +357,8 @@ class Worker:
             [sys.executable, os.path.join(HERE, "worker.py"), "--peer", peer, "--threads", t,
              "--ggml", os.path.join(args.venv, "ggml_attn")],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, text=True,
-            bufsize=1, env=env, preexec_fn=lambda: os.sched_setaffinity(0, cpus))
+            bufsize=1, env=env, preexec_fn=lambda: os.sched_setaffinity(0, cpus),
+            start_new_session=True)  # its own process group (pause/resume: the ggml driver too)
         ready = self._read()
         if not ready.get("ok"):
             self.close()
@@ -367,6 +371,21 @@ class Worker:
             tail = self.stderr.read()[-600:].strip()
             raise RuntimeError(f"{self.peer} worker exited (status {self.proc.poll()}): {tail}")
         return json.loads(line)
+
+    def pause(self):
+        """SIGSTOP the worker's process group (between its own timings)."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGSTOP)
+            except ProcessLookupError:
+                pass
+
+    def resume(self):
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
 
     def ask(self, **msg):
         self.proc.stdin.write(json.dumps(msg) + "\n")
@@ -539,7 +558,16 @@ def main(argv):
                 ref, vmax = make_inputs(d, N, H, T)
                 counters = {}
                 for r in range(args.rounds):
-                    b = run_bench(args, shape, cpus, os.path.join(d, "bench.json"))
+                    # the peers' processes stay stopped while granattn-bench
+                    # runs: idle runtime threads (ONNX Runtime spins by
+                    # default) must not take a core from the other side
+                    for w in workers.values():
+                        w.pause()
+                    try:
+                        b = run_bench(args, shape, cpus, os.path.join(d, "bench.json"))
+                    finally:
+                        for w in workers.values():
+                            w.resume()
                     rec["timeline"].append(f"{r}:granattn")
                     g = rec["granattn"]
                     g["dense_us"].append(b["dense_us"])
