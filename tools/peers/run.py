@@ -372,20 +372,19 @@ class Worker:
             raise RuntimeError(f"{self.peer} worker exited (status {self.proc.poll()}): {tail}")
         return json.loads(line)
 
-    def pause(self):
-        """SIGSTOP the worker's process group (between its own timings)."""
+    def _signal(self, sig):
         if self.proc.poll() is None:
             try:
-                os.killpg(self.proc.pid, signal.SIGSTOP)
+                os.killpg(self.proc.pid, sig)
             except ProcessLookupError:
                 pass
 
+    def pause(self):
+        """SIGSTOP the worker's process group (between its own timings)."""
+        self._signal(signal.SIGSTOP)
+
     def resume(self):
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGCONT)
-            except ProcessLookupError:
-                pass
+        self._signal(signal.SIGCONT)
 
     def ask(self, **msg):
         self.proc.stdin.write(json.dumps(msg) + "\n")
