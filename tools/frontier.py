@@ -2,15 +2,20 @@
 """frontier.py — the quality-density frontier of issue 12, in one resumable command.
 
 Protocol (every choice made on the dev split, never on test):
-  trunks   sentence: configs/default.ini with dense attention, from scratch,
-             --trunk-steps steps on data/tok (or --sentence-trunk CKPT);
+  trunks   sentence (the history of models/default.ckpt's dense step): 1.
+             configs/default.ini (learned GPN) from scratch for --trunk-steps
+             steps (1 571) on data/tok, 2. its best.ckpt fine-tuned with dense
+             attention for --trunk-dense-steps steps (1 000, warm-up 100, the
+             config's lr); or --sentence-trunk CKPT;
            passage: the sentence trunk fine-tuned, dense, on the passage windows
-             (data/windows/tok, tools/corpus/windows.py; max_len 640) for
-             --passage-trunk-steps steps (or --passage-trunk CKPT).  The cheapest
-             honest protocol: no second from-scratch model; say so in results.
+             (data/windows/tok, tools/corpus/windows.py; max_len 640, warm-up
+             100, lr 5e-4) for --passage-trunk-steps steps (1 610), or
+             --passage-trunk CKPT.  The cheapest honest protocol: no second
+             from-scratch model; say so in results.
   points   per set (sentence | passage), per point, per seed: a branch fine-tune
-             from that set's trunk (granattn train --init TRUNK, warm-up 100,
-             lr 5e-4, inverse sqrt, --steps updates, seed = GPN init + data order
+             from that set's trunk (granattn train --init TRUNK,
+             lr 5e-4, inverse sqrt, --steps updates (100, warm-up --warmup 20),
+             seed = GPN init + data order
              + dropout), then granattn eval on dev and test (beam --beam, sacreBLEU
              BLEU/chrF, decode density).  Methods (--points, comma separated):
                dense                      dense attention continued
@@ -64,12 +69,16 @@ METHODS = ("dense", "learned", "fixed", "random", "topk")
 MODES = ("seed", "renorm")
 SETS = ("sentence", "passage")
 
+# The plan of results/<machine>/frontier (9 points x 3 seeds x 2 sets, 100
+# steps each: ~7 min per run on one core): two learned operating points
+# (passage dev density ~0.42 and ~0.20), each with its three matched baselines,
+# and dense.
+DEFAULT_LAMBDAS = ("0.001", "0.01")
 DEFAULT_POINTS = ",".join(
-    ["dense"]
-    + ["learned:seed:%s" % l for l in ("0.003", "0.01", "0.03", "0.1")]
-    + ["learned:renorm:%s" % l for l in ("0.01", "0.1")]
-    + ["%s:seed:@learned-seed-%s" % (b, l) for l in ("0.003", "0.01", "0.03", "0.1")
-       for b in ("fixed", "topk", "random")])
+    ["learned:seed:%s" % l for l in DEFAULT_LAMBDAS]
+    + ["%s:seed:@learned-seed-%s" % (b, l) for l in DEFAULT_LAMBDAS
+       for b in ("fixed", "topk", "random")]
+    + ["dense"])
 QUICK_POINTS = ("dense,learned:seed:0.01,learned:seed:0.1,fixed:seed:@learned-seed-0.01,"
                 "topk:seed:@learned-seed-0.01,random:seed:@learned-seed-0.01,topk:seed:0.3,"
                 "fixed:seed:0.05")
@@ -273,20 +282,26 @@ def run_trunks(R, a):
     tp = trunk_paths(a)
     tok, _, ml, _ = R.data("sentence")
     if not a.sentence_trunk:
+        # 1. from scratch with the config as it is (learned GPN), 2. dense fine-tune
+        d1 = os.path.join(a.out, "trunk-sentence-scratch")
         d = os.path.join(a.out, "trunk-sentence")
-        os.makedirs(d, exist_ok=True)
-        t = time.time()
-        args = ["--config", a.config, "--set", "dense=true", "--set", "data_dir=%s" % tok,
-                "--set", "max_steps=%d" % a.trunk_steps, "--set", "max_minutes=0",
-                "--set", "ckpt_every=%d" % a.ckpt_every]
-        if ml:
-            args += ["--set", "max_len=%d" % ml]
-        if R.train(d, os.path.join(d, "train.log"), args, a.trunk_steps) != 0:
-            if R.stopping:
-                die("stopped; rerun the same command to continue", 130)
-            die("sentence trunk failed (%s)" % os.path.join(d, "train.log"), 1)
-        if time.time() - t > 1:
-            print("trunk sentence: %s (%d steps)" % (fmt_dur(time.time() - t), a.trunk_steps), flush=True)
+        common = ["--set", "data_dir=%s" % tok, "--set", "max_minutes=0",
+                  "--set", "ckpt_every=%d" % a.ckpt_every] + (["--set", "max_len=%d" % ml] if ml else [])
+        stages = ((d1, "sentence trunk from scratch", a.trunk_steps,
+                   ["--config", a.config, "--set", "max_steps=%d" % a.trunk_steps] + common),
+                  (d, "sentence trunk dense fine-tune", a.trunk_dense_steps,
+                   ["--config", a.config, "--init", os.path.join(d1, "best.ckpt"),
+                    "--set", "dense=true", "--set", "warmup=100",
+                    "--set", "max_steps=%d" % a.trunk_dense_steps] + common))
+        for sd, what, steps, args in stages:
+            os.makedirs(sd, exist_ok=True)
+            t = time.time()
+            if R.train(sd, os.path.join(sd, "train.log"), args, steps) != 0:
+                if R.stopping:
+                    die("stopped; rerun the same command to continue", 130)
+                die("%s failed (%s)" % (what, os.path.join(sd, "train.log")), 1)
+            if time.time() - t > 1:
+                print("%s: %s (%d steps)" % (what, fmt_dur(time.time() - t), steps), flush=True)
     if "passage" in a.sets and not a.passage_trunk:
         d = os.path.join(a.out, "trunk-passage")
         os.makedirs(d, exist_ok=True)
@@ -517,15 +532,18 @@ def main():
     ap.add_argument("--sets", default="sentence,passage", help="sentence,passage (default both)")
     ap.add_argument("--points", help="comma-separated point specs (default: see --plan)")
     ap.add_argument("--seeds", default="1,2,3", help="seeds, comma separated, or a count N (1..N)")
-    ap.add_argument("--steps", type=int, help="fine-tuning steps per point (default 300; quick 30)")
-    ap.add_argument("--trunk-steps", type=int, help="sentence trunk steps (default 2000; quick 400)")
+    ap.add_argument("--steps", type=int, help="fine-tuning steps per point (default 100; quick 30)")
+    ap.add_argument("--trunk-steps", type=int,
+                    help="sentence trunk steps from scratch (default 1571; quick 300)")
+    ap.add_argument("--trunk-dense-steps", type=int,
+                    help="sentence trunk dense fine-tune steps (default 1000; quick 100)")
     ap.add_argument("--passage-trunk-steps", type=int,
-                    help="passage trunk fine-tune steps (default 600; quick 100)")
+                    help="passage trunk fine-tune steps (default 1610; quick 100)")
     ap.add_argument("--sentence-trunk", help="use this dense checkpoint as the sentence trunk")
     ap.add_argument("--passage-trunk", help="use this dense checkpoint as the passage trunk")
     ap.add_argument("--passage-max-len", type=int, default=640, help="max_len of passage models")
     ap.add_argument("--lr", default="5e-4", help="fine-tuning peak learning rate (5e-4)")
-    ap.add_argument("--warmup", type=int, default=100, help="fine-tuning warm-up steps (100)")
+    ap.add_argument("--warmup", type=int, default=20, help="fine-tuning warm-up steps (20)")
     ap.add_argument("--ckpt-every", type=int, help="checkpoint interval (default 50; quick 10)")
     ap.add_argument("--beam", type=int, default=4, help="beam of every evaluation (4)")
     ap.add_argument("--threads", type=int, default=1, help="threads per run (1)")
@@ -546,7 +564,8 @@ def main():
     if a.quick:
         a.out = a.out or os.path.join(ROOT, "runs", "frontier-quick")
         a.config = a.config or os.path.join(ROOT, "configs", "tiny.ini")
-        defaults = {"steps": 30, "trunk_steps": 400, "passage_trunk_steps": 100, "ckpt_every": 10}
+        defaults = {"steps": 30, "trunk_steps": 300, "trunk_dense_steps": 100,
+                    "passage_trunk_steps": 100, "ckpt_every": 10}
         for k, v in defaults.items():
             if getattr(a, k) is None:
                 setattr(a, k, v)
@@ -556,12 +575,13 @@ def main():
             a.seeds = "1,2"
     a.out = os.path.abspath(a.out or os.path.join(ROOT, "runs", "frontier"))
     a.config = os.path.abspath(a.config or os.path.join(ROOT, "configs", "default.ini"))
-    for k, v in {"steps": 300, "trunk_steps": 2000, "passage_trunk_steps": 600,
-                 "ckpt_every": 50}.items():
+    for k, v in {"steps": 100, "trunk_steps": 1571, "trunk_dense_steps": 1000,
+                 "passage_trunk_steps": 1610, "ckpt_every": 50}.items():
         if getattr(a, k) is None:
             setattr(a, k, v)
     a.points = a.points or DEFAULT_POINTS
-    for k in ("steps", "trunk_steps", "passage_trunk_steps", "ckpt_every", "beam", "threads", "jobs",
+    for k in ("steps", "trunk_steps", "trunk_dense_steps", "passage_trunk_steps", "ckpt_every",
+              "beam", "threads", "jobs",
               "analysis_sents", "passage_max_len"):
         if getattr(a, k) < 1:
             die("--%s must be >= 1" % k.replace("_", "-"))
