@@ -278,47 +278,39 @@ def trunk_paths(a):
 
 
 def run_trunks(R, a):
-    """The two dense trunks (skipped when given or done)."""
+    """The dense trunks (each stage skipped when given or done): sentence =
+    1. from scratch with the config as it is (learned GPN), 2. its dense
+    fine-tune; passage = the sentence trunk fine-tuned dense on the windows."""
     tp = trunk_paths(a)
-    tok, _, ml, _ = R.data("sentence")
+    stages = []  # (run dir, what, steps, granattn train arguments)
     if not a.sentence_trunk:
-        # 1. from scratch with the config as it is (learned GPN), 2. dense fine-tune
+        tok, _, ml, _ = R.data("sentence")
         d1 = os.path.join(a.out, "trunk-sentence-scratch")
-        d = os.path.join(a.out, "trunk-sentence")
-        common = ["--set", "data_dir=%s" % tok, "--set", "max_minutes=0",
-                  "--set", "ckpt_every=%d" % a.ckpt_every] + (["--set", "max_len=%d" % ml] if ml else [])
-        stages = ((d1, "sentence trunk from scratch", a.trunk_steps,
-                   ["--config", a.config, "--set", "max_steps=%d" % a.trunk_steps] + common),
-                  (d, "sentence trunk dense fine-tune", a.trunk_dense_steps,
-                   ["--config", a.config, "--init", os.path.join(d1, "best.ckpt"),
-                    "--set", "dense=true", "--set", "warmup=100",
-                    "--set", "max_steps=%d" % a.trunk_dense_steps] + common))
-        for sd, what, steps, args in stages:
-            os.makedirs(sd, exist_ok=True)
-            t = time.time()
-            if R.train(sd, os.path.join(sd, "train.log"), args, steps) != 0:
-                if R.stopping:
-                    die("stopped; rerun the same command to continue", 130)
-                die("%s failed (%s)" % (what, os.path.join(sd, "train.log")), 1)
-            if time.time() - t > 1:
-                print("%s: %s (%d steps)" % (what, fmt_dur(time.time() - t), steps), flush=True)
+        common = ["--set", "data_dir=%s" % tok] + (["--set", "max_len=%d" % ml] if ml else [])
+        stages += [(d1, "sentence trunk from scratch", a.trunk_steps,
+                    ["--config", a.config] + common),
+                   (os.path.dirname(tp["sentence"]), "sentence trunk dense fine-tune",
+                    a.trunk_dense_steps,
+                    ["--config", a.config, "--init", os.path.join(d1, "best.ckpt"),
+                     "--set", "dense=true", "--set", "warmup=100"] + common)]
     if "passage" in a.sets and not a.passage_trunk:
-        d = os.path.join(a.out, "trunk-passage")
-        os.makedirs(d, exist_ok=True)
         tok, _, ml, _ = R.data("passage")
+        stages.append((os.path.dirname(tp["passage"]), "passage trunk dense fine-tune",
+                       a.passage_trunk_steps,
+                       ["--config", a.config, "--init", tp["sentence"], "--set", "dense=true",
+                        "--set", "data_dir=%s" % tok, "--set", "max_len=%d" % ml,
+                        "--set", "warmup=100", "--set", "lr=5e-4"]))
+    for d, what, steps, args in stages:
+        os.makedirs(d, exist_ok=True)
         t = time.time()
-        args = ["--config", a.config, "--init", tp["sentence"], "--set", "dense=true",
-                "--set", "data_dir=%s" % tok, "--set", "max_len=%d" % ml,
-                "--set", "warmup=100", "--set", "lr=5e-4",
-                "--set", "max_steps=%d" % a.passage_trunk_steps, "--set", "max_minutes=0",
-                "--set", "ckpt_every=%d" % a.ckpt_every]
-        if R.train(d, os.path.join(d, "train.log"), args, a.passage_trunk_steps) != 0:
+        args = args + ["--set", "max_steps=%d" % steps, "--set", "max_minutes=0",
+                       "--set", "ckpt_every=%d" % a.ckpt_every]
+        if R.train(d, os.path.join(d, "train.log"), args, steps) != 0:
             if R.stopping:
                 die("stopped; rerun the same command to continue", 130)
-            die("passage trunk failed (%s)" % os.path.join(d, "train.log"), 1)
+            die("%s failed (%s)" % (what, os.path.join(d, "train.log")), 1)
         if time.time() - t > 1:
-            print("trunk passage: %s (%d steps)" % (fmt_dur(time.time() - t), a.passage_trunk_steps),
-              flush=True)
+            print("%s: %s (%d steps)" % (what, fmt_dur(time.time() - t), steps), flush=True)
     for s in a.sets:
         if not os.path.exists(tp[s]):
             die("no %s trunk %s (run --phase trunks)" % (s, tp[s]), 1)

@@ -33,8 +33,9 @@ INFERENCE_NUM_THREADS = T with CPU pinning, ONNX Runtime intra_op_num_threads =
 T. While granattn-bench runs, the peers' worker processes are stopped
 (SIGSTOP of their process groups, SIGCONT before their own timing): idle
 runtime threads (ONNX Runtime's spinning pool) would otherwise take a core
-from granattn's 2-thread rounds. Cold cache: K/V sets totalling > 2.5x the LLC rotate per call, exactly the
-sets granattn-bench --cache=cold builds (their count is its cold_sets counter).
+from granattn's 2-thread rounds. Cold cache: K/V sets totalling > 2.5x the
+LLC rotate per call, exactly the sets granattn-bench --cache=cold builds
+(their count is its cold_sets counter).
 
 Outputs in --out DIR: peers.json (raw: every round of every side, the order
 they ran in ("timeline"), reference errors, peer versions and SIMD paths, thread
