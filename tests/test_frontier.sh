@@ -7,6 +7,7 @@
 #     checkpoint), eval reports its density (round(frac * N) / N on average);
 #     --resume of a top-k run continues it;
 #  2. frontier.py bad options exit 2 with a message; --plan lists the runs;
+#     concurrent resolves of one matched point agree (one match.json);
 #  3. frontier.py --quick killed (SIGTERM) while runs are in progress exits
 #     130, and the same command continues ("resuming: N of M runs already
 #     done") and finishes;
@@ -144,6 +145,48 @@ else
     bad "--quick --plan (exit $rc)" "$out"
 fi
 if grep -q -- "--quick" <<<"$("$PY" $F --help)"; then ok "--help"; else bad "--help"; fi
+# the seeds of a matched point start together and resolve its match.json
+# at once: 8 threads x 100 trials must all get the keys of one calibration
+# (a shared temporary file once made ~1 in 7 quick runs fail on resume)
+out=$("$PY" - "$T/race" <<'EOF' 2>&1
+import json, os, sys, threading, types
+sys.path.insert(0, "tools")
+import frontier as F
+out, seeds = sys.argv[1], [1, 2]
+for sd in seeds:
+    d = os.path.join(out, "sentence", "learned-seed-0.01", "s%d" % sd)
+    os.makedirs(d)
+    with open(os.path.join(d, "eval-dev.json"), "w") as f:
+        json.dump({"density": 0.3 + 0.1 * sd, "levels": [{"fraction": x} for x in (0.5, 0.3, 0.2)]}, f)
+a = types.SimpleNamespace(out=out, seeds=seeds)
+specs = ["topk:seed:@learned-seed-0.01", "random:seed:@learned-seed-0.01"] * 4
+want = {"topk_frac=0.450000", "random_probs=0.500000,0.300000,0.200000"}
+bad = 0
+for trial in range(100):
+    R = F.Runner(a)
+    for p in {F.Point(x).name for x in specs}:
+        cal = os.path.join(out, "sentence", p, "match.json")
+        os.makedirs(os.path.dirname(cal), exist_ok=True)
+        if os.path.exists(cal):
+            os.remove(cal)
+    res, go = [], threading.Barrier(len(specs))
+    def w(spec):
+        go.wait()
+        try:
+            res.append(F.resolve(R, a, "sentence", F.Point(spec), "-", os.devnull)[0][-1])
+        except Exception as e:
+            res.append(repr(e))
+    ts = [threading.Thread(target=w, args=(x,)) for x in specs]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    if set(res) != want:
+        bad += 1
+        print("trial %d: %s" % (trial, sorted(set(res))))
+print("%d of 100 trials of 8 concurrent resolves inconsistent" % bad)
+sys.exit(1 if bad else 0)
+EOF
+); rc=$?
+if ((rc == 0)); then ok "concurrent match.json: $(tail -1 <<<"$out")"; else bad "concurrent match.json (exit $rc)" "$out"; fi
 
 # ------------------------------------- 3. --quick, killed and resumed; 4. outputs
 if ((have_bleu)); then

@@ -187,6 +187,11 @@ class Runner:
         self.done_runs = 0
         self.total_runs = 0
         self.out_of_budget = False
+        self.match_locks = {}  # match.json path -> Lock (the seeds of a point start together)
+
+    def match_lock(self, path):
+        with self.lock:
+            return self.match_locks.setdefault(path, threading.Lock())
 
     # data of a set: (token dir, reference dir, max_len, spm option)
     def data(self, s):
@@ -331,6 +336,28 @@ def learned_dev(a, s, target, seeds):
     return sum(dens) / len(dens), [x / tot for x in mix]
 
 
+def calibrate_match(R, a, s, p, trunk, log, cal):
+    """Writes match.json of matched point p: the learned target's mean dev
+    density and level mix over the seeds (fixed: the calibrated tau)."""
+    rho, mix = learned_dev(a, s, p.target, a.seeds)
+    m = {"target": p.target, "dev_density": rho, "dev_mix": mix}
+    if p.method == "fixed":
+        tok = R.data(s)[0]
+        out = subprocess.run([R.bin, "calibrate", "--model", trunk, "--density", "%.6f" % rho,
+                              "--split", "dev", "--data-dir", tok], cwd=ROOT,
+                             capture_output=True, text=True)
+        with open(log, "a") as f:
+            f.write(out.stdout + out.stderr)
+        mt = re.search(r"fixed_tau = ([0-9.eE+-]+)", out.stdout)
+        if out.returncode != 0 or not mt:
+            raise RuntimeError("calibrate failed for %s (%s)" % (p.name, log))
+        m["tau"] = float(mt.group(1))
+    tmp = cal + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(m, f, indent=1)
+    os.replace(tmp, cal)
+
+
 def resolve(R, a, s, p, trunk, log):
     """The config keys of point p in set s (matched points: calibrated on dev)."""
     if p.method == "dense":
@@ -344,23 +371,9 @@ def resolve(R, a, s, p, trunk, log):
             return keys + ["--set", "gpn=fixed", "--set", "fixed_tau=%s" % p.param], p.param
         return keys + ["--set", "gpn=topk", "--set", "topk_frac=%s" % p.param], p.param
     cal = os.path.join(a.out, s, p.name, "match.json")
-    if not os.path.exists(cal):
-        rho, mix = learned_dev(a, s, p.target, a.seeds)
-        m = {"target": p.target, "dev_density": rho, "dev_mix": mix}
-        if p.method == "fixed":
-            tok = R.data(s)[0]
-            out = subprocess.run([R.bin, "calibrate", "--model", trunk, "--density", "%.6f" % rho,
-                                  "--split", "dev", "--data-dir", tok], cwd=ROOT,
-                                 capture_output=True, text=True)
-            with open(log, "a") as f:
-                f.write(out.stdout + out.stderr)
-            mt = re.search(r"fixed_tau = ([0-9.eE+-]+)", out.stdout)
-            if out.returncode != 0 or not mt:
-                raise RuntimeError("calibrate failed for %s (%s)" % (p.name, log))
-            m["tau"] = float(mt.group(1))
-        tmp = cal + ".tmp"
-        json.dump(m, open(tmp, "w"), indent=1)
-        os.replace(tmp, cal)
+    with R.match_lock(cal):  # one calibration per point, not one per seed
+        if not os.path.exists(cal):
+            calibrate_match(R, a, s, p, trunk, log, cal)
     m = json.load(open(cal))
     if p.method == "fixed":
         return keys + ["--set", "gpn=fixed", "--set", "fixed_tau=%.6g" % m["tau"]], "%.6g" % m["tau"]
