@@ -275,3 +275,66 @@ Test(scores, nan_inputs, .timeout = TEST_TIMEOUT)
             }
     tc_finish(&c);
 }
+
+/* The block rule (docs/SPEC.md §2: a sparse result does not depend on which
+ * queries share its block) rests on this: every row of a T-query `scores`
+ * call is bitwise the T = 1 call on that query, S and m, for every variant
+ * (AVX-512 scores query blocks with keys across lanes for dh a multiple of
+ * 16 up to 256: the same dot-product tree, another loop order).  Sizes
+ * cross that path's 16-key panels, 2-query and 2-panel groups and 16 KiB
+ * key chunks; dh 48 / 80 / 272 / 3 cover its limits.  Values: ordinary,
+ * keys that overflow a float dot (exact recompute), NaN and inf in one key,
+ * padding, all-zero keys (+0 / -0 scores and ties at the max). */
+Test(scores, rows_independent_of_T, .timeout = TEST_TIMEOUT)
+{
+    static const int DHS[] = {16, 32, 48, 64, 80, 128, 256, 272, 3};
+    static const int NS[] = {1, 15, 16, 17, 31, 33, 47, 64, 65, 100, 257, 1000};
+    static const int TS[] = {2, 3, 4, 5, 32};
+    tvariants v;
+    tcheck c;
+    variants_get(&v, "scores rows vs T = 1");
+    tc_init(&c, "scores rows vs T = 1");
+    trng rng;
+    rng_init(&rng, 207);
+    for (size_t id = 0; id < sizeof DHS / sizeof DHS[0]; id++)
+        for (size_t in = 0; in < sizeof NS / sizeof NS[0]; in++)
+            for (int kind = 0; kind < 3; kind++) {
+                const int dh = DHS[id], N = NS[in], T = TS[(id + in + kind) % 5];
+                tarena a = {0};
+                sc_case k;
+                sc_make(&a, &rng, &k, N, dh, T, (int)(in & 1), kind > 0, 1.0);
+                if (kind == 2) { /* adversarial keys */
+                    for (int i = 0; i < N; i += 7) {
+                        float *Ki = k.K + (size_t)i * dh;
+                        const int what = (i / 7) % 4;
+                        for (int d = 0; d < dh; d++)
+                            Ki[d] = what == 0 ? 3e38f : what == 1 ? 0.0f : what == 2 ? -0.0f
+                                                                                 : Ki[d];
+                        if (what == 3)
+                            Ki[dh / 2] = (i / 7) % 8 == 3 ? NAN : INFINITY;
+                    }
+                    for (int t = 0; t < T; t++) /* q . 0-keys = +-0: ties at the max */
+                        for (int d = 0; d < dh; d++)
+                            k.Q[(size_t)t * k.ldq + d] = -fabsf(k.Q[(size_t)t * k.ldq + d]);
+                }
+                float *S = ar_f(&a, "S", (size_t)T * k.lds, k.off);
+                float *m = ar_f(&a, "m", (size_t)T, k.off);
+                float *S1 = ar_f(&a, "S1", (size_t)k.lds, 0);
+                float m1;
+                for (int vi = 0; vi < v.n; vi++) {
+                    c.isa = v.k[vi]->name;
+                    tc_case(&c, "N=%d dh=%d T=%d kind=%d", N, dh, T, kind);
+                    v.k[vi]->scores(k.K, N, dh, k.Q, T, k.ldq, k.scale, k.bias, S, k.lds, m);
+                    for (int t = 0; t < T; t++) {
+                        v.k[vi]->scores(k.K, N, dh, k.Q + (size_t)t * k.ldq, 1, k.ldq, k.scale,
+                                        k.bias, S1, k.lds, &m1);
+                        tc_bits(&c, "S row vs T = 1", S + (size_t)t * k.lds, S1,
+                                sizeof(float) * (size_t)N);
+                        tc_bits(&c, "m vs T = 1", m + t, &m1, sizeof m1);
+                    }
+                }
+                ar_check(&a, &c);
+                ar_free(&a);
+            }
+    tc_finish(&c);
+}

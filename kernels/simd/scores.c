@@ -23,6 +23,14 @@
  *   key's score depends on that key alone, and scores_gather (the same
  *   rule) gives the same bits for any subset of the keys.  The check is one
  *   subtract and compare per vector of scores.
+ *   Tried for T > 1 and not kept (AVX-512, dh 64, T 32, 1 core of the
+ *   Xeon VM): the same bits with keys across lanes (each 16-key panel
+ *   transposed once per L1 chunk, the lane partials as vector FMA chains
+ *   on a broadcast q, gav_reduce_rows' tree as vertical adds, 2 queries x
+ *   2 panels per pass): 1.76 -> 1.65 ns per (query, key) at N 1024-4096,
+ *   the sparse attend_block 1.05-1.08x.  Its dot products ran near the
+ *   FMA bound (57 % of the time); the panel transposes (port-5 shuffles),
+ *   the per-vector finishing and register spills took the rest.
  * scores_backward:
  *   dq[j]    += scale * sum_i ds[i] * K[i][j]     (accum; dq may be NULL)
  *   dK[i][j] += scale * ds[i] * q[j]              (accum; dK may be NULL)
