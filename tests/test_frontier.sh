@@ -214,7 +214,10 @@ if ((have_bleu)); then
         (($(find "$R" -name done | wc -l) == 32)); then
         ok "the same command continues: $(grep -m1 resuming "$T/run2.log"); 32 runs done"
     else
-        bad "resume (exit $rc)" "$(tail -8 "$T/run2.log")"
+        # the failed runs' messages first (progress lines would hide them), then each one's log tail
+        bad "resume (exit $rc)" "$(grep -v '^\[' "$T/run2.log" | tail -8)
+$(grep -o 'failed (exit [0-9-]*): .*run.log' "$T/run2.log" | sed 's/.*: //' | head -2 |
+            while read -r l; do echo "--- $l"; tail -6 "$l"; done)"
     fi
     if grep -q '^\[32/32\] .* est. remaining' "$T/run2.log"; then
         ok "progress lines with an estimate of the remaining time"
