@@ -30,7 +30,9 @@
  *   2 panels per pass): 1.76 -> 1.65 ns per (query, key) at N 1024-4096,
  *   the sparse attend_block 1.05-1.08x.  Its dot products ran near the
  *   FMA bound (57 % of the time); the panel transposes (port-5 shuffles),
- *   the per-vector finishing and register spills took the rest.
+ *   the per-vector finishing and register spills took the rest; a second
+ *   version (lane pairs of the tree in flight, zero-started chains) was
+ *   no faster than the row path in thread CPU time.
  * scores_backward:
  *   dq[j]    += scale * sum_i ds[i] * K[i][j]     (accum; dq may be NULL)
  *   dK[i][j] += scale * ds[i] * q[j]              (accum; dK may be NULL)
