@@ -278,11 +278,12 @@ Test(scores, nan_inputs, .timeout = TEST_TIMEOUT)
 
 /* The block rule (docs/SPEC.md §2: a sparse result does not depend on which
  * queries share its block) rests on this: every row of a T-query `scores`
- * call is bitwise the T = 1 call on that query, S and m, for every variant
- * (AVX-512 scores query blocks with keys across lanes for dh a multiple of
- * 16 up to 256: the same dot-product tree, another loop order).  Sizes
- * cross that path's 16-key panels, 2-query and 2-panel groups and 16 KiB
- * key chunks; dh 48 / 80 / 272 / 3 cover its limits.  Values: ordinary,
+ * call is bitwise the T = 1 call on that query, S and m, for every variant.
+ * Sizes cross 16-key panels, pairs of queries and of panels, and the 16 KiB
+ * key chunks of the T > 1 loop, so that a block-ordered variant (such as the
+ * keys-across-lanes one tried in scores.c, which this test guarded) cannot
+ * drift from the row bits; dh 48 / 80 / 272 / 3 are off the 16-multiples
+ * such a path would take.  Values: ordinary,
  * keys that overflow a float dot (exact recompute), NaN and inf in one key,
  * padding, all-zero keys (+0 / -0 scores and ties at the max). */
 Test(scores, rows_independent_of_T, .timeout = TEST_TIMEOUT)
