@@ -214,6 +214,10 @@ void usage(FILE *f)
 "  rows, layer       (trace) query rows sampled, decoder layer of the file\n"
 "  cold_sets         number of rotated K/V sets (cache:cold only)\n"
 "\n"
+"Environment: GRANATTN_AVX512_LOADS=auto|whole|halves (the avx512 variant's\n"
+"load tuning, default auto: halves on AMD; shown in the first line and in\n"
+"the JSON context as granattn_tuning_avx512).\n"
+"\n"
 "Exit status: 0 ok, 1 runtime failure, 2 bad command line.\n",
                  kernel_family_list().c_str(), 2 * kG + 2 * kL * kG + kL);
 }
@@ -658,9 +662,13 @@ int main(int argc, char **argv)
         ga_isa_from_name(s.c_str(), &x);
         if (std::find(run_isas.begin(), run_isas.end(), x) != run_isas.end())
             continue;
-        if (ga_isa_supported(x))
+        if (ga_isa_supported(x)) {
+            if (!ga_kernels_for(x)) { // e.g. a bad GRANATTN_AVX512_LOADS
+                std::fprintf(stderr, "granattn-bench: %s\n", ga_last_error());
+                return 2;
+            }
             run_isas.push_back(x);
-        else
+        } else
             std::fprintf(stderr, "skipping %s: %s\n", s.c_str(), ga_isa_unsupported_reason(x));
     }
 
@@ -763,6 +771,12 @@ int main(int argc, char **argv)
         gb_args.push_back(&min_time_flag[0]);
     int gb_argc = (int)gb_args.size();
     gb_args.push_back(nullptr);
+    // The per-microarchitecture tuning the variants run with (ga_isa_tuning):
+    // in the JSON context, so that results from two machines compare.
+    for (ga_isa x : run_isas)
+        if (ga_isa_tuning(x)[0])
+            benchmark::AddCustomContext(std::string("granattn_tuning_") + ga_isa_name(x),
+                                        ga_isa_tuning(x));
     benchmark::Initialize(&gb_argc, gb_args.data());
     if (benchmark::ReportUnrecognizedArguments(gb_argc, gb_args.data()))
         return 2;
@@ -805,9 +819,11 @@ int main(int argc, char **argv)
     if (!list) {
         std::fprintf(stderr,
                      "granattn-bench: sweep %s, %zu benchmarks (%zu trace files), LLC %.0f MiB, "
-                     "%d CPUs, limits %s\n",
+                     "%d CPUs, limits %s%s%s\n",
                      sweep.c_str(), total, traces.size(), llc_bytes() / 1048576.0, num_cpus(),
-                     g_limits.loaded ? g_limits.path.c_str() : "none (no frac_limit)");
+                     g_limits.loaded ? g_limits.path.c_str() : "none (no frac_limit)",
+                     ga_isa_supported(GA_ISA_AVX512) ? ", avx512 " : "",
+                     ga_isa_tuning(GA_ISA_AVX512));
     }
     if (with_sgemm)
         register_sgemm_benchmarks(); // not counted in the progress total

@@ -104,6 +104,15 @@ int ga_isa_supported(ga_isa isa); /* compiled AND this CPU/OS can run it */
 const char *ga_isa_unsupported_reason(ga_isa isa);
 /* Best supported ISA, ignoring GRANATTN_ISA. */
 ga_isa ga_isa_best(void);
+/* The per-microarchitecture tuning a supported variant runs with, chosen
+ * once at startup (static string): for avx512 "loads:whole" (512-bit loads)
+ * or "loads:halves" (the streaming kernels load each 512-bit vector as two
+ * 256-bit halves: picked on AMD CPUs, where it streams faster from memory);
+ * GRANATTN_AVX512_LOADS=auto|whole|halves overrides (any other value makes
+ * ga_kernels_for(GA_ISA_AVX512) and ga_kernels_default() fail with
+ * GA_EINVAL).  Results are bitwise the same either way.  "" for the other
+ * variants and for an unsupported one. */
+const char *ga_isa_tuning(ga_isa isa);
 
 /* Normalisation mode (docs/SPEC.md §2). */
 typedef enum ga_norm {

@@ -55,7 +55,8 @@ static void usage_main(FILE *f)
 "  --version  print the version\n"
 "  -h, --help this text\n"
 "\n"
-"Environment: GRANATTN_ISA (kernel variant), GRANATTN_ROOT (project root, for\n"
+"Environment: GRANATTN_ISA (kernel variant), GRANATTN_AVX512_LOADS (auto,\n"
+"whole or halves: the AVX-512 load tuning), GRANATTN_ROOT (project root, for\n"
 "tools/ and data/), GRANATTN_PYTHON (default /usr/bin/python3), GRANATTN_SPM\n"
 "(python: spawn tools/corpus/spm.py instead of libsentencepiece).\n");
 }

@@ -8,8 +8,17 @@
  * ga_cpu_has() reports the extensions below the ISA level that a variant may
  * pick at run time (AVX512_VNNI, AVX-VNNI, AArch64 dotprod), probed with the
  * ISAs.
+ * Tuning (ga_isa_tuning): the AVX-512 table's streaming kernels use 512-bit
+ * loads ("loads:whole") or pairs of 256-bit loads ("loads:halves",
+ * kernels/simd/table_halves.c).  Halves on AMD CPUs (measured on a Zen 4
+ * VM: 512-bit loads from DRAM 19 GB/s, 256-bit 23.5 GB/s, one thread; the
+ * dense one-query step 0.58-0.78 -> 0.80-1.0 of the read bandwidth), whole
+ * elsewhere (the Intel Xeon the kernels were tuned on, where the extra
+ * shuffle per load would compete with the FMAs).  GRANATTN_AVX512_LOADS=
+ * auto|whole|halves overrides; both give the same bits.
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +41,10 @@ static int supported[GA_ISA_COUNT];
 static const char *reason[GA_ISA_COUNT];
 static ga_kernels tables[GA_ISA_COUNT];
 static int features[GA_CPU_FEATURE_COUNT]; /* ga_cpu_has() */
+static int cpu_amd;                        /* CPUID vendor AuthenticAMD */
+static int avx512_halves;                  /* tables[GA_ISA_AVX512] is loads:halves */
+static char tuning_error[160];             /* a bad GRANATTN_AVX512_LOADS, or "" */
+static ga_kernels avx512_loads[2];         /* the AVX-512 table, [0] whole, [1] halves */
 
 /* The scalar table: ga_ref_<name> for every GA_TABLE_LIST entry. */
 static void fill_ref(ga_kernels *t)
@@ -55,6 +68,8 @@ static void detect_x86(void)
     int avx = 0, fma = 0, osxsave = 0, avx2 = 0, f = 0, dq = 0, bw = 0, vl = 0;
     int vnni512 = 0, avxvnni = 0;
     unsigned long long xcr0 = 0;
+    if (__get_cpuid(0, &a, &b, &c, &d))
+        cpu_amd = b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u; /* "AuthenticAMD" */
     if (__get_cpuid(1, &a, &b, &c, &d)) {
         fma = (c >> 12) & 1;
         osxsave = (c >> 27) & 1;
@@ -116,6 +131,21 @@ static void init(void)
 #if defined(GA_HAVE_AVX512)
     ga_fill_avx512(&tables[GA_ISA_AVX512]);
     ga_fill_gemm_avx512(&tables[GA_ISA_AVX512]);
+    avx512_loads[0] = tables[GA_ISA_AVX512];
+    avx512_loads[1] = tables[GA_ISA_AVX512];
+    ga_fill_avx512h(&avx512_loads[1]);
+    avx512_halves = cpu_amd;
+    const char *loads = getenv("GRANATTN_AVX512_LOADS");
+    if (loads && *loads && strcmp(loads, "auto") != 0) {
+        if (strcmp(loads, "whole") == 0)
+            avx512_halves = 0;
+        else if (strcmp(loads, "halves") == 0)
+            avx512_halves = 1;
+        else
+            snprintf(tuning_error, sizeof tuning_error,
+                     "GRANATTN_AVX512_LOADS='%.40s' is not one of auto, whole, halves", loads);
+    }
+    tables[GA_ISA_AVX512] = avx512_loads[avx512_halves];
 #endif
 #if defined(__aarch64__)
     features[GA_CPU_NEON_DOTPROD] = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
@@ -211,7 +241,28 @@ const ga_kernels *ga_kernels_for(ga_isa isa)
                      ga_isa_unsupported_reason(isa));
         return NULL;
     }
+    if (isa == GA_ISA_AVX512 && tuning_error[0]) {
+        ga_set_error(GA_EINVAL, "%s", tuning_error);
+        return NULL;
+    }
     return &tables[isa];
+}
+
+const char *ga_isa_tuning(ga_isa isa)
+{
+    if (isa != GA_ISA_AVX512 || !ga_isa_supported(isa))
+        return "";
+    return avx512_halves ? "loads:halves" : "loads:whole";
+}
+
+const ga_kernels *ga_kernels_avx512_loads(int halves)
+{
+    if (!ga_isa_supported(GA_ISA_AVX512)) {
+        ga_set_error(GA_ENOTSUP, "ISA 'avx512' is not available: %s",
+                     ga_isa_unsupported_reason(GA_ISA_AVX512));
+        return NULL;
+    }
+    return &avx512_loads[halves ? 1 : 0];
 }
 
 const ga_kernels *ga_kernels_ref(void)
@@ -222,6 +273,11 @@ const ga_kernels *ga_kernels_ref(void)
 
 const ga_kernels *ga_kernels_default(void)
 {
+    pthread_once(&once, init);
+    if (tuning_error[0]) {
+        ga_set_error(GA_EINVAL, "%s", tuning_error);
+        return NULL;
+    }
     const char *env = getenv("GRANATTN_ISA");
     if (env && *env) {
         ga_isa isa;

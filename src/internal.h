@@ -50,6 +50,7 @@ static inline float ga_round_up_f(double x)
 /* ---- per-ISA tables (kernels/simd/table.c, compiled once per ISA) ---- */
 void ga_fill_avx2(ga_kernels *t);
 void ga_fill_avx512(ga_kernels *t);
+void ga_fill_avx512h(ga_kernels *t); /* loads:halves entries (table_halves.c) */
 void ga_fill_neon(ga_kernels *t);
 /* SGEMM variants live in kernels/gemm/ (their own per-ISA libraries). */
 void ga_fill_gemm_avx2(ga_kernels *t);
@@ -81,6 +82,12 @@ typedef enum ga_cpu_feature {
     GA_CPU_FEATURE_COUNT = 3
 } ga_cpu_feature;
 int ga_cpu_has(ga_cpu_feature f);
+
+/* The AVX-512 table with the given load tuning (0 whole, 1 halves),
+ * whichever one the CPU or GRANATTN_AVX512_LOADS chose for
+ * ga_kernels_for(GA_ISA_AVX512); NULL (GA_ENOTSUP) when AVX-512 is not
+ * supported.  For tests/test_tuning.c and benchmarks comparing the two. */
+const ga_kernels *ga_kernels_avx512_loads(int halves);
 
 /* ---- internal paths of kernels whose variant picks an instruction set
  * extension at run time (each path is a complete kernel with the table

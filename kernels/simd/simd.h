@@ -57,8 +57,13 @@
 #define GA_SIMD_NAME "avx2"
 #elif GA_SIMD_ISA == 2
 #include "simd_avx512.h"
+#if GAV_SPLIT_LOADS /* the loads:halves build of the streaming kernels */
+#define GA_FN(op) ga_avx512h_##op
+#define GA_FILL_FN ga_fill_avx512h
+#else
 #define GA_FN(op) ga_avx512_##op
 #define GA_FILL_FN ga_fill_avx512
+#endif
 #define GA_SIMD_NAME "avx512"
 #elif GA_SIMD_ISA == 3
 #include "simd_neon.h"

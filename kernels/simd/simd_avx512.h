@@ -22,6 +22,12 @@
 #define GAV_DOT_SPLIT 1    /* accumulators per row in gav_dot_rows */
 #define GAV_HAVE_DOT_ROWS 1 /* gav_dot_rows is defined here (x in registers) */
 #define GAV_HAVE_TRANSPOSE 1 /* gav_transpose is defined here (64 shuffles) */
+/* 1: every full-vector load as two 256-bit loads (the "loads:halves" tuning,
+ * chosen at run time on AMD: on the Zen 4 VM 512-bit loads streamed from
+ * DRAM at 19 GB/s, 256-bit loads at 23.5; src/dispatch.c).  Same values. */
+#ifndef GAV_SPLIT_LOADS
+#define GAV_SPLIT_LOADS 0
+#endif
 
 typedef __m512 gav_t;
 typedef __mmask16 gav_mask_t;
@@ -31,7 +37,14 @@ typedef __mmask16 gav_flags_t;
 
 GAV_INLINE gav_t gav_zero(void) { return _mm512_setzero_ps(); }
 GAV_INLINE gav_t gav_set1(float x) { return _mm512_set1_ps(x); }
-GAV_INLINE gav_t gav_load(const float *p) { return _mm512_loadu_ps(p); }
+GAV_INLINE gav_t gav_load(const float *p)
+{
+#if GAV_SPLIT_LOADS
+    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(p)), _mm256_loadu_ps(p + 8), 1);
+#else
+    return _mm512_loadu_ps(p);
+#endif
+}
 GAV_INLINE void gav_store(float *p, gav_t v) { _mm512_storeu_ps(p, v); }
 /* Lanes [0, n) (n <= 0: none, n >= 16: all). */
 GAV_INLINE gav_mask_t gav_mask(int n)
@@ -156,9 +169,9 @@ GAV_INLINE __m512 gav_dot16_row_(const float *p, const __m512 *xv, __mmask16 kl,
 {
     __m512 a = _mm512_setzero_ps();
     for (int c = 0; c + 1 < nch; c++)
-        a = _mm512_fmadd_ps(_mm512_loadu_ps(p + 16 * c), xv[c], a);
+        a = _mm512_fmadd_ps(gav_load(p + 16 * c), xv[c], a);
     const float *pl = p + 16 * (nch - 1);
-    return _mm512_fmadd_ps(full ? _mm512_loadu_ps(pl) : _mm512_maskz_loadu_ps(kl, pl),
+    return _mm512_fmadd_ps(full ? gav_load(pl) : _mm512_maskz_loadu_ps(kl, pl),
                            xv[nch - 1], a);
 }
 GAV_INLINE __m512 gav_dot16_rows_(const float *A, size_t lda, const float *x, int n,
@@ -213,7 +226,7 @@ GAV_INLINE gav_t gav_dot_rows(const float *A, size_t lda, int nrows,
         __m512 a = _mm512_setzero_ps();
         int c = 0;
         for (; c + 16 <= n; c += 16)
-            a = _mm512_fmadd_ps(_mm512_loadu_ps(p + c), _mm512_loadu_ps(x + c), a);
+            a = _mm512_fmadd_ps(gav_load(p + c), gav_load(x + c), a);
         if (c < n) {
             const __mmask16 k = gav_mask(n - c);
             a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, p + c), _mm512_maskz_loadu_ps(k, x + c), a);
