@@ -17,7 +17,11 @@
 #define GAV_W 16           /* lanes */
 #define GAV_WSUM_NV 8      /* vectors per column block of gav_wsum (128 columns) */
 #define GAV_NACC 16        /* accumulator budget of gav_wsum (of 32 zmm) */
+#if defined(GAV_SPLIT_LOADS) && GAV_SPLIT_LOADS
+#define GAV_WSUM_PREFETCH 16 /* loads:halves (AMD): gathered rows prefetched 16 ahead */
+#else
 #define GAV_WSUM_PREFETCH 0 /* no software prefetch of gathered rows */
+#endif
 #define GAV_CTX_BWD_FUSED 0 /* context backward: one pass per row (1) or axpy + row dot (0) */
 #define GAV_DOT_SPLIT 1    /* accumulators per row in gav_dot_rows */
 #define GAV_HAVE_DOT_ROWS 1 /* gav_dot_rows is defined here (x in registers) */

@@ -2,7 +2,8 @@
  * Compiled only into the ga_avx512h library, with the files of
  * simd_halves_sources (kernels/simd/meson.build) and -DGAV_SPLIT_LOADS=1:
  * the kernels that stream K or V rows from memory, with every full-vector
- * load issued as two 256-bit loads.  Installed over the AVX-512 table by
+ * load issued as two 256-bit loads, and gathered V rows (sparse context)
+ * prefetched 16 rows ahead (GAV_WSUM_PREFETCH; the whole build: none).  Installed over the AVX-512 table by
  * src/dispatch.c when the tuning is chosen (AMD CPUs, or
  * GRANATTN_AVX512_LOADS=halves); the other entries stay ga_avx512_<op>.
  * The same operations on the same values as the whole-load build, so the
