@@ -19,6 +19,7 @@
 #define GAV_WSUM_PREFETCH 8 /* gathered rows prefetched this many rows ahead */
 #define GAV_CTX_BWD_FUSED 1 /* context backward: one pass per row (1) or axpy + row dot (0) */
 #define GAV_DOT_SPLIT 1    /* accumulators per row in gav_dot_rows */
+#define GAV_HAVE_DOT_ROWS 1 /* gav_dot_rows is defined here (x in registers) */
 
 typedef __m256 gav_t;
 typedef __m256i gav_mask_t;  /* all-ones int32 lanes = selected */
@@ -131,6 +132,78 @@ GAV_INLINE gav_t gav_reduce_rows(const gav_t a[GAV_W])
     __m256 lo = _mm256_permute2f128_ps(q0, q1, 0x20);
     __m256 hi = _mm256_permute2f128_ps(q0, q1, 0x31);
     return _mm256_add_ps(lo, hi);
+}
+
+/* Row dot (the contract is in simd.h): lane r = A[r] . x, rows A + r * lda,
+ * 1 <= nrows <= 8; lanes >= nrows repeat row nrows-1.  One accumulator per
+ * row, 8-column chunks in order (the last masked), then gav_reduce_rows'
+ * hadd tree: the same operations as the generic gav_dot_rows_ptr (so
+ * scores_gather gives the same bits).  Rows one after the other (memory in
+ * address order).  A full block with n <= 64 keeps x in registers and folds
+ * the tree as rows arrive (h01, then q0 = hadd(h01, h23), ...); otherwise x
+ * is reloaded per chunk. */
+GAV_INLINE __m256 gav_dot8_row_(const float *p, const __m256 *xv, __m256i kl, int full,
+                                const int nch)
+{
+    __m256 a = _mm256_setzero_ps();
+    for (int c = 0; c + 1 < nch; c++)
+        a = _mm256_fmadd_ps(_mm256_loadu_ps(p + 8 * c), xv[c], a);
+    const float *pl = p + 8 * (nch - 1);
+    return _mm256_fmadd_ps(full ? _mm256_loadu_ps(pl) : _mm256_maskload_ps(pl, kl),
+                           xv[nch - 1], a);
+}
+GAV_INLINE __m256 gav_dot8_rows_(const float *A, size_t lda, const float *x, int n,
+                                 const int nch)
+{
+    __m256 xv[8];
+    for (int c = 0; c < nch; c++)
+        xv[c] = _mm256_maskload_ps(x + 8 * c, gav_mask(n - 8 * c));
+    const __m256i kl = gav_mask(n - 8 * (nch - 1));
+    const int full = n == 8 * nch;
+    __m256 q[2];
+    for (int g = 0; g < 2; g++) {
+        const float *p = A + (size_t)(4 * g) * lda;
+        const __m256 a0 = gav_dot8_row_(p, xv, kl, full, nch);
+        const __m256 a1 = gav_dot8_row_(p + lda, xv, kl, full, nch);
+        const __m256 h01 = _mm256_hadd_ps(a0, a1);
+        const __m256 a2 = gav_dot8_row_(p + 2 * lda, xv, kl, full, nch);
+        const __m256 a3 = gav_dot8_row_(p + 3 * lda, xv, kl, full, nch);
+        q[g] = _mm256_hadd_ps(h01, _mm256_hadd_ps(a2, a3));
+    }
+    return _mm256_add_ps(_mm256_permute2f128_ps(q[0], q[1], 0x20),
+                         _mm256_permute2f128_ps(q[0], q[1], 0x31));
+}
+GAV_INLINE gav_t gav_dot_rows(const float *A, size_t lda, int nrows,
+                              const float *x, int n)
+{
+    if (nrows == 8) {
+        switch ((n + 7) / 8) {
+        case 0: return _mm256_setzero_ps();
+        case 1: return gav_dot8_rows_(A, lda, x, n, 1);
+        case 2: return gav_dot8_rows_(A, lda, x, n, 2);
+        case 3: return gav_dot8_rows_(A, lda, x, n, 3);
+        case 4: return gav_dot8_rows_(A, lda, x, n, 4);
+        case 5: return gav_dot8_rows_(A, lda, x, n, 5);
+        case 6: return gav_dot8_rows_(A, lda, x, n, 6);
+        case 7: return gav_dot8_rows_(A, lda, x, n, 7);
+        case 8: return gav_dot8_rows_(A, lda, x, n, 8);
+        default: break;
+        }
+    }
+    __m256 acc[8];
+    for (int r = 0; r < 8; r++) {
+        const float *p = A + (size_t)(r < nrows ? r : nrows - 1) * lda;
+        __m256 a = _mm256_setzero_ps();
+        int c = 0;
+        for (; c + 8 <= n; c += 8)
+            a = _mm256_fmadd_ps(_mm256_loadu_ps(p + c), _mm256_loadu_ps(x + c), a);
+        if (c < n) {
+            const __m256i k = gav_mask(n - c);
+            a = _mm256_fmadd_ps(_mm256_maskload_ps(p + c, k), _mm256_maskload_ps(x + c, k), a);
+        }
+        acc[r] = a;
+    }
+    return gav_reduce_rows(acc);
 }
 
 #endif
