@@ -11,8 +11,9 @@
  * Tuning (ga_isa_tuning): the AVX-512 table's streaming kernels use 512-bit
  * loads ("loads:whole") or pairs of 256-bit loads ("loads:halves",
  * kernels/simd/table_halves.c).  Halves on AMD CPUs (measured on a Zen 4
- * VM: 512-bit loads from DRAM 19 GB/s, 256-bit 23.5 GB/s, one thread; the
- * dense one-query step 0.58-0.78 -> 0.80-1.0 of the read bandwidth), whole
+ * VM, one thread: DRAM read 23-26 GB/s with 512-bit loads, 26-29 GB/s with
+ * 256-bit loads or halves; the one-query step from DRAM 1.2-1.6x faster:
+ * results/epyc-2c/streaming/), whole
  * elsewhere (the Intel Xeon the kernels were tuned on, where the extra
  * shuffle per load would compete with the FMAs).  GRANATTN_AVX512_LOADS=
  * auto|whole|halves overrides; both give the same bits.

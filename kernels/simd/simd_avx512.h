@@ -27,8 +27,9 @@
 #define GAV_HAVE_DOT_ROWS 1 /* gav_dot_rows is defined here (x in registers) */
 #define GAV_HAVE_TRANSPOSE 1 /* gav_transpose is defined here (64 shuffles) */
 /* 1: every full-vector load as two 256-bit loads (the "loads:halves" tuning,
- * chosen at run time on AMD: on the Zen 4 VM 512-bit loads streamed from
- * DRAM at 19 GB/s, 256-bit loads at 23.5; src/dispatch.c).  Same values. */
+ * chosen at run time on AMD: on the Zen 4 VM 512-bit loads stream from DRAM
+ * ~10 % slower than 256-bit ones, results/epyc-2c/streaming/; src/dispatch.c).
+ * Same values. */
 #ifndef GAV_SPLIT_LOADS
 #define GAV_SPLIT_LOADS 0
 #endif
