@@ -16,28 +16,21 @@ static double now(void)
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 #define HALVES(p) _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(p)), _mm256_loadu_ps((p) + 8), 1)
-__attribute__((noinline)) static float s512(const float *K, size_t n)
-{
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (size_t i = 0; i < n; i += 64) {
-        a0 = _mm512_fmadd_ps(a0, a0, _mm512_loadu_ps(K + i));
-        a1 = _mm512_fmadd_ps(a1, a1, _mm512_loadu_ps(K + i + 16));
-        a2 = _mm512_fmadd_ps(a2, a2, _mm512_loadu_ps(K + i + 32));
-        a3 = _mm512_fmadd_ps(a3, a3, _mm512_loadu_ps(K + i + 48));
+/* Four FMA chains over n floats, each 512-bit vector read by LOAD. */
+#define STREAM512(name, LOAD)                                                          \
+    __attribute__((noinline)) static float name(const float *K, size_t n)              \
+    {                                                                                  \
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                    \
+        for (size_t i = 0; i < n; i += 64) {                                           \
+            a0 = _mm512_fmadd_ps(a0, a0, LOAD(K + i));                                 \
+            a1 = _mm512_fmadd_ps(a1, a1, LOAD(K + i + 16));                            \
+            a2 = _mm512_fmadd_ps(a2, a2, LOAD(K + i + 32));                            \
+            a3 = _mm512_fmadd_ps(a3, a3, LOAD(K + i + 48));                            \
+        }                                                                              \
+        return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3))); \
     }
-    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-}
-__attribute__((noinline)) static float s512h(const float *K, size_t n)
-{
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (size_t i = 0; i < n; i += 64) {
-        a0 = _mm512_fmadd_ps(a0, a0, HALVES(K + i));
-        a1 = _mm512_fmadd_ps(a1, a1, HALVES(K + i + 16));
-        a2 = _mm512_fmadd_ps(a2, a2, HALVES(K + i + 32));
-        a3 = _mm512_fmadd_ps(a3, a3, HALVES(K + i + 48));
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-}
+STREAM512(s512, _mm512_loadu_ps)
+STREAM512(s512h, HALVES)
 __attribute__((noinline)) static float s256(const float *K, size_t n)
 {
     __m256 a[8];
