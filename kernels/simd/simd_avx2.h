@@ -139,9 +139,9 @@ GAV_INLINE gav_t gav_reduce_rows(const gav_t a[GAV_W])
  * row, 8-column chunks in order (the last masked), then gav_reduce_rows'
  * hadd tree: the same operations as the generic gav_dot_rows_ptr (so
  * scores_gather gives the same bits).  Rows one after the other (memory in
- * address order).  A full block with n <= 64 keeps x in registers and folds
- * the tree as rows arrive (h01, then q0 = hadd(h01, h23), ...); otherwise x
- * is reloaded per chunk. */
+ * address order).  A full block with n in 25..32 or 57..64 (d_h 32, 64)
+ * keeps x in registers and folds the tree as rows arrive (h01, then
+ * q0 = hadd(h01, h23), ...); otherwise x is reloaded per chunk. */
 GAV_INLINE __m256 gav_dot8_row_(const float *p, const __m256 *xv, __m256i kl, int full,
                                 const int nch)
 {
@@ -177,15 +177,10 @@ GAV_INLINE gav_t gav_dot_rows(const float *A, size_t lda, int nrows,
                               const float *x, int n)
 {
     if (nrows == 8) {
+        /* the usual head sizes only (each case is a fully unrolled copy) */
         switch ((n + 7) / 8) {
         case 0: return _mm256_setzero_ps();
-        case 1: return gav_dot8_rows_(A, lda, x, n, 1);
-        case 2: return gav_dot8_rows_(A, lda, x, n, 2);
-        case 3: return gav_dot8_rows_(A, lda, x, n, 3);
         case 4: return gav_dot8_rows_(A, lda, x, n, 4);
-        case 5: return gav_dot8_rows_(A, lda, x, n, 5);
-        case 6: return gav_dot8_rows_(A, lda, x, n, 6);
-        case 7: return gav_dot8_rows_(A, lda, x, n, 7);
         case 8: return gav_dot8_rows_(A, lda, x, n, 8);
         default: break;
         }

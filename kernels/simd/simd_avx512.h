@@ -206,22 +206,18 @@ GAV_INLINE __m512 gav_dot16_rows_(const float *A, size_t lda, const float *x, in
 /* Row dot (the contract is in simd.h): lane r = A[r] . x, rows A + r * lda,
  * 1 <= nrows <= 16; lanes >= nrows repeat row nrows-1.  One accumulator per
  * row, 16-column chunks in order (the last masked), then gav_reduce_rows;
- * rows in address order (see gav_dot16_rows_).  Full blocks with n <= 128
- * keep x in registers; longer rows load it per chunk (L1 hits). */
+ * rows in address order (see gav_dot16_rows_).  Full blocks with n in
+ * 17..32 or 49..64 (d_h 32, 64) keep x in registers; other n load it per
+ * chunk (L1 hits; more cases cost minutes of sanitizer builds). */
 GAV_INLINE gav_t gav_dot_rows(const float *A, size_t lda, int nrows,
                               const float *x, int n)
 {
     if (nrows == 16) {
+        /* the usual head sizes only (each case is a fully unrolled copy) */
         switch ((n + 15) / 16) {
         case 0: return _mm512_setzero_ps();
-        case 1: return gav_dot16_rows_(A, lda, x, n, 1);
         case 2: return gav_dot16_rows_(A, lda, x, n, 2);
-        case 3: return gav_dot16_rows_(A, lda, x, n, 3);
         case 4: return gav_dot16_rows_(A, lda, x, n, 4);
-        case 5: return gav_dot16_rows_(A, lda, x, n, 5);
-        case 6: return gav_dot16_rows_(A, lda, x, n, 6);
-        case 7: return gav_dot16_rows_(A, lda, x, n, 7);
-        case 8: return gav_dot16_rows_(A, lda, x, n, 8);
         default: break;
         }
     }
