@@ -34,7 +34,8 @@
  *   gav_all_finite, gav_select_eq       finiteness test, lane select
  * Tuning (per ISA): GAV_WSUM_NV vectors per gav_wsum column block, GAV_NACC
  * accumulators it may use, GAV_WSUM_PREFETCH rows of gathered prefetch,
- * GAV_DOT_SPLIT accumulators per row in gav_dot_rows_ptr, GAV_CTX_BWD_FUSED
+ * GAV_DOT_SPLIT accumulators per row in gav_dot_rows_ptr, GAV_HAVE_DOT_ROWS_FULL
+ * an ISA fast path gav_dot_rows_full_ for whole blocks, GAV_CTX_BWD_FUSED
  * one-pass context backward.
  * Every operation reads and writes only inside the ranges stated for it (0
  * bytes past any end) and needs no alignment; summation orders depend only
@@ -140,19 +141,23 @@ GAV_INLINE void gav_transpose(gav_t r[GAV_W])
 }
 #endif
 
-#ifndef GAV_HAVE_DOT_ROWS
 /* Row dot over strided rows: lane r = A[r] . x, rows A + r * lda,
  * 1 <= nrows <= GAV_W; lanes >= nrows repeat row nrows-1 (never read past
- * it); the caller masks them. */
+ * it); the caller masks them.  A full block goes to the ISA's fast path
+ * (gav_dot_rows_full_, x in registers) where it has one for this n. */
 GAV_INLINE gav_t gav_dot_rows(const float *A, size_t lda, int nrows,
                               const float *x, int n)
 {
+#ifdef GAV_HAVE_DOT_ROWS_FULL
+    gav_t v;
+    if (nrows == GAV_W && gav_dot_rows_full_(A, lda, x, n, &v))
+        return v;
+#endif
     const float *rows[GAV_W];
     for (int r = 0; r < GAV_W; r++)
         rows[r] = A + (size_t)(r < nrows ? r : nrows - 1) * lda;
     return gav_dot_rows_ptr(rows, x, n);
 }
-#endif
 
 /* a . b over n floats: two accumulators, masked last vector, gav_hsum. */
 GAV_INLINE float gav_dot(const float *a, const float *b, int n)

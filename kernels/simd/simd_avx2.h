@@ -19,7 +19,7 @@
 #define GAV_WSUM_PREFETCH 8 /* gathered rows prefetched this many rows ahead */
 #define GAV_CTX_BWD_FUSED 1 /* context backward: one pass per row (1) or axpy + row dot (0) */
 #define GAV_DOT_SPLIT 1    /* accumulators per row in gav_dot_rows */
-#define GAV_HAVE_DOT_ROWS 1 /* gav_dot_rows is defined here (x in registers) */
+#define GAV_HAVE_DOT_ROWS_FULL 1 /* gav_dot_rows_full_: x in registers (d_h 32, 64) */
 
 typedef __m256 gav_t;
 typedef __m256i gav_mask_t;  /* all-ones int32 lanes = selected */
@@ -134,14 +134,11 @@ GAV_INLINE gav_t gav_reduce_rows(const gav_t a[GAV_W])
     return _mm256_add_ps(lo, hi);
 }
 
-/* Row dot (the contract is in simd.h): lane r = A[r] . x, rows A + r * lda,
- * 1 <= nrows <= 8; lanes >= nrows repeat row nrows-1.  One accumulator per
- * row, 8-column chunks in order (the last masked), then gav_reduce_rows'
- * hadd tree: the same operations as the generic gav_dot_rows_ptr (so
- * scores_gather gives the same bits).  Rows one after the other (memory in
- * address order).  A full block with n in 25..32 or 57..64 (d_h 32, 64)
- * keeps x in registers and folds the tree as rows arrive (h01, then
- * q0 = hadd(h01, h23), ...); otherwise x is reloaded per chunk. */
+/* Fast path of gav_dot_rows (simd.h) for a full block of 8 rows with x in
+ * registers: one accumulator per row, 8-column chunks in order (the last
+ * masked), gav_reduce_rows' hadd tree folded as rows arrive (h01, then
+ * q0 = hadd(h01, h23), ...): the same operations as the generic row dot.
+ * Rows one after the other (memory in address order). */
 GAV_INLINE __m256 gav_dot8_row_(const float *p, const __m256 *xv, __m256i kl, int full,
                                 const int nch)
 {
@@ -173,32 +170,16 @@ GAV_INLINE __m256 gav_dot8_rows_(const float *A, size_t lda, const float *x, int
     return _mm256_add_ps(_mm256_permute2f128_ps(q[0], q[1], 0x20),
                          _mm256_permute2f128_ps(q[0], q[1], 0x31));
 }
-GAV_INLINE gav_t gav_dot_rows(const float *A, size_t lda, int nrows,
-                              const float *x, int n)
+/* d_h 32 and 64 (n in 25..32, 57..64); 0 for other n (the generic row dot
+ * reloads x per chunk). */
+GAV_INLINE int gav_dot_rows_full_(const float *A, size_t lda, const float *x, int n,
+                                  gav_t *out)
 {
-    if (nrows == 8) {
-        /* the usual head sizes only (each case is a fully unrolled copy) */
-        switch ((n + 7) / 8) {
-        case 0: return _mm256_setzero_ps();
-        case 4: return gav_dot8_rows_(A, lda, x, n, 4);
-        case 8: return gav_dot8_rows_(A, lda, x, n, 8);
-        default: break;
-        }
+    switch ((n + 7) / 8) {
+    case 4: *out = gav_dot8_rows_(A, lda, x, n, 4); return 1;
+    case 8: *out = gav_dot8_rows_(A, lda, x, n, 8); return 1;
+    default: return 0;
     }
-    __m256 acc[8];
-    for (int r = 0; r < 8; r++) {
-        const float *p = A + (size_t)(r < nrows ? r : nrows - 1) * lda;
-        __m256 a = _mm256_setzero_ps();
-        int c = 0;
-        for (; c + 8 <= n; c += 8)
-            a = _mm256_fmadd_ps(_mm256_loadu_ps(p + c), _mm256_loadu_ps(x + c), a);
-        if (c < n) {
-            const __m256i k = gav_mask(n - c);
-            a = _mm256_fmadd_ps(_mm256_maskload_ps(p + c, k), _mm256_maskload_ps(x + c, k), a);
-        }
-        acc[r] = a;
-    }
-    return gav_reduce_rows(acc);
 }
 
 #endif

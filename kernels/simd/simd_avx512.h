@@ -24,7 +24,7 @@
 #endif
 #define GAV_CTX_BWD_FUSED 0 /* context backward: one pass per row (1) or axpy + row dot (0) */
 #define GAV_DOT_SPLIT 1    /* accumulators per row in gav_dot_rows */
-#define GAV_HAVE_DOT_ROWS 1 /* gav_dot_rows is defined here (x in registers) */
+#define GAV_HAVE_DOT_ROWS_FULL 1 /* gav_dot_rows_full_: x in registers (d_h 32, 64) */
 #define GAV_HAVE_TRANSPOSE 1 /* gav_transpose is defined here (64 shuffles) */
 /* 1: every full-vector load as two 256-bit loads (the "loads:halves" tuning,
  * chosen at run time on AMD: on the Zen 4 VM 512-bit loads stream from DRAM
@@ -203,38 +203,19 @@ GAV_INLINE __m512 gav_dot16_rows_(const float *A, size_t lda, const float *x, in
     return gav_fold_chunks_(gav_fold_chunks_(q[0], q[1]), gav_fold_chunks_(q[2], q[3]));
 }
 
-/* Row dot (the contract is in simd.h): lane r = A[r] . x, rows A + r * lda,
- * 1 <= nrows <= 16; lanes >= nrows repeat row nrows-1.  One accumulator per
- * row, 16-column chunks in order (the last masked), then gav_reduce_rows;
- * rows in address order (see gav_dot16_rows_).  Full blocks with n in
- * 17..32 or 49..64 (d_h 32, 64) keep x in registers; other n load it per
- * chunk (L1 hits; more cases cost minutes of sanitizer builds). */
-GAV_INLINE gav_t gav_dot_rows(const float *A, size_t lda, int nrows,
-                              const float *x, int n)
+/* Fast path of gav_dot_rows (simd.h) for a full block of 16 rows: d_h 32
+ * and 64 (n in 17..32, 49..64) with x in registers; returns 0 for other n
+ * (the generic row dot then reloads x per chunk: same operations, same
+ * bits).  Only the usual head sizes: each case is a fully unrolled copy,
+ * and more cases cost minutes of sanitizer builds. */
+GAV_INLINE int gav_dot_rows_full_(const float *A, size_t lda, const float *x, int n,
+                                  gav_t *out)
 {
-    if (nrows == 16) {
-        /* the usual head sizes only (each case is a fully unrolled copy) */
-        switch ((n + 15) / 16) {
-        case 0: return _mm512_setzero_ps();
-        case 2: return gav_dot16_rows_(A, lda, x, n, 2);
-        case 4: return gav_dot16_rows_(A, lda, x, n, 4);
-        default: break;
-        }
+    switch ((n + 15) / 16) {
+    case 2: *out = gav_dot16_rows_(A, lda, x, n, 2); return 1;
+    case 4: *out = gav_dot16_rows_(A, lda, x, n, 4); return 1;
+    default: return 0;
     }
-    __m512 acc[16];
-    for (int r = 0; r < 16; r++) {
-        const float *p = A + (size_t)(r < nrows ? r : nrows - 1) * lda;
-        __m512 a = _mm512_setzero_ps();
-        int c = 0;
-        for (; c + 16 <= n; c += 16)
-            a = _mm512_fmadd_ps(gav_load(p + c), gav_load(x + c), a);
-        if (c < n) {
-            const __mmask16 k = gav_mask(n - c);
-            a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, p + c), _mm512_maskz_loadu_ps(k, x + c), a);
-        }
-        acc[r] = a;
-    }
-    return gav_reduce_rows(acc);
 }
 
 #endif
