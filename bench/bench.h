@@ -30,6 +30,9 @@ namespace gab {
 // ------------------------------------------------------------ fixed shapes
 constexpr int kG = 16;          // GPN hidden width (docs/SPEC.md §1 default)
 constexpr int kL = 3;           // levels: 0 coarse, 1 medium, 2 fine
+// GPN work per (query, key) pair: g adds + g relus + L*g FMAs (2 flops) + L
+// bias adds (docs/SPEC.md §3: independent of d).
+constexpr double kGpnPairFlops = 2.0 * kG + 2.0 * kL * kG + kL;
 constexpr int kBlockT = 32;     // queries per attend_block step
 constexpr int kQueries = 32;    // queries generated per workload (attend cycles them)
 
@@ -108,6 +111,15 @@ struct Case {
 void normalize_case(Case *c);
 std::string case_name(const Case &c);
 void run_case(benchmark::State &st, const Case &c);   // families.cc
+// One kernel-table family's body (kernel_families.cc; run_case calls it).
+void run_kernel(benchmark::State &st, const Case &c);
+// Sets items/s, bytes/s, GFLOP/s and frac_limit (from --limits) from per-run
+// totals: items, bytes and flops; ws = the working set that picks the
+// bandwidth level, bound_bytes = the bytes the bound charges.
+void set_rates(benchmark::State &st, const Case &c, double items, double bytes, double flops,
+               double ws, double bound_bytes);
+// mix0..mix2: the fraction of levels[0..n) at each level.
+void set_mix(benchmark::State &st, const uint8_t *levels, size_t n);
 
 // ------------------------------------------------------------ workloads
 // Deterministic random numbers (splitmix64 + Box-Muller).

@@ -23,7 +23,7 @@
 
 #include <unistd.h>
 
-#include "cli_common.h"
+#include "cli_train.h"
 #include "data.h"
 #include "optim.h"
 #include "par.h"
@@ -31,40 +31,9 @@
 
 static volatile sig_atomic_t g_signal;
 
-/* Under mpirun with several ranks: the message a signal prints (two buffers,
- * g_par_msg_cur the complete one, so the handler never reads one half
- * written). */
-static volatile sig_atomic_t g_par_on, g_par_msg_cur;
-static char g_par_msg[2][PATH_MAX + 400];
-
-static void set_par_msg(const char *outdir, long ckpt_step)
-{
-    int next = !g_par_msg_cur;
-    if (ckpt_step > 0)
-        snprintf(g_par_msg[next], sizeof g_par_msg[next],
-                 "granattn train: rank %d: stopped by a signal from mpirun (a rank "
-                 "died, or the job was cancelled); the last checkpoint is %s/last.ckpt "
-                 "at step %ld (rank 0's machine); continue with: mpirun -np R granattn "
-                 "train --out %s --resume\n",
-                 par_rank(), outdir, ckpt_step, outdir);
-    else
-        snprintf(g_par_msg[next], sizeof g_par_msg[next],
-                 "granattn train: rank %d: stopped by a signal from mpirun (a rank "
-                 "died, or the job was cancelled) before the first checkpoint\n",
-                 par_rank());
-    g_par_msg_cur = next;
-}
-
 static void on_signal(int sig)
 {
-    if (g_par_on) {
-        /* the other ranks cannot finish the step with this one (a dead rank
-         * never will): stop now; checkpoints are atomic */
-        const char *msg = g_par_msg[g_par_msg_cur];
-        ssize_t r = write(STDERR_FILENO, msg, strlen(msg));
-        (void)r;
-        _exit(128 + sig);
-    }
+    train_par_on_signal(sig); /* under mpirun: exits with its message */
     if (g_signal) { /* second signal: give up at once */
         signal(sig, SIG_DFL);
         raise(sig);
@@ -129,251 +98,36 @@ static void usage_train(FILE *f)
 "naming the last checkpoint).\n");
 }
 
-typedef struct run_state {
-    gk_state st;
-    gu_rng rng;
-} run_state;
 
-static const char *resume_keys[] = {"max_steps", "max_epochs", "max_minutes",
-                                    "log_every", "eval_every", "ckpt_every",
-                                    "patience", "threads", "place",
-                                    "dev_max_sents", NULL};
 
-static int resume_key_ok(const char *assignment)
-{
-    const char *eq = strchr(assignment, '=');
-    size_t n = eq ? (size_t)(eq - assignment) : strlen(assignment);
-    const char *key = assignment;
-    if (n > 6 && !strncmp(key, "train.", 6)) {
-        key += 6;
-        n -= 6;
-    }
-    while (n > 0 && key[n - 1] == ' ')
-        n--;
-    for (int i = 0; resume_keys[i]; i++)
-        if (strlen(resume_keys[i]) == n && !strncmp(resume_keys[i], key, n))
-            return 1;
-    return 0;
-}
-
-/* A test hook (tests/test_kill.sh): GRANATTN_TEST_SIGNAL_IN_EVAL=STEP sends
- * this process SIGTERM after the first batch of the dev evaluation at STEP,
- * which makes "a signal during the dev evaluation" reproducible. */
-static long test_signal_step(void)
-{
-    const char *s = getenv("GRANATTN_TEST_SIGNAL_IN_EVAL");
-    return s && *s ? strtol(s, NULL, 10) : -1;
-}
-
-/* Dev loss over the whole dev corpus (forward only).  Fails with g_signal
- * set when a signal cuts it short. */
-static int dev_eval(gm_model *m, gd_iter *dev, gd_batch *b, ga_pool *pool,
-                    gm_stats *out, long step)
-{
-    gm_stats_zero(out);
-    if (gd_iter_seek(dev, 0, 0) != 0)
-        return -1;
-    for (int k = 0; k < dev->nbatch; k++) {
-        if (k == 1 && step == test_signal_step())
-            raise(SIGTERM);
-        if (g_signal)
-            return gu_fail("interrupted");
-        if (gd_iter_next(dev, b) != 0)
-            return -1;
-        gm_batch gb = {b->B, b->S, b->T, b->src, b->tgt_in, b->tgt_out};
-        if (gm_forward_backward(m, &gb, 0, 0, pool, out) != GA_OK)
-            return gu_fail("dev forward: %s", gm_last_error());
-    }
-    return 0;
-}
-
-/* Keeps the rows of log.tsv with step <= max_step (after a resume). */
-static void trim_log(const char *path, long max_step)
-{
-    char *text = gu_read_file(path, NULL);
-    if (!text)
-        return;
-    char tmp[PATH_MAX + 16];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        free(text);
-        return;
-    }
-    char *line = text;
-    while (line && *line) {
-        char *nl = strchr(line, '\n');
-        if (!nl)
-            break; /* a row cut short by a kill mid-write: never complete */
-        *nl = '\0';
-        char *end;
-        long step = strtol(line, &end, 10);
-        if (end == line || step <= max_step) /* header or kept row */
-            fprintf(f, "%s\n", line);
-        line = nl ? nl + 1 : NULL;
-    }
-    fclose(f);
-    rename(tmp, path);
-    free(text);
-}
-
-static int save_ckpt(const char *path, const char *cfg_text, const gk_state *st,
-                     gm_model *m, const go_adamw *opt, int with_moments)
-{
-    return gk_save(path, cfg_text, st, gm_params(m), with_moments ? opt->m : NULL,
-                   with_moments ? opt->v : NULL, gm_num_params(m));
-}
-
-/* One "dev" line. */
-static void print_dev(long step, const gm_stats *ds, const gm_config *mc, int better)
+/* Records a finished dev evaluation at step rs->st.step: the run state
+ * (last/best dev loss; evals_since_best counts towards patience when
+ * `patience` is set, not for the final evaluation), the "dev" line, the
+ * log.tsv row and best.ckpt when the loss is the best so far.  0, or -1
+ * with gu_error() set. */
+static int record_dev(run_state *rs, const gm_stats *ds, const gm_config *mc, int patience,
+                      FILE *logf, const char *best_path, const char *cfg_text, gm_model *m,
+                      const go_adamw *opt)
 {
     double dt = (double)(ds->tokens > 0 ? ds->tokens : 1);
     double dnll = ds->nll_sum / dt;
-    char mix[64] = "-";
-    if (!mc->dense && mc->level_source != GM_LEVELS_TOPK)
-        level_mix(ds->level_count, mc->L, mix, sizeof mix);
-    printf("dev  %6ld | loss %.4f | nll %.4f | ppl %.2f | acc %.3f | dens %.3f | "
-           "levels %s%s\n",
-           step, ds->loss_sum / dt, dnll, exp(dnll), (double)ds->correct / dt,
-           ds->density_count ? ds->density_sum / (double)ds->density_count : 1.0, mix,
-           better ? " | best" : "");
+    int better = dnll < rs->st.best_dev;
+    rs->st.last_dev = dnll;
+    rs->st.last_eval_step = rs->st.step;
+    if (better) {
+        rs->st.best_dev = dnll;
+        rs->st.best_step = rs->st.step;
+        rs->st.evals_since_best = 0;
+    } else if (patience) {
+        rs->st.evals_since_best++;
+    }
+    train_print_dev((long)rs->st.step, ds, mc, better);
+    fprintf(logf, "%lld\t\t\t\t\t\t\t\t\t%.9g\n", (long long)rs->st.step, dnll);
+    fflush(logf);
     fflush(stdout);
-}
-
-/* --init CKPT: copy CKPT's weights into m by tensor name.  Every tensor of
- * m must exist in CKPT's model with the same shape; the GPN tensors
- * ("decN.gpn.*") are copied only if CKPT's model chose its levels with its
- * GPN (a dense or baseline model never trained them, so m keeps its own
- * fresh GPN init).  Returns 0, or -1 with gu_error() set. */
-static int init_weights(const char *path, gm_model *m, const ga_kernels *kt)
-{
-    gk_checkpoint ck;
-    memset(&ck, 0, sizeof ck);
-    gcf_file f;
-    gm_config src;
-    gm_model *sm = NULL;
-    int rc = -1;
-    if (gk_load(path, 0, &ck) != 0)
+    memcpy(rs->st.rng, rs->rng.s, sizeof rs->st.rng);
+    if (better && train_save_ckpt(best_path, cfg_text, &rs->st, m, opt, 0) != 0)
         return -1;
-    gcf_defaults(&f);
-    if (gcf_parse(ck.config_text, path, &f) != 0 || gcf_model_config(&f, &src) != 0)
-        goto done;
-    sm = gm_create(&src, kt, 1);
-    if (!sm) {
-        gu_fail("--init %s: cannot build its model: %s", path, gm_last_error());
-        goto done;
-    }
-    if (gm_num_params(sm) != ck.n_params) {
-        gu_fail("--init %s: %zu parameters, its config describes %zu", path, ck.n_params,
-                gm_num_params(sm));
-        goto done;
-    }
-    /* the GPN was trained only if it chose among several levels */
-    int src_gpn = !src.dense && src.level_source == GM_LEVELS_GPN && src.L > 1;
-    int copied = 0, kept = 0;
-    for (int i = 0; i < gm_num_tensors(m); i++) {
-        const gm_tensor_info *t = gm_tensor(m, i);
-        if (strstr(t->name, ".gpn.") && !src_gpn) {
-            kept++;
-            continue;
-        }
-        int j = gm_find_tensor(sm, t->name);
-        const gm_tensor_info *u = j >= 0 ? gm_tensor(sm, j) : NULL;
-        if (!u || u->rows != t->rows || u->cols != t->cols) {
-            gu_fail("--init %s: its model has no tensor %s of shape %dx%d (the "
-                    "architecture must match: vocab, d, H, ff, layers, g, L)",
-                    path, t->name, t->rows, t->cols);
-            goto done;
-        }
-        memcpy(gm_params(m) + t->offset, ck.params + u->offset, t->size * sizeof(float));
-        copied++;
-    }
-    printf("init: %d tensors from %s (step %lld)%s\n", copied, path,
-           (long long)ck.state.step,
-           kept ? "; GPN tensors freshly initialised (its model did not use a GPN)" : "");
-    rc = 0;
-done:
-    gm_free(sm);
-    gk_free(&ck);
-    return rc;
-}
-
-/* gm_part's reduction over the MPI ranks (par.h): the statistics and the
- * failure flag in one small MPI_Allreduce, then, unless a rank failed, the
- * gradients in one fused MPI_Allreduce of the whole buffer. */
-static double g_par_wait_s, g_par_grad_s; /* time in the two reductions */
-static double g_par_update_s;             /* clipping + AdamW */
-static long g_par_steps;
-
-static int par_reduce(void *ctx, float *g, size_t n, gm_stats *st, int *failed)
-{
-    (void)ctx;
-    double t0 = gu_now();
-    double v[12 + GA_MAX_LEVELS];
-    int k = 0;
-    v[k++] = st->loss_sum;
-    v[k++] = st->nll_sum;
-    v[k++] = (double)st->tokens;
-    v[k++] = (double)st->correct;
-    v[k++] = st->density_sum;
-    v[k++] = (double)st->density_count;
-    v[k++] = st->pairs;
-    v[k++] = st->exp_density_sum;
-    v[k++] = st->exp_density_count;
-    v[k++] = *failed ? 1.0 : 0.0;
-    for (int l = 0; l < GA_MAX_LEVELS; l++)
-        v[k++] = st->level_count[l];
-    if (par_sum_f64(v, k) != 0) {
-        gm_set_error(GA_EINVAL, "the reduction across MPI ranks failed");
-        return -1;
-    }
-    k = 0;
-    st->loss_sum = v[k++];
-    st->nll_sum = v[k++];
-    st->tokens = (long)v[k++];
-    st->correct = (long)v[k++];
-    st->density_sum = v[k++];
-    st->density_count = (long)v[k++];
-    st->pairs = v[k++];
-    st->exp_density_sum = v[k++];
-    st->exp_density_count = v[k++];
-    *failed = v[k++] > 0.0;
-    for (int l = 0; l < GA_MAX_LEVELS; l++)
-        st->level_count[l] = v[k++];
-    if (*failed)
-        return 0;
-    double t1 = gu_now();
-    if (par_sum_f32(g, n) != 0) {
-        gm_set_error(GA_EINVAL, "the reduction across MPI ranks failed");
-        return -1;
-    }
-    g_par_wait_s += t1 - t0;
-    g_par_grad_s += gu_now() - t1;
-    g_par_steps++;
-    return 0;
-}
-
-/* Under mpirun: are the parameters bit-identical on every rank?  (They are
- * by construction, every rank applying the same update to the same summed
- * gradient; checked at every checkpoint.)  0: yes; -1: no or MPI failed. */
-static int par_check_same(const float *p, size_t n, long step)
-{
-    if (!par_active())
-        return 0;
-    uint64_t h = 1469598103934665603ull, h0;
-    const unsigned char *b = (const unsigned char *)p;
-    for (size_t i = 0; i < n * sizeof(float); i++)
-        h = (h ^ b[i]) * 1099511628211ull;
-    h0 = h;
-    if (par_bcast(&h0, sizeof h0, 0) != 0)
-        return -1;
-    double diff = h0 != h ? 1.0 : 0.0;
-    if (par_sum_f64(&diff, 1) != 0)
-        return -1;
-    if (diff > 0.0)
-        return gu_fail("step %ld: the parameters differ between ranks (%g of %d ranks "
-                       "differ from rank 0)",
-                       step, diff, par_size());
     return 0;
 }
 
@@ -529,7 +283,7 @@ int cmd_train(int argc, char **argv)
             goto out;
         }
         for (int i = 0; i < nsets; i++) {
-            if (!resume_key_ok(sets[i])) {
+            if (!train_resume_key_ok(sets[i])) {
                 errorf("--set %s: only run-length and logging keys (max_steps, "
                        "max_epochs, max_minutes, log_every, eval_every, "
                        "ckpt_every, patience, threads, place, dev_max_sents) may "
@@ -678,13 +432,13 @@ int cmd_train(int argc, char **argv)
                   ck_ranks, (long long)rs.st.threads, nranks, nthreads);
         gk_free(&ck);
         if (lead)
-            trim_log(log_path, (long)rs.st.step);
+            train_trim_log(log_path, (long)rs.st.step);
         printf("resumed %s at step %lld (epoch %lld, batch %lld), best dev %.4f%s\n",
                resume_path, (long long)rs.st.step, (long long)rs.st.epoch,
                (long long)rs.st.batch_pos, rs.st.best_dev,
                rs.st.eval_pending ? "; the interrupted dev evaluation runs first" : "");
     } else {
-        if (lead && init_path && init_weights(init_path, m, kt) != 0) {
+        if (lead && init_path && train_init_weights(init_path, m, kt) != 0) {
             errorf("%s", gu_error());
             goto out;
         }
@@ -745,8 +499,8 @@ int cmd_train(int argc, char **argv)
                nranks, par_local_size(), np * sizeof(float));
     fflush(stdout);
 
-    g_par_on = par_active();
-    set_par_msg(outdir, (long)rs.st.step);
+    train_par_enable(par_active());
+    train_par_set_msg(outdir, (long)rs.st.step);
     install_signals();
     double t_start = gu_now();
     double base_seconds = rs.st.train_seconds;
@@ -803,7 +557,7 @@ int cmd_train(int argc, char **argv)
                        batch.tgt_out};
         uint64_t step_seed = gu_rng_next(&rs.rng);
         gm_step_result sr;
-        gm_part part = {par_rank(), nranks, par_reduce, NULL};
+        gm_part part = {par_rank(), nranks, train_par_reduce, NULL};
         if (gm_train_step_part(m, &opt, &gb, step_seed, pool, par_active() ? &part : NULL,
                                &sr) != 0) {
             errorf("step %lld: %s", (long long)rs.st.step + 1, gm_last_error());
@@ -811,7 +565,7 @@ int cmd_train(int argc, char **argv)
         }
         const gm_stats st = sr.stats;
         double gnorm = sr.gnorm;
-        g_par_update_s += sr.update_seconds;
+        train_par_add_update(sr.update_seconds);
         float lr = sr.lr;
         if (!sr.updated) {
             warnf("step %lld: non-finite gradient (loss %g); update skipped",
@@ -869,7 +623,7 @@ int cmd_train(int argc, char **argv)
     evaluate:
         if (eval_due && lead) {
             gm_stats ds;
-            if (dev_eval(m, &dev_it, &dev_batch, pool, &ds, (long)rs.st.step) != 0) {
+            if (train_dev_eval(m, &dev_it, &dev_batch, pool, &ds, (long)rs.st.step, &g_signal) != 0) {
                 if (g_signal) {
                     /* last.ckpt (written on the way out) says so: --resume
                      * runs this evaluation before the next step */
@@ -881,25 +635,8 @@ int cmd_train(int argc, char **argv)
             }
             rs.st.eval_pending = 0;
             last_eval_step = rs.st.step;
-            rs.st.last_eval_step = rs.st.step;
-            double dt = (double)(ds.tokens > 0 ? ds.tokens : 1);
-            double dnll = ds.nll_sum / dt;
-            rs.st.last_dev = dnll;
-            int better = dnll < rs.st.best_dev;
-            if (better) {
-                rs.st.best_dev = dnll;
-                rs.st.best_step = rs.st.step;
-                rs.st.evals_since_best = 0;
-            } else {
-                rs.st.evals_since_best++;
-            }
-            print_dev((long)rs.st.step, &ds, &mc, better);
-            fprintf(logf, "%lld\t\t\t\t\t\t\t\t\t%.9g\n", (long long)rs.st.step, dnll);
-            fflush(logf);
-            fflush(stdout);
             rs.st.train_seconds = base_seconds + (gu_now() - t_start);
-            memcpy(rs.st.rng, rs.rng.s, sizeof rs.st.rng);
-            if (better && save_ckpt(best_path, cfg_text, &rs.st, m, &opt, 0) != 0) {
+            if (record_dev(&rs, &ds, &mc, 1, logf, best_path, cfg_text, m, &opt) != 0) {
                 errorf("%s", gu_error());
                 goto out;
             }
@@ -909,40 +646,28 @@ int cmd_train(int argc, char **argv)
             memcpy(rs.st.rng, rs.rng.s, sizeof rs.st.rng);
             if (lead) {
                 fflush(logf);
-                if (save_ckpt(last_path, cfg_text, &rs.st, m, &opt, 1) != 0) {
+                if (train_save_ckpt(last_path, cfg_text, &rs.st, m, &opt, 1) != 0) {
                     errorf("%s", gu_error());
                     goto out;
                 }
-                set_par_msg(outdir, (long)rs.st.step);
+                train_par_set_msg(outdir, (long)rs.st.step);
             }
             /* every rank: rank 0 has written it once this returns */
-            if (par_check_same(gm_params(m), np, (long)rs.st.step) != 0) {
+            if (train_par_check_same(gm_params(m), np, (long)rs.st.step) != 0) {
                 errorf("%s", gu_error());
                 goto out;
             }
             last_ckpt_step = rs.st.step;
-            set_par_msg(outdir, last_ckpt_step);
+            train_par_set_msg(outdir, last_ckpt_step);
         }
     }
 
     /* Final dev evaluation (unless just done or interrupted), then last.ckpt. */
     if (lead && !g_signal && last_eval_step != rs.st.step && rs.st.step > 0) {
         gm_stats ds;
-        if (dev_eval(m, &dev_it, &dev_batch, pool, &ds, (long)rs.st.step) == 0) {
-            double dt = (double)(ds.tokens > 0 ? ds.tokens : 1);
-            double dnll = ds.nll_sum / dt;
-            int better = dnll < rs.st.best_dev;
-            rs.st.last_dev = dnll;
-            rs.st.last_eval_step = rs.st.step;
-            if (better) {
-                rs.st.best_dev = dnll;
-                rs.st.best_step = rs.st.step;
-                rs.st.evals_since_best = 0;
-            }
-            print_dev((long)rs.st.step, &ds, &mc, better);
-            fprintf(logf, "%lld\t\t\t\t\t\t\t\t\t%.9g\n", (long long)rs.st.step, dnll);
-            memcpy(rs.st.rng, rs.rng.s, sizeof rs.st.rng);
-            if (better && save_ckpt(best_path, cfg_text, &rs.st, m, &opt, 0) != 0) {
+        if (train_dev_eval(m, &dev_it, &dev_batch, pool, &ds, (long)rs.st.step, &g_signal) == 0) {
+            rs.st.train_seconds = base_seconds + (gu_now() - t_start);
+            if (record_dev(&rs, &ds, &mc, 0, logf, best_path, cfg_text, m, &opt) != 0) {
                 errorf("%s", gu_error());
                 goto out;
             }
@@ -957,12 +682,12 @@ int cmd_train(int argc, char **argv)
     memcpy(rs.st.rng, rs.rng.s, sizeof rs.st.rng);
     if (lead) {
         fflush(logf);
-        if (save_ckpt(last_path, cfg_text, &rs.st, m, &opt, 1) != 0) {
+        if (train_save_ckpt(last_path, cfg_text, &rs.st, m, &opt, 1) != 0) {
             errorf("%s", gu_error());
             goto out;
         }
     }
-    if (par_check_same(gm_params(m), np, (long)rs.st.step) != 0) {
+    if (train_par_check_same(gm_params(m), np, (long)rs.st.step) != 0) {
         errorf("%s", gu_error());
         goto out;
     }
@@ -980,12 +705,7 @@ int cmd_train(int argc, char **argv)
                    "wrote %s and %s\n",
                    stop_reason, (long long)rs.st.step, dur, rs.st.best_dev,
                    (long long)rs.st.best_step, last_path, best_path);
-            if (g_par_steps > 0) /* the first reduction also waits for the slowest rank */
-                printf("mpi: rank 0 per step: %.3f ms in the statistics allreduce (waiting "
-                       "for the slowest rank), %.3f ms in the gradient allreduce of %zu "
-                       "bytes, %.3f ms clipping + AdamW; %ld steps\n",
-                       1e3 * g_par_wait_s / g_par_steps, 1e3 * g_par_grad_s / g_par_steps,
-                       np * sizeof(float), 1e3 * g_par_update_s / g_par_steps, g_par_steps);
+            train_par_report(np * sizeof(float));
             rc = 0;
         }
     }
