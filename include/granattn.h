@@ -381,9 +381,19 @@ ga_status ga_attend_traced_theta(const ga_kernels *kt, int H, int dh, ga_norm mo
 typedef struct ga_keys ga_keys;
 ga_keys *ga_keys_create(const ga_kernels *kt, int H, int N, int dh, const float *K,
                         const float *V, const float *bias, ga_status *st);
+/* Prepares existing keys again, for a new source (the same contract as
+ * ga_keys_create: K, V, bias referenced, every size checked), in the memory
+ * they already own when it is large enough: no allocation and no page
+ * faults, which is what a decoder reusing one ga_keys per layer across
+ * sentences pays (ga_keys_create allocates fresh memory every time).  Grows
+ * the memory when needed.  Errors (GA_EINVAL: keys NULL or a bad argument as
+ * in ga_keys_create; GA_ENOMEM): the keys are left as they were. */
+ga_status ga_keys_prepare(ga_keys *keys, const ga_kernels *kt, int H, int N, int dh,
+                          const float *K, const float *V, const float *bias);
 void ga_keys_destroy(ga_keys *keys); /* NULL: no-op */
 int ga_keys_N(const ga_keys *keys);
-/* Bytes the prepared keys own (preview, scales, norms, packed K). */
+/* Bytes the prepared keys own (preview, scales, norms, packed K; the memory
+ * allocated, which ga_keys_prepare may have grown past this N's need). */
 size_t ga_keys_bytes(const ga_keys *keys);
 
 /* How a seed-mode prepared step forms Z (docs/SPEC.md §7); renorm and dense

@@ -50,10 +50,11 @@ struct gm_memory {
     ga_config acfg;
     /* prepared keys (docs/SPEC.md §7): on (default) -> keys[l] of the
      * current source for every decoder layer l (NULL before gm_encode);
-     * they reference kh, vh of the layer */
+     * they reference kh, vh of the layer; keys[n_dec + l]: a stale one
+     * whose memory the next source's keys reuse (ga_keys_prepare) */
     int prepared;
     ga_prep_z zmode;
-    ga_keys **keys;       /* [n_dec] */
+    ga_keys **keys;       /* [2 n_dec]: current, then spares */
 };
 
 struct gm_cache {
@@ -85,7 +86,7 @@ gm_memory *gm_memory_create(const gm_model *m, int max_src)
     mem->kh = malloc(sizeof(float) * per * nl);
     mem->vh = malloc(sizeof(float) * per * nl);
     mem->P = malloc(sizeof(float) * (size_t)c->g * max_src * nl);
-    mem->keys = calloc((size_t)nl, sizeof *mem->keys);
+    mem->keys = calloc(2 * (size_t)nl, sizeof *mem->keys);
     mem->prepared = 1;
     mem->zmode = GA_PREP_Z_EXACT;
     if (!mem->mem || !mem->kh || !mem->vh || !mem->P || !mem->keys) {
@@ -105,28 +106,50 @@ gm_memory *gm_memory_create(const gm_model *m, int max_src)
     return mem;
 }
 
-/* Destroys the prepared keys of every layer. */
+/* Destroys the prepared keys of every layer (and the spares). */
 static void keys_drop(gm_memory *mem)
 {
     if (!mem->keys)
         return;
-    for (int l = 0; l < mem->n_dec; l++) {
+    for (int l = 0; l < 2 * mem->n_dec; l++) {
         ga_keys_destroy(mem->keys[l]);
         mem->keys[l] = NULL;
     }
+}
+
+/* The current keys become spares (kh, vh are about to be rewritten): not
+ * used again, but their memory is, by the next keys_build. */
+static void keys_stale(gm_memory *mem)
+{
+    for (int l = 0; l < mem->n_dec; l++)
+        if (mem->keys[l]) {
+            ga_keys_destroy(mem->keys[mem->n_dec + l]);
+            mem->keys[mem->n_dec + l] = mem->keys[l];
+            mem->keys[l] = NULL;
+        }
 }
 
 /* Prepared keys of every decoder layer for the current source (K, V of
  * layer l: kh, vh [H][S][dh] at l * max_src * d; no padding). */
 static ga_status keys_build(gm_memory *mem)
 {
-    keys_drop(mem);
+    keys_stale(mem);
     int d = mem->d, H = mem->H;
     for (int l = 0; l < mem->n_dec; l++) {
-        ga_status st;
+        ga_status st = GA_OK;
         size_t off = (size_t)l * mem->max_src * d;
-        mem->keys[l] = ga_keys_create(mem->kt, H, mem->S, d / H, mem->kh + off, mem->vh + off,
-                                      NULL, &st);
+        ga_keys **spare = &mem->keys[mem->n_dec + l];
+        if (*spare) { /* the spare's memory (no allocation when it is large enough) */
+            st = ga_keys_prepare(*spare, mem->kt, H, mem->S, d / H, mem->kh + off,
+                                 mem->vh + off, NULL);
+            if (st == GA_OK) {
+                mem->keys[l] = *spare;
+                *spare = NULL;
+            }
+        } else {
+            mem->keys[l] = ga_keys_create(mem->kt, H, mem->S, d / H, mem->kh + off,
+                                          mem->vh + off, NULL, &st);
+        }
         if (!mem->keys[l]) {
             gm_set_error(st, "prepared keys of decoder layer %d: %s", l, ga_last_error());
             keys_drop(mem);
@@ -243,7 +266,7 @@ ga_status gm_encode_batch(const gm_model *m, int n, const int32_t *const *src, c
     gm_plan(m, &ch, 0, ws, &a);
     gm_encoder_forward(m, &ch, &a, 0, 0);
     for (int b = 0; b < n; b++) {
-        keys_drop(mem[b]); /* they reference kh, vh, rewritten below */
+        keys_stale(mem[b]); /* they reference kh, vh, rewritten below */
         memcpy(mem[b]->mem, a.mem + (size_t)so[b] * d, sizeof(float) * (size_t)S[b] * d);
         mem[b]->S = S[b];
     }

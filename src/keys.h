@@ -21,7 +21,8 @@ struct ga_keys {
     float *maxknorm;            /* [H] largest knorm of an unpadded key */
     uint8_t *unsafe;            /* [H] 1: the bound does not apply (fallback) */
     int unpadded;               /* keys whose bias is not -inf */
-    size_t bytes;               /* owned */
+    size_t bytes;               /* used by this (H, N, dh) */
+    size_t cap;                 /* allocated at mem (>= bytes; ga_keys_prepare reuses it) */
     void *mem;
 };
 

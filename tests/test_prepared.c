@@ -607,6 +607,104 @@ Test(prepared, packed_layout, .timeout = TEST_TIMEOUT)
     tc_finish(&c);
 }
 
+/* ga_keys_prepare into keys that held another source: every field the
+ * same bits as ga_keys_create of the new source, through shrinking N (the
+ * last panel's lanes past N held the earlier keys), growing N (the memory
+ * grows), another H and dh, N = 0, padded keys and a non-finite row (an
+ * unsafe head); bad arguments leave the keys as they were. */
+static int keys_same(tcheck *c, const ga_keys *a, const ga_keys *b)
+{
+    int bad = !tc_true(c,
+                       a->H == b->H && a->N == b->N && a->dh == b->dh && a->dh4 == b->dh4 &&
+                           a->P == b->P && a->ldm == b->ldm && a->unpadded == b->unpadded &&
+                           a->K == b->K && a->V == b->V && a->bias == b->bias,
+                       "sizes or references differ");
+    if (bad)
+        return 0;
+    const size_t P = (size_t)a->P, H = (size_t)a->H;
+    bad |= !tc_bits(c, "codes", a->codes, b->codes, H * P * 16 * a->dh4);
+    bad |= !tc_bits(c, "ksum", a->ksum, b->ksum, H * a->ldm * sizeof(int32_t));
+    bad |= !tc_bits(c, "meta", a->meta, b->meta, H * 4 * a->ldm * sizeof(float));
+    bad |= !tc_bits(c, "kp", a->kp, b->kp, H * P * 16 * a->dh * sizeof(float));
+    bad |= !tc_bits(c, "maxknorm", a->maxknorm, b->maxknorm, H * sizeof(float));
+    bad |= !tc_bits(c, "unsafe", a->unsafe, b->unsafe, H);
+    return !bad;
+}
+
+Test(prepared, reprepare, .timeout = TEST_TIMEOUT)
+{
+    /* H, N, dh, padded keys, a NaN key row */
+    static const int SH[][5] = {{2, 70, 64, 0, 0}, {2, 17, 64, 0, 0}, {2, 5, 64, 1, 0},
+                                {3, 129, 64, 0, 0}, {1, 33, 67, 1, 1}, {2, 0, 64, 0, 0},
+                                {2, 48, 5, 0, 0},   {4, 300, 64, 1, 0}};
+    enum { NS = sizeof SH / sizeof SH[0] };
+    tvariants v;
+    tcheck c;
+    variants_get(&v, "prepared reprepare quantize_rows");
+    tc_init(&c, "prepared reprepare");
+    for (int vi = 0; vi < v.n; vi++) {
+        const ga_kernels *kt = v.k[vi];
+        c.isa = kt->name;
+        tarena a = {0};
+        trng r;
+        rng_init(&r, 77 + vi);
+        float *K[NS], *V[NS], *bias[NS];
+        for (int s = 0; s < NS; s++) {
+            const size_t n = (size_t)SH[s][0] * SH[s][1] * SH[s][2] + 1;
+            K[s] = ar_f(&a, "K", n, 0);
+            V[s] = ar_f(&a, "V", n, 0);
+            fill_unif(&r, K[s], n, -3, 3);
+            fill_unif(&r, V[s], n, -1, 1);
+            bias[s] = NULL;
+            if (SH[s][3]) {
+                bias[s] = ar_f(&a, "bias", (size_t)SH[s][1] + 1, 0);
+                for (int i = 0; i < SH[s][1]; i++)
+                    bias[s][i] = i % 3 == 1 ? -INFINITY : 0.0f;
+            }
+            if (SH[s][4] && SH[s][1] > 2)
+                K[s][2 * SH[s][2] + 1] = NAN; /* key 2 of head 0: no bound */
+        }
+        ga_status st;
+        ga_keys *k = ga_keys_create(kt, SH[0][0], SH[0][1], SH[0][2], K[0], V[0], bias[0], &st);
+        cr_assert(k, "%s", ga_last_error());
+        for (int s = 1; s < NS; s++) {
+            const int Hs = SH[s][0], Ns = SH[s][1], dhs = SH[s][2];
+            tc_case(&c, "H=%d N=%d dh=%d after H=%d N=%d dh=%d", Hs, Ns, dhs, SH[s - 1][0],
+                    SH[s - 1][1], SH[s - 1][2]);
+            st = ga_keys_prepare(k, kt, Hs, Ns, dhs, K[s], V[s], bias[s]);
+            tc_true(&c, st == GA_OK, "ga_keys_prepare: %s", ga_last_error());
+            ga_keys *fresh = ga_keys_create(kt, Hs, Ns, dhs, K[s], V[s], bias[s], &st);
+            cr_assert(fresh, "%s", ga_last_error());
+            keys_same(&c, k, fresh);
+            tc_true(&c, ga_keys_bytes(k) >= ga_keys_bytes(fresh), "bytes %zu < %zu",
+                    ga_keys_bytes(k), ga_keys_bytes(fresh));
+            if (SH[s][4])
+                tc_true(&c, k->unsafe[0] == 1, "the NaN row's head is not unsafe");
+            ga_keys_destroy(fresh);
+        }
+        /* bad arguments: an error, the keys unchanged */
+        tc_case(&c, "errors");
+        const int N0 = k->N;
+        tc_true(&c, ga_keys_prepare(NULL, kt, 1, 4, 4, K[0], V[0], NULL) == GA_EINVAL,
+                "NULL keys accepted");
+        tc_true(&c, ga_keys_prepare(k, NULL, 1, 4, 4, K[0], V[0], NULL) == GA_EINVAL,
+                "NULL table accepted");
+        tc_true(&c, ga_keys_prepare(k, kt, 1, 4, 2000, K[0], V[0], NULL) == GA_EINVAL,
+                "dh 2000 accepted");
+        tc_true(&c, strstr(ga_last_error(), "ga_keys_prepare") != NULL, "message: %s",
+                ga_last_error());
+        tc_true(&c, ga_keys_prepare(k, kt, 1, 4, 4, NULL, V[0], NULL) == GA_EINVAL,
+                "K NULL accepted");
+        tc_true(&c, ga_keys_prepare(k, kt, 0x10000, 0x10000, 64, K[0], V[0], NULL) == GA_EINVAL,
+                "an int-overflowing size accepted");
+        tc_true(&c, k->N == N0, "a failed prepare changed N: %d -> %d", N0, k->N);
+        ga_keys_destroy(k);
+        ar_check(&a, &c);
+        ar_free(&a);
+    }
+    tc_finish(&c);
+}
+
 /* ga_round_up_f (src/internal.h): the smallest float >= x, i.e. the
  * conversion or nextafterf(conversion, +inf) when it rounded down; checked
  * around 0, the denormals, 1, FLT_MAX (-> inf) and on both signs. */
