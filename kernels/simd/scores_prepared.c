@@ -60,6 +60,15 @@ float GA_FN(scores_gather)(const float *K, int dh, const int32_t *idx, int count
         const float *rows[GAV_W];
         for (int r = 0; r < GAV_W; r++)
             rows[r] = K + (size_t)idx[k0 + (r < n ? r : n - 1)] * dh;
+#if GAV_WSUM_PREFETCH > 0
+        /* the next group's rows: scattered, so the hardware prefetcher does
+         * not fetch them (where the ISA prefetches gathered V rows too) */
+        for (int r = k0 + GAV_W; r < count && r < k0 + 2 * GAV_W; r++) {
+            const char *row = (const char *)(K + (size_t)idx[r] * dh);
+            for (size_t line = 0; line < (size_t)dh * sizeof(float); line += 64)
+                gav_prefetch(row + line);
+        }
+#endif
         gav_t v = gav_mul(gav_dot_rows_ptr(rows, q, dh), vscale);
         gav_t chk = v;
         if (bias) {
