@@ -470,7 +470,7 @@ PREP_NOTE = ("full/prep: the full step's time over the prepared step's (same mod
              "bandwidth limit (time bound of K and V, working set K and V) over the prepared "
              "step's time (dense row: the packed dense step's fraction of that bound); "
              "cand/kept: exactly scored keys per kept key; bytes prep/full: bytes_read ratio; "
-             "prep (dense steps): ga_keys_create time in dense full-path steps")
+             "prep (dense steps): ga_keys_prepare time (into reused memory; prep_new_us in bench.json: ga_keys_create) in dense full-path steps")
 
 
 # ---------------------------------------------------------------- (h) traces
