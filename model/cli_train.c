@@ -101,11 +101,11 @@ static void usage_train(FILE *f)
 
 
 /* Records a finished dev evaluation at step rs->st.step: the run state
- * (last/best dev loss; evals_since_best counts towards patience when
- * `patience` is set, not for the final evaluation), the "dev" line, the
- * log.tsv row and best.ckpt when the loss is the best so far.  0, or -1
- * with gu_error() set. */
-static int record_dev(run_state *rs, const gm_stats *ds, const gm_config *mc, int patience,
+ * (last/best dev loss; an evaluation that is not the best so far counts
+ * towards patience when count_patience is 1: the loop's evaluations, not
+ * the final one), the "dev" line, the log.tsv row and best.ckpt when the
+ * loss is the best so far.  0, or -1 with gu_error() set. */
+static int record_dev(run_state *rs, const gm_stats *ds, const gm_config *mc, int count_patience,
                       FILE *logf, const char *best_path, const char *cfg_text, gm_model *m,
                       const go_adamw *opt)
 {
@@ -118,7 +118,7 @@ static int record_dev(run_state *rs, const gm_stats *ds, const gm_config *mc, in
         rs->st.best_dev = dnll;
         rs->st.best_step = rs->st.step;
         rs->st.evals_since_best = 0;
-    } else if (patience) {
+    } else if (count_patience) {
         rs->st.evals_since_best++;
     }
     train_print_dev((long)rs->st.step, ds, mc, better);

@@ -166,12 +166,13 @@ static void keys_fill(ga_keys *k, const ga_kernels *kt, const float *K, const fl
     }
 }
 
-ga_status ga_keys_prepare(ga_keys *keys, const ga_kernels *kt, int H, int N, int dh,
-                          const float *K, const float *V, const float *bias)
+/* ga_keys_prepare, with fn naming the caller in messages. */
+static ga_status keys_prepare(const char *fn, ga_keys *keys, const ga_kernels *kt, int H, int N,
+                              int dh, const float *K, const float *V, const float *bias)
 {
     if (!keys)
-        return ga_set_error(GA_EINVAL, "ga_keys_prepare: keys is NULL");
-    ga_status st = keys_check("ga_keys_prepare", kt, H, N, dh, K, V);
+        return ga_set_error(GA_EINVAL, "%s: keys is NULL", fn);
+    ga_status st = keys_check(fn, kt, H, N, dh, K, V);
     if (st != GA_OK)
         return st;
     ga_keys lay;
@@ -179,7 +180,7 @@ ga_status ga_keys_prepare(ga_keys *keys, const ga_kernels *kt, int H, int N, int
     if (need > keys->cap) { /* grow; on failure the keys stay as they were */
         void *mem = aligned_alloc(64, need);
         if (!mem)
-            return ga_set_error(GA_ENOMEM, "ga_keys_prepare: cannot allocate %zu bytes", need);
+            return ga_set_error(GA_ENOMEM, "%s: cannot allocate %zu bytes", fn, need);
         free(keys->mem);
         keys->mem = mem;
         keys->cap = need;
@@ -187,6 +188,12 @@ ga_status ga_keys_prepare(ga_keys *keys, const ga_kernels *kt, int H, int N, int
     keys_layout(keys, H, N, dh, keys->mem);
     keys_fill(keys, kt, K, V, bias);
     return GA_OK;
+}
+
+ga_status ga_keys_prepare(ga_keys *keys, const ga_kernels *kt, int H, int N, int dh,
+                          const float *K, const float *V, const float *bias)
+{
+    return keys_prepare("ga_keys_prepare", keys, kt, H, N, dh, K, V, bias);
 }
 
 ga_keys *ga_keys_create(const ga_kernels *kt, int H, int N, int dh, const float *K,
@@ -200,7 +207,7 @@ ga_keys *ga_keys_create(const ga_kernels *kt, int H, int N, int dh, const float 
             st = ga_set_error(GA_ENOMEM, "ga_keys_create: out of memory");
     }
     if (st == GA_OK) {
-        st = ga_keys_prepare(k, kt, H, N, dh, K, V, bias);
+        st = keys_prepare("ga_keys_create", k, kt, H, N, dh, K, V, bias);
         if (st != GA_OK) {
             ga_keys_destroy(k);
             k = NULL;
