@@ -244,6 +244,17 @@ struct StepTotals {
 };
 // Time of fn() in microseconds: median of `reps` calls after one warm-up.
 double median_us(int reps, const std::function<void()> &fn);
+struct KeysDeleter {
+    void operator()(ga_keys *k) const { ga_keys_destroy(k); }
+};
+using KeysPtr = std::unique_ptr<ga_keys, KeysDeleter>;
+// Prepared keys of K, V [H][N][dh] (bias [N] or NULL) with the two timings the
+// prepared cases report, medians of `reps`: *new_us = ga_keys_create into
+// fresh memory, *prep_us = ga_keys_prepare into the keys built (reused
+// memory, as a decoder has it).  nullptr with *err on a library error.
+KeysPtr make_keys_timed(const ga_kernels *kt, int H, int N, int dh, const float *K,
+                        const float *V, const float *bias, int reps, double *new_us,
+                        double *prep_us, std::string *err);
 // Sets the step counters of an attend/attend_block/trace run (see --help):
 // items, bytes_per_second, bytes_read, gflops, density, frac_limit,
 // x_dense_limit and, on the prepared path, cand_per_kept, cand_frac,

@@ -235,6 +235,28 @@ double median_us(int reps, const std::function<void()> &fn)
     return t[t.size() / 2];
 }
 
+KeysPtr make_keys_timed(const ga_kernels *kt, int H, int N, int dh, const float *K,
+                        const float *V, const float *bias, int reps, double *new_us,
+                        double *prep_us, std::string *err)
+{
+    ga_status rc = GA_OK;
+    KeysPtr k;
+    *new_us = median_us(reps, [&] {
+        k.reset();
+        k.reset(ga_keys_create(kt, H, N, dh, K, V, bias, &rc));
+    });
+    if (!k) {
+        *err = std::string("ga_keys_create: ") + ga_last_error();
+        return nullptr;
+    }
+    *prep_us = median_us(reps, [&] { rc = ga_keys_prepare(k.get(), kt, H, N, dh, K, V, bias); });
+    if (rc != GA_OK) {
+        *err = std::string("ga_keys_prepare: ") + ga_last_error();
+        return nullptr;
+    }
+    return k;
+}
+
 // Bytes and flops of the steps (docs/SPEC.md §2, §7):
 //   full dense     reads K and V fully: 2*H*N*dh*4 per step (once for all T
 //                  queries: blocks are GEMM-shaped)
@@ -286,13 +308,9 @@ void set_step_counters(benchmark::State &st, ga_isa isa, int threads, Path path,
 
 // ------------------------------------------------------------ attend
 namespace {
-struct KeysDeleter {
-    void operator()(ga_keys *k) const { ga_keys_destroy(k); }
-};
 struct PlanDeleter {
     void operator()(ga_attend_plan *p) const { ga_attend_plan_destroy(p); }
 };
-using KeysPtr = std::unique_ptr<ga_keys, KeysDeleter>;
 using PlanPtr = std::unique_ptr<ga_attend_plan, PlanDeleter>;
 
 // Prepared keys of the current inputs (one per K/V set), with the time of
@@ -349,22 +367,10 @@ PrepCache *get_prep(const ga_kernels *kt, ga_isa isa, const std::shared_ptr<Attn
     pc->CS = CS;
     pc->isa = isa;
     ga_status rc = GA_OK;
-    KeysPtr k0;
-    pc->prep_new_us = median_us(kPrepReps, [&] {
-        k0.reset();
-        k0.reset(ga_keys_create(kt, A->H, A->N, A->dh, A->K.get(), A->V.get(), nullptr, &rc));
-    });
-    if (!k0) {
-        *err = std::string("ga_keys_create: ") + ga_last_error();
+    KeysPtr k0 = make_keys_timed(kt, A->H, A->N, A->dh, A->K.get(), A->V.get(), nullptr,
+                                 kPrepReps, &pc->prep_new_us, &pc->prep_us, err);
+    if (!k0)
         return nullptr;
-    }
-    pc->prep_us = median_us(kPrepReps, [&] {
-        rc = ga_keys_prepare(k0.get(), kt, A->H, A->N, A->dh, A->K.get(), A->V.get(), nullptr);
-    });
-    if (rc != GA_OK) {
-        *err = std::string("ga_keys_prepare: ") + ga_last_error();
-        return nullptr;
-    }
     pc->keys_bytes = ga_keys_bytes(k0.get());
     pc->keys.push_back(std::move(k0));
     for (int s = 1; s < nsets; s++) {

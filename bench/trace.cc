@@ -168,9 +168,6 @@ struct TraceDeleter {
 };
 using TracePtr = std::unique_ptr<ga_trace_data, TraceDeleter>;
 
-struct KeysDel {
-    void operator()(ga_keys *k) const { ga_keys_destroy(k); }
-};
 struct PlanDel {
     void operator()(ga_attend_plan *p) const { ga_attend_plan_destroy(p); }
 };
@@ -184,7 +181,7 @@ struct TraceCache {
     std::string path;
     TracePtr tr;
     ga_isa isa = GA_ISA_SCALAR;
-    std::unique_ptr<ga_keys, KeysDel> keys;
+    KeysPtr keys;
     double prep_us = 0, prep_new_us = 0, dense_us = -1; // prepare (reused) / create
     size_t keys_bytes = 0;
 };
@@ -285,23 +282,11 @@ void run_trace(benchmark::State &st, const TraceCase &c)
     std::vector<int> kept(H);
 
     if (prepared && !tc.keys) {
-        ga_status rc = GA_OK;
-        std::unique_ptr<ga_keys, KeysDel> k;
-        tc.prep_new_us = median_us(5, [&] {
-            k.reset();
-            k.reset(ga_keys_create(kt, H, N, dh, tr.K, tr.V, tr.bias, &rc));
-        });
+        std::string err;
+        KeysPtr k = make_keys_timed(kt, H, N, dh, tr.K, tr.V, tr.bias, 5, &tc.prep_new_us,
+                                    &tc.prep_us, &err);
         if (!k) {
-            std::string msg = std::string("ga_keys_create: ") + ga_last_error();
-            st.SkipWithError(msg.c_str());
-            return;
-        }
-        tc.prep_us = median_us(5, [&] {
-            rc = ga_keys_prepare(k.get(), kt, H, N, dh, tr.K, tr.V, tr.bias);
-        });
-        if (rc != GA_OK) {
-            std::string msg = std::string("ga_keys_prepare: ") + ga_last_error();
-            st.SkipWithError(msg.c_str());
+            st.SkipWithError(err.c_str());
             return;
         }
         tc.keys_bytes = ga_keys_bytes(k.get());

@@ -63,11 +63,8 @@ float GA_FN(scores_gather)(const float *K, int dh, const int32_t *idx, int count
 #if GAV_WSUM_PREFETCH > 0
         /* the next group's rows: scattered, so the hardware prefetcher does
          * not fetch them (where the ISA prefetches gathered V rows too) */
-        for (int r = k0 + GAV_W; r < count && r < k0 + 2 * GAV_W; r++) {
-            const char *row = (const char *)(K + (size_t)idx[r] * dh);
-            for (size_t line = 0; line < (size_t)dh * sizeof(float); line += 64)
-                gav_prefetch(row + line);
-        }
+        for (int r = k0 + GAV_W; r < count && r < k0 + 2 * GAV_W; r++)
+            gav_prefetch_bytes(K + (size_t)idx[r] * dh, dh * (int)sizeof(float));
 #endif
         gav_t v = gav_mul(gav_dot_rows_ptr(rows, q, dh), vscale);
         gav_t chk = v;

@@ -22,7 +22,7 @@
  *   gav_exp                   SLEEF expf (1.0 ulp)
  *   gav_hsum, gav_hmax        horizontal sum / max of the lanes (fixed tree)
  *   gav_flags_t, gav_flags_none, gav_flags_nan(f, v), gav_flags_any(f)
- *   gav_prefetch(p)
+ *   gav_prefetch(p), gav_prefetch_bytes(p, bytes)   one line / the lines of [p, p+bytes)
  *   gav_reduce_rows(a[GAV_W]) lane r = horizontal sum of a[r]
  * Composites (here, unless the ISA header defines GAV_HAVE_<NAME>):
  *   gav_load_tail, gav_store_tail       tail of n <= GAV_W lanes
@@ -86,6 +86,14 @@ GA_KERNEL_LIST(GA_ISA_DECL)
 enum { GAV_L1_BLOCK_BYTES = 16384 };
 
 /* ------------------------------------------------------------ composites */
+
+/* Prefetches the 64-byte lines at p, p + 64, ... below p + bytes (a gathered
+ * row ahead of its use: the hardware prefetcher does not follow them). */
+GAV_INLINE void gav_prefetch_bytes(const void *p, int bytes)
+{
+    for (int line = 0; line < bytes; line += 64)
+        gav_prefetch((const char *)p + line);
+}
 
 /* p[0..n) (0 <= n <= GAV_W), zeros in lanes >= n; reads nothing past p[n-1]. */
 GAV_INLINE gav_t gav_load_tail(const float *p, int n) { return gav_load_mask(p, gav_mask(n)); }
@@ -295,10 +303,8 @@ GAV_INLINE void gav_wsum_block_(const float *V, size_t ldv, const int32_t *idx,
             const float *x = V + row * ldv + col0;
             if (GAV_WSUM_PREFETCH > 0 && gathered && p == 0) {
                 const int kf = k + GAV_WSUM_PREFETCH < kend ? k + GAV_WSUM_PREFETCH : kend - 1;
-                const char *ahead = (const char *)(V + (size_t)idx[kf] * ldv + col0);
-                const int bytes = (full ? nv * GAV_W : nc) * (int)sizeof(float);
-                for (int line = 0; line < bytes; line += 64)
-                    gav_prefetch(ahead + line);
+                gav_prefetch_bytes(V + (size_t)idx[kf] * ldv + col0,
+                                   (full ? nv * GAV_W : nc) * (int)sizeof(float));
             }
             const gav_t wv = gav_set1(w[(size_t)(k + p) * ws]);
             for (int v = 0; v < nv; v++)
